@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Makes sure the system packages the tests use are present. As root it installs missing ones with
+# apt-get; otherwise it names exactly what is missing and how to install it, and fails.
+# Each line: <command the tests run> <Debian package that provides it>.
+set -euo pipefail
+REQUIRED=(
+)
+missing_pkgs=()
+for entry in "${REQUIRED[@]}"; do
+  cmd=${entry%% *}; pkg=${entry##* }
+  command -v "$cmd" >/dev/null 2>&1 || missing_pkgs+=("$pkg")
+done
+[ ${#missing_pkgs[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing system packages the tests need: ${missing_pkgs[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_pkgs[@]}"
+else
+  echo "missing system packages for the tests: ${missing_pkgs[*]}" >&2
+  echo "install them with: sudo apt-get install ${missing_pkgs[*]}" >&2
+  exit 1
+fi
