@@ -12,6 +12,7 @@ interface Subcommand {
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
   id: { summary: 'make, validate and use identities (zerotier-idtool compatible)', load: () => import('./id.js') },
+  mkplanet: { summary: 'make, update, rotate, inspect and verify planets and moons', load: () => import('./mkplanet.js') },
   start: { summary: 'run a root server', load: () => import('./start.js') },
   bench: { summary: 'run the benchmarks (npm run bench)', load: () => import('./bench/index.js') },
 };

@@ -9,6 +9,8 @@ interface Suite {
 }
 
 const SUITES: Record<string, Suite> = {
+  crypto: { summary: 'packet armor + dearmor, suites 1 and 3, 100 B and 1400 B', load: () => import('./armor.js') },
+  identity: { summary: 'identity validations (memory-hard hash) per second', load: () => import('./identity.js') },
 };
 
 export async function main(argv: string[]): Promise<number> {

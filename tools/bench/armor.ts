@@ -1,0 +1,2 @@
+/** Placeholder: filled by the armor benchmark. */
+export async function run(): Promise<void> {}
