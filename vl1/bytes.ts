@@ -171,28 +171,36 @@ export class ByteWriter {
     return p;
   }
 
+  // Each writer takes its offset from room() before touching this.buf: room() may replace the buffer,
+  // and `this.buf[this.room(1)]` would evaluate the old one first (a data-losing bug, see bytes.test.ts).
   u8(v: number): this {
-    this.buf[this.room(1)] = v & 0xff;
+    const p = this.room(1);
+    this.buf[p] = v & 0xff;
     return this;
   }
   u16(v: number): this {
-    writeU16(this.buf, this.room(2), v);
+    const p = this.room(2);
+    writeU16(this.buf, p, v);
     return this;
   }
   u32(v: number): this {
-    writeU32(this.buf, this.room(4), v);
+    const p = this.room(4);
+    writeU32(this.buf, p, v);
     return this;
   }
   u40(v: number): this {
-    writeU40(this.buf, this.room(5), v);
+    const p = this.room(5);
+    writeU40(this.buf, p, v);
     return this;
   }
   u64(v: bigint): this {
-    writeU64(this.buf, this.room(8), v);
+    const p = this.room(8);
+    writeU64(this.buf, p, v);
     return this;
   }
   bytes(b: Uint8Array): this {
-    this.buf.set(b, this.room(b.length));
+    const p = this.room(b.length);
+    this.buf.set(b, p);
     return this;
   }
   /** A copy of what was written. */
