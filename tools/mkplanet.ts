@@ -1,5 +1,428 @@
-/** Placeholder until mkplanet lands. */
-export async function main(_argv: string[]): Promise<number> {
-  console.error("mkplanet: not implemented yet");
-  return 2;
+/**
+ * `ztroot mkplanet` (also installed as `mkplanet`): make, update, rotate, inspect and verify planets and moons.
+ *
+ * Exit codes: 0 ok / accepted, 1 rejected or bad input (the message names the file, key or value), 2 usage.
+ * The world codec and rules are in `planet/world.ts`; the state directory in `planet/state.ts`.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { readU64, toHex } from '../vl1/bytes.js';
+import { WORLD_ID_EARTH, WORLD_ID_MARS } from '../vl1/constants.js';
+import { ZtError, ZtErrorCode } from '../vl1/errors.js';
+import { CLIENT_PLANET_PATHS, readFileBytes, readSigningKeyFile, readWorldFile, writeFileAtomic, writeFileExclusive } from '../planet/files.js';
+import { readSpecFile, parseTimestamp, type PlanetSpec } from '../planet/spec.js';
+import { adoptState, commitNext, createState, isStateDir, loadState, type PlanetState } from '../planet/state.js';
+import {
+  describeWorld,
+  formatEndpoints,
+  parseWorld,
+  verifyWorldSignature,
+  worldUpdateVerdict,
+  type UnsignedWorld,
+  type World,
+  type WorldType,
+} from '../planet/world.js';
+
+/** mkworld's hard-coded 2019 timestamp (`attic/world/mkworld.cpp`): kits that reuse it can never update. */
+export const MKWORLD_FIXED_TIMESTAMP = 1567191349589;
+
+class UsageError extends Error {}
+
+const HELP: Record<string, string> = {
+  main: `usage: mkplanet <command> [options]
+
+commands:
+  init SPEC       first planet: new signing key (0600), random world id, current time
+  update SPEC     next planet from the edited SPEC, signed by the current update key
+  rotate SPEC     like update, and the new planet names a NEW update key
+  moon SPEC       make (or update) a moon: roots clients add with 'zerotier-cli orbit'
+  inspect FILE    print a planet or moon (ours, mkworld/genmoon output, ZeroTier's Earth)
+  verify NEW [--previous OLD]   would a client holding OLD accept NEW?
+
+'mkplanet SPEC' alone = 'mkplanet init SPEC'. Run 'mkplanet <command> --help' for its options.
+Exit codes: 0 ok, 1 rejected or bad input, 2 usage.`,
+  make: `usage: mkplanet {init|update|rotate|moon} SPEC [options]
+
+SPEC (YAML or JSON):
+  id: 0x000000005eed00b0          # optional: 16 hex digits, 0x..., or decimal (init: random)
+  timestamp: 1700000000000        # optional: ms (default now; must be newer than the previous)
+  roots:                          # 1 to 4 roots
+    - identity: "<address>:0:<public key hex>"      # or identityFile: path/to/identity.public
+      endpoints: ["203.0.113.10/9993", "2001:db8::10/9993"]   # 1 to 32, "ip/port"
+
+options:
+  --state DIR         state directory (default: SPEC without extension + ".state", beside SPEC)
+  --out FILE          also write the planet/moon to FILE (replaces an older version of the same world only)
+  --timestamp MS      override the spec's timestamp
+  --signing-key FILE  init/moon only: use this key (mkworld .c25519, 128 bytes) instead of a new one
+  --adopt FILE        init only: start from an existing planet (e.g. mkworld's world.bin) instead of SPEC;
+                      --signing-key must then be the key it names (mkworld's current.c25519)
+  --json              print a JSON summary {id, id_hex, timestamp, roots, sha256, ...}
+  --base64            print the file as base64
+  --c-array           print the file as a C array (like mkworld)
+  --force             allow the Earth id, mkworld's 2019 timestamp, unusable endpoints, and replacing --out
+  -h, --help`,
+  inspect: `usage: mkplanet inspect FILE [--json]
+
+Prints any planet or moon file: type, id, timestamp, update key, roots and endpoints, whether its signature
+verifies with its own update key, its size and SHA-256.`,
+  verify: `usage: mkplanet verify NEW [--previous OLD] [--json]
+
+With --previous: exit 0 if a client holding OLD would replace it with NEW (same type and id, newer
+timestamp, signed by OLD's update key), else exit 1 with the reason.
+Without: checks NEW is well formed (a client given it as its planet file takes it without a signature check)
+and reports whether it verifies with its own update key.`,
+};
+
+interface Opts {
+  state?: string;
+  out?: string;
+  timestamp?: string;
+  'signing-key'?: string;
+  adopt?: string;
+  previous?: string;
+  json?: boolean;
+  base64?: boolean;
+  'c-array'?: boolean;
+  force?: boolean;
+  help?: boolean;
 }
+
+function parse(argv: string[]): { positionals: string[]; values: Opts } {
+  try {
+    const r = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        state: { type: 'string' },
+        out: { type: 'string' },
+        timestamp: { type: 'string' },
+        'signing-key': { type: 'string' },
+        adopt: { type: 'string' },
+        previous: { type: 'string' },
+        json: { type: 'boolean' },
+        base64: { type: 'boolean' },
+        'c-array': { type: 'boolean' },
+        force: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    return { positionals: r.positionals, values: r.values as Opts };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function hexId(id: bigint): string {
+  return id.toString(16).padStart(16, '0');
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** JSON summary of a world (ids as strings: they can exceed 2^53). */
+export function worldSummary(w: World, bytes: Uint8Array, file?: string): Record<string, unknown> {
+  return {
+    ...(file ? { file } : {}),
+    type: w.type === 'planet' ? 1 : 127,
+    type_name: w.type,
+    id: w.id.toString(),
+    id_hex: hexId(w.id),
+    timestamp: w.timestamp,
+    timestamp_iso: new Date(w.timestamp).toISOString(),
+    updates_must_be_signed_by: toHex(w.updatesMustBeSignedBy),
+    signature: toHex(w.signature),
+    signature_verifies_with_embedded_update_key: verifyWorldSignature(w, w.updatesMustBeSignedBy),
+    roots: w.roots.map((r) => ({
+      address: r.identity.toString(false).slice(0, 10),
+      identity: r.identity.toString(false),
+      stable_endpoints: formatEndpoints(r),
+    })),
+    size: bytes.length,
+    sha256: sha256(bytes),
+  };
+}
+
+function worldText(w: World, bytes: Uint8Array, file?: string): string {
+  const lines: string[] = [];
+  if (file) lines.push(`file:         ${file}`);
+  const known = w.id === WORLD_ID_EARTH ? " (ZeroTier's Earth)" : w.id === WORLD_ID_MARS ? " (ZeroTier's Mars id)" : '';
+  lines.push(`type:         ${w.type} (${w.type === 'planet' ? 1 : 127})`);
+  lines.push(`id:           ${hexId(w.id)} = ${w.id}${known}`);
+  lines.push(`timestamp:    ${w.timestamp} (${new Date(w.timestamp).toISOString()})${w.timestamp === MKWORLD_FIXED_TIMESTAMP ? " (mkworld's fixed 2019 value)" : ''}`);
+  lines.push(`update key:   ${toHex(w.updatesMustBeSignedBy)}`);
+  lines.push(`self-signed:  ${verifyWorldSignature(w, w.updatesMustBeSignedBy) ? 'yes' : 'no'} (signature ${verifyWorldSignature(w, w.updatesMustBeSignedBy) ? 'verifies' : 'does not verify'} with its own update key)`);
+  lines.push(`size:         ${bytes.length} bytes, sha256 ${sha256(bytes)}`);
+  lines.push(`roots (${w.roots.length}):`);
+  for (const r of w.roots) lines.push(`  ${r.identity.toString(false).slice(0, 10)}  ${formatEndpoints(r).join('  ')}`);
+  return lines.join('\n');
+}
+
+function cArray(bytes: Uint8Array, name: string): string {
+  const rows: string[] = [];
+  for (let i = 0; i < bytes.length; i += 16) {
+    rows.push('  ' + Array.from(bytes.subarray(i, i + 16), (b) => `0x${b.toString(16).padStart(2, '0')}`).join(','));
+  }
+  return `#define ${name}_LENGTH ${bytes.length}\nstatic const unsigned char ${name}[${name}_LENGTH] = {\n${rows.join(',\n')}\n};`;
+}
+
+/** Prints the requested outputs: formats to stdout; the human summary to stdout, or stderr if a format was asked. */
+function emit(v: Opts, w: World, bytes: Uint8Array, file: string, note?: string): void {
+  const formats = Boolean(v.json || v.base64 || v['c-array']);
+  const human = (note ? note + '\n' : '') + worldText(w, bytes, file);
+  if (formats) console.error(human);
+  else console.log(human);
+  if (v.json) console.log(JSON.stringify(worldSummary(w, bytes, file), null, 2));
+  if (v.base64) console.log(Buffer.from(bytes).toString('base64'));
+  if (v['c-array']) console.log(cArray(bytes, w.type === 'planet' ? 'ZT_DEFAULT_WORLD' : 'ZT_MOON_WORLD'));
+}
+
+function installHint(w: World, path: string): string {
+  if (w.type === 'planet') return `install: copy ${path} to ${CLIENT_PLANET_PATHS.linux} (Linux; see README for macOS/Windows) and restart zerotier-one`;
+  const seed = w.roots[0]?.identity.toString(false).slice(0, 10) ?? '<seed>';
+  return `install: on clients run 'zerotier-cli orbit ${hexId(w.id)} ${seed}', or copy ${path} into moons.d/`;
+}
+
+function defaultStateDir(specPath: string): string {
+  const abs = resolve(specPath);
+  return join(dirname(abs), basename(abs, extname(abs)) + '.state');
+}
+
+function stateDirFor(v: Opts, spec: string): string {
+  return v.state ? resolve(v.state) : defaultStateDir(spec);
+}
+
+function noState(dir: string): ZtError {
+  const parent = dirname(dir);
+  const others = existsSync(parent) ? readdirSync(parent).filter((n) => n.endsWith('.state') && isStateDir(join(parent, n))) : [];
+  const hint = others.length ? ` (state directories here: ${others.join(', ')}; pass --state)` : " (run 'mkplanet init' first, or pass --state)";
+  return new ZtError(ZtErrorCode.FILE, `no mkplanet state at ${dir}${hint}`);
+}
+
+function checkTimestamp(ts: number, v: Opts, prev?: World): void {
+  if (ts === MKWORLD_FIXED_TIMESTAMP && !v.force) {
+    throw new ZtError(
+      ZtErrorCode.BAD_CONFIG,
+      `timestamp ${ts} is mkworld's fixed 2019 value; planets made with it can never be updated (use --force to keep it)`,
+    );
+  }
+  if (prev && !(ts > prev.timestamp)) {
+    throw new ZtError(
+      ZtErrorCode.BAD_CONFIG,
+      `timestamp ${ts} is not newer than the current ${prev.type}'s ${prev.timestamp}; clients would ignore it`,
+    );
+  }
+}
+
+function pickTimestamp(spec: PlanetSpec, v: Opts, prev?: World): number {
+  if (v.timestamp !== undefined) return parseTimestamp(v.timestamp, '--timestamp');
+  if (spec.timestamp !== undefined) return spec.timestamp;
+  const now = Date.now();
+  // A clock behind the previous world's timestamp would make an update clients ignore: step past it instead.
+  return prev && now <= prev.timestamp ? prev.timestamp + 1 : now;
+}
+
+function randomWorldId(): bigint {
+  for (;;) {
+    const id = readU64(new Uint8Array(randomBytes(8)), 0);
+    if (id !== 0n && id !== WORLD_ID_EARTH && id !== WORLD_ID_MARS) return id;
+  }
+}
+
+function checkId(id: bigint, v: Opts, type: WorldType): void {
+  if (type === 'planet' && id === WORLD_ID_EARTH && !v.force) {
+    throw new ZtError(
+      ZtErrorCode.BAD_CONFIG,
+      `world id ${id} is ZeroTier's Earth: clients would compare it with the compiled-in planet (use --force if you mean it)`,
+    );
+  }
+}
+
+/** Writes the --out copy: a new file, or a replacement of an older version of the same world; else needs --force. */
+function writeOut(v: Opts, world: World, bytes: Uint8Array): void {
+  if (!v.out) return;
+  const out = resolve(v.out);
+  if (!existsSync(out)) return writeFileExclusive(out, bytes, 0o644);
+  if (!v.force) {
+    let old: World | null = null;
+    try {
+      old = parseWorld(readFileBytes(out));
+    } catch {
+      old = null;
+    }
+    if (!old || old.type !== world.type || old.id !== world.id || !(old.timestamp < world.timestamp)) {
+      throw new ZtError(ZtErrorCode.FILE, `${out} exists and is not an older version of ${describeWorld(world)}; refusing to overwrite it (use --force)`);
+    }
+  }
+  writeFileAtomic(out, bytes, 0o644);
+}
+
+function unsignedFrom(spec: PlanetSpec, type: WorldType, id: bigint, timestamp: number): UnsignedWorld {
+  return { type, id, timestamp, updatesMustBeSignedBy: new Uint8Array(64), roots: spec.roots };
+}
+
+function warn(st: PlanetState): void {
+  for (const w of st.warnings) console.error(`mkplanet: warning: ${w}`);
+}
+
+function cmdInit(pos: string[], v: Opts, type: WorldType): number {
+  if (v.adopt) {
+    if (type !== 'planet') throw new UsageError('--adopt is for init only');
+    if (!v['signing-key']) throw new UsageError('--adopt needs --signing-key (the key the planet names; mkworld: current.c25519)');
+    if (!v.state) throw new UsageError('--adopt needs --state DIR');
+    const world = readWorldFile(resolve(v.adopt));
+    const st = adoptState(resolve(v.state), world, readSigningKeyFile(resolve(v['signing-key'])));
+    warn(st);
+    writeOut(v, st.world, st.bytes);
+    emit(v, st.world, st.bytes, st.worldPath, `adopted ${describeWorld(st.world)} into ${st.dir}`);
+    return 0;
+  }
+  const specPath = pos[0];
+  if (!specPath || pos.length > 1) throw new UsageError('expected exactly one SPEC file');
+  const spec = readSpecFile(resolve(specPath), { force: Boolean(v.force) });
+  const dir = stateDirFor(v, specPath);
+  let id = spec.id;
+  if (id === undefined) id = type === 'moon' ? BigInt(spec.roots[0]!.identity.address) : randomWorldId(); // initmoon: id = seed address
+  checkId(id, v, type);
+  const ts = pickTimestamp(spec, v);
+  checkTimestamp(ts, v);
+  const key = v['signing-key'] ? readSigningKeyFile(resolve(v['signing-key'])) : undefined;
+  const st = createState(dir, unsignedFrom(spec, type, id, ts), key);
+  warn(st);
+  writeOut(v, st.world, st.bytes);
+  emit(
+    v,
+    st.world,
+    st.bytes,
+    st.worldPath,
+    `created ${describeWorld(st.world)} in ${st.dir} (signing key ${st.keyPath}, mode 0600: back up the whole directory)\n${installHint(st.world, st.worldPath)}`,
+  );
+  return 0;
+}
+
+function cmdNext(pos: string[], v: Opts, rotate: boolean, type: WorldType): number {
+  const specPath = pos[0];
+  if (!specPath || pos.length > 1) throw new UsageError('expected exactly one SPEC file');
+  if (v['signing-key'] || v.adopt) throw new UsageError('--signing-key/--adopt are for init; update and rotate use the state directory');
+  const dir = stateDirFor(v, specPath);
+  if (!isStateDir(dir)) throw noState(dir);
+  const spec = readSpecFile(resolve(specPath), { force: Boolean(v.force) });
+  const st = loadState(dir);
+  warn(st);
+  const prev = st.world;
+  if (prev.type !== type) throw new ZtError(ZtErrorCode.BAD_CONFIG, `state ${dir} holds a ${prev.type}, not a ${type}`);
+  if (spec.id !== undefined && spec.id !== prev.id) {
+    throw new ZtError(ZtErrorCode.BAD_CONFIG, `spec ${spec.path}: id ${hexId(spec.id)} differs from the current ${prev.type}'s ${hexId(prev.id)}; clients accept updates of the same id only`);
+  }
+  const ts = pickTimestamp(spec, v, prev);
+  checkTimestamp(ts, v, prev);
+  const after = commitNext(st, unsignedFrom(spec, type, prev.id, ts), { rotate });
+  warn(after);
+  writeOut(v, after.world, after.bytes);
+  const what = rotate ? `rotated the update key: ${describeWorld(after.world)} names a new key (old one kept in ${after.dir}/retired-keys/)` : `made ${describeWorld(after.world)}`;
+  emit(v, after.world, after.bytes, after.worldPath, `${what}; verified: a client holding ${describeWorld(prev)} accepts it`);
+  return 0;
+}
+
+function cmdMoon(pos: string[], v: Opts): number {
+  const specPath = pos[0];
+  if (!specPath || pos.length > 1) throw new UsageError('expected exactly one SPEC file');
+  return isStateDir(stateDirFor(v, specPath)) ? cmdNext(pos, v, false, 'moon') : cmdInit(pos, v, 'moon');
+}
+
+function cmdInspect(pos: string[], v: Opts): number {
+  if (pos.length !== 1) throw new UsageError('expected exactly one FILE');
+  const file = resolve(pos[0]!);
+  const bytes = readFileBytes(file);
+  const w = readWorldFile(file);
+  if (v.json) console.log(JSON.stringify(worldSummary(w, bytes, file), null, 2));
+  else console.log(worldText(w, bytes, file));
+  return 0;
+}
+
+function cmdVerify(pos: string[], v: Opts): number {
+  if (pos.length !== 1) throw new UsageError('expected exactly one NEW file');
+  const file = resolve(pos[0]!);
+  const next = readWorldFile(file);
+  const selfSigned = verifyWorldSignature(next, next.updatesMustBeSignedBy);
+  if (!v.previous) {
+    const msg = `${file}: well-formed ${describeWorld(next)}; a client installing it as its ${next.type === 'planet' ? 'planet file' : 'moon file'} takes it without a signature check (self-signed: ${selfSigned ? 'yes' : 'no'})`;
+    if (v.json) console.log(JSON.stringify({ file, well_formed: true, signature_verifies_with_embedded_update_key: selfSigned }, null, 2));
+    else console.log(msg);
+    return 0;
+  }
+  const prevFile = resolve(v.previous);
+  const prev = readWorldFile(prevFile);
+  const verdict = worldUpdateVerdict(prev, next);
+  if (v.json) {
+    console.log(
+      JSON.stringify(
+        { file, previous: prevFile, accepted: verdict.accepted, ...(verdict.accepted ? {} : { reason: verdict.reason, message: verdict.message }) },
+        null,
+        2,
+      ),
+    );
+  } else if (verdict.accepted) {
+    console.log(`accepted: a client holding ${describeWorld(prev)} replaces it with ${describeWorld(next)}`);
+  } else {
+    console.log(`rejected (${verdict.reason}): ${verdict.message}`);
+  }
+  return verdict.accepted ? 0 : 1;
+}
+
+/** Entry point for `ztroot mkplanet` and `mkplanet`. Returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const commands = new Set(['init', 'update', 'rotate', 'moon', 'inspect', 'verify']);
+  let cmd = argv[0];
+  let rest = argv.slice(1);
+  if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    console.log(HELP.main);
+    return cmd === undefined ? 2 : 0;
+  }
+  if (!commands.has(cmd)) {
+    if (cmd.startsWith('-') || !existsSync(cmd)) {
+      console.error(`mkplanet: unknown command "${cmd}"\n\n${HELP.main}`);
+      return 2;
+    }
+    rest = argv; // 'mkplanet SPEC' = 'mkplanet init SPEC'
+    cmd = 'init';
+  }
+  const helpText = cmd === 'inspect' ? HELP.inspect! : cmd === 'verify' ? HELP.verify! : HELP.make!;
+  try {
+    const { positionals, values } = parse(rest);
+    if (values.help) {
+      console.log(helpText);
+      return 0;
+    }
+    switch (cmd) {
+      case 'init':
+        return cmdInit(positionals, values, 'planet');
+      case 'update':
+        return cmdNext(positionals, values, false, 'planet');
+      case 'rotate':
+        return cmdNext(positionals, values, true, 'planet');
+      case 'moon':
+        return cmdMoon(positionals, values);
+      case 'inspect':
+        return cmdInspect(positionals, values);
+      default:
+        return cmdVerify(positionals, values);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`mkplanet ${cmd}: ${e.message}\n\n${helpText}`);
+      return 2;
+    }
+    if (e instanceof ZtError) {
+      console.error(`mkplanet ${cmd}: ${e.message} (${e.code})`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+
