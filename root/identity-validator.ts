@@ -1,0 +1,423 @@
+/**
+ * Identity validation off the event loop: a `worker_threads` pool that runs the memory-hard hash of
+ * `Identity::locallyValidate` (`node/Identity.cpp`, shared/protocol/vl1.md §2.4), with a result cache,
+ * coalescing of identical requests and a bounded queue.
+ *
+ * Why: a root validates every identity it has not seen (§6.2: unknown address → check the MAC, then
+ * `locallyValidate`, then add). The hash costs ~25 ms of CPU and 2 MiB of memory; run inline it would
+ * stall relaying for every HELLO from a new node. 1.14 runs it inline and rate-limits it per source
+ * prefix (§6.4); here the caller still applies that rate gate (`root/rate-gate.ts`), and this pool keeps
+ * the work off the packet path.
+ *
+ * Cache: keyed by the 64-byte public key alone, holding the address that key implies (or "none"). The
+ * hash depends only on the key, so one entry answers for any claimed address: a HELLO replaying a
+ * known key under a forged address is refused without hashing again. Entries are evicted LRU.
+ *
+ * Failures are explicit: a full queue, a closed pool, a job over its time limit and a crashed worker
+ * reject the promise with an {@link IdentityValidatorError} carrying a stable code; a crashed or
+ * timed-out worker is replaced.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { formatAddress, isReservedAddress } from '../vl1/address.js';
+import type { Identity } from '../vl1/identity.js';
+import { ZtError, ZtErrorCode } from '../vl1/errors.js';
+import type { ValidateJobReply, ValidateJobRequest } from './identity-validator-worker.js';
+
+/** Stable reasons a validation did not produce an answer. */
+export const IdentityValidatorErrorCode = {
+  /** More than `maxQueue` validations were waiting for a worker; nothing was queued. */
+  QUEUE_FULL: 'ZT_ERR_VALIDATOR_QUEUE_FULL',
+  /** The validator was closed before (or while) the validation ran. */
+  CLOSED: 'ZT_ERR_VALIDATOR_CLOSED',
+  /** The worker did not answer within `timeoutMs`; it was terminated and replaced. */
+  TIMEOUT: 'ZT_ERR_VALIDATOR_TIMEOUT',
+  /** The worker running the job crashed or exited (it is replaced), or the pool could not keep workers alive. */
+  WORKER_FAILED: 'ZT_ERR_VALIDATOR_WORKER_FAILED',
+} as const;
+export type IdentityValidatorErrorCode = (typeof IdentityValidatorErrorCode)[keyof typeof IdentityValidatorErrorCode];
+
+/** Why {@link IdentityValidator.validate} gave no answer. Says nothing about the identity itself. */
+export class IdentityValidatorError extends Error {
+  override readonly name = 'IdentityValidatorError';
+  readonly code: IdentityValidatorErrorCode;
+  constructor(code: IdentityValidatorErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+export interface IdentityValidatorOptions {
+  /** Worker threads. Default `max(1, availableParallelism() − 1)`: leave a core for the event loop. */
+  workers?: number;
+  /**
+   * Validations waiting for a free worker (not counting those running or coalesced onto them); one more
+   * is rejected at once with QUEUE_FULL. Default 256 (≈ 7 s of work for one worker at ~28 ms a hash).
+   */
+  maxQueue?: number;
+  /**
+   * Public keys whose result is remembered (LRU). Default 100,000 ≈ 13 MB of heap (measured ≈ 126 bytes
+   * an entry with Node 20: a 64-character one-byte string key, a heap number, the Map's slot). 0 disables it.
+   */
+  cacheSize?: number;
+  /** Limit on one job once a worker has it, in ms. Default 5,000 (a hash takes ~25–50 ms). */
+  timeoutMs?: number;
+}
+
+/** Collaborators, apart from options so tests can substitute them. */
+export interface IdentityValidatorDeps {
+  /** Makes one worker speaking the protocol of `identity-validator-worker.ts`. Default: that script. */
+  createWorker?: () => Worker;
+}
+
+/** Counters and gauges; see {@link IdentityValidator.stats}. */
+export interface IdentityValidatorStats {
+  /** Hashes completed by workers (each may have answered several coalesced requests). */
+  validated: number;
+  /** Requests answered from the cache (validate() and cached()). */
+  cacheHits: number;
+  /** Requests attached to an identical validation already queued or running. */
+  coalesced: number;
+  /** Requests refused because the queue was full. */
+  rejectedQueueFull: number;
+  /** Requests answered "not valid" (reserved address, key implies another address, or no address). */
+  invalid: number;
+  /** Jobs failed by a timeout or a worker crash. */
+  failed: number;
+  /** Workers started to replace a crashed or timed-out one. */
+  workerRestarts: number;
+  /** Jobs running on a worker now. */
+  inFlight: number;
+  /** Jobs waiting for a worker now. */
+  queueLength: number;
+  /** Entries in the result cache. */
+  cacheEntries: number;
+  /** Live workers. */
+  workers: number;
+}
+
+interface Waiter {
+  address: number;
+  resolve: (valid: boolean) => void;
+  reject: (e: Error) => void;
+}
+interface Job {
+  id: number;
+  key: string;
+  pub: Uint8Array;
+  waiters: Waiter[];
+}
+interface Slot {
+  worker: Worker;
+  job: Job | null;
+  timer: NodeJS.Timeout | null;
+  dead: boolean;
+}
+
+/** `implied` value meaning "no address is valid for this key" (digest fails the hashcash byte). */
+const NO_ADDRESS = -1;
+
+/** Default worker: the compiled sibling script (works from `dist/root/`). */
+function defaultCreateWorker(): Worker {
+  return new Worker(new URL('./identity-validator-worker.js', import.meta.url));
+}
+
+/** Pool of identity-validation workers with a cache; see the module comment. */
+export class IdentityValidator {
+  readonly workerCount: number;
+  readonly maxQueue: number;
+  readonly cacheSize: number;
+  readonly timeoutMs: number;
+
+  private readonly createWorker: () => Worker;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  /** Jobs queued or running, by key, for coalescing. */
+  private readonly pending = new Map<string, Job>();
+  /** key → implied address (or NO_ADDRESS), in LRU order (oldest first). */
+  private readonly cache = new Map<string, number>();
+  private nextId = 1;
+  private closed = false;
+  private closing: Promise<void> | null = null;
+  /** Failures since the last successful job; past a bound the pool stops respawning (see respawn()). */
+  private consecutiveFailures = 0;
+  private broken: string | null = null;
+  private readonly counters = {
+    validated: 0,
+    cacheHits: 0,
+    coalesced: 0,
+    rejectedQueueFull: 0,
+    invalid: 0,
+    failed: 0,
+    workerRestarts: 0,
+  };
+
+  /** @throws {ZtError} BAD_CONFIG when an option is out of range. */
+  constructor(options: IdentityValidatorOptions = {}, deps: IdentityValidatorDeps = {}) {
+    const {
+      workers = Math.max(1, availableParallelism() - 1),
+      maxQueue = 256,
+      cacheSize = 100_000,
+      timeoutMs = 5000,
+    } = options;
+    checkInt('workers', workers, 1);
+    checkInt('maxQueue', maxQueue, 0);
+    checkInt('cacheSize', cacheSize, 0);
+    if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
+      throw new ZtError(ZtErrorCode.BAD_CONFIG, `identity validator: timeoutMs must be a positive number, got ${String(timeoutMs)}`);
+    }
+    this.workerCount = workers;
+    this.maxQueue = maxQueue;
+    this.cacheSize = cacheSize;
+    this.timeoutMs = timeoutMs;
+    this.createWorker = deps.createWorker ?? defaultCreateWorker;
+    for (let i = 0; i < workers; i++) this.slots.push(this.spawn());
+  }
+
+  /**
+   * Whether `identity`'s address derives from its public key (§2.4; same answer as
+   * `Identity.locallyValidate`). A cached answer comes back as an already-resolved promise; a request
+   * identical to one already pending shares its job.
+   * @throws never synchronously; the promise rejects with {@link IdentityValidatorError} (QUEUE_FULL,
+   *   CLOSED, TIMEOUT, WORKER_FAILED) when no answer could be had — callers must handle the rejection.
+   */
+  validate(identity: Identity): Promise<boolean> {
+    if (this.closed) return Promise.reject(new IdentityValidatorError(IdentityValidatorErrorCode.CLOSED, 'identity validator is closed'));
+    const address = identity.address;
+    // Reserved addresses fail before any hashing, as in `Identity::locallyValidate`.
+    if (isReservedAddress(address)) {
+      this.counters.invalid++;
+      return Promise.resolve(false);
+    }
+    const key = keyOf(identity.publicKey);
+    const hit = this.lookup(key, address);
+    if (hit !== undefined) return Promise.resolve(hit);
+    if (this.broken !== null) {
+      return Promise.reject(new IdentityValidatorError(IdentityValidatorErrorCode.WORKER_FAILED, this.broken));
+    }
+
+    let job = this.pending.get(key);
+    if (job !== undefined) {
+      this.counters.coalesced++;
+    } else {
+      if (this.queue.length >= this.maxQueue && this.idleSlot() === undefined) {
+        this.counters.rejectedQueueFull++;
+        return Promise.reject(
+          new IdentityValidatorError(
+            IdentityValidatorErrorCode.QUEUE_FULL,
+            `identity validator: queue full (${this.queue.length} waiting, maxQueue ${this.maxQueue}); identity ${formatAddress(address)} not validated`,
+          ),
+        );
+      }
+      // Copy: the key may be a view into a datagram buffer that is about to be reused.
+      job = { id: this.nextId++, key, pub: identity.publicKey.slice(), waiters: [] };
+      this.pending.set(key, job);
+      this.queue.push(job);
+    }
+    const j = job;
+    const p = new Promise<boolean>((resolve, reject) => j.waiters.push({ address, resolve, reject }));
+    this.pump();
+    return p;
+  }
+
+  /**
+   * The cached answer for `identity`, or undefined when it would need hashing. For the packet path:
+   * synchronous, no allocation beyond the key string.
+   */
+  cached(identity: Identity): boolean | undefined {
+    if (isReservedAddress(identity.address)) return false;
+    return this.lookup(keyOf(identity.publicKey), identity.address);
+  }
+
+  /** A snapshot of the counters and gauges. */
+  get stats(): IdentityValidatorStats {
+    let inFlight = 0;
+    let workers = 0;
+    for (const s of this.slots) {
+      if (s.job !== null) inFlight++;
+      if (!s.dead) workers++;
+    }
+    return { ...this.counters, inFlight, queueLength: this.queue.length, cacheEntries: this.cache.size, workers };
+  }
+
+  /**
+   * Terminates the workers and rejects every pending validation with CLOSED. Idempotent: later calls
+   * return the same promise. The cache stays readable through {@link cached}.
+   */
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    this.closed = true;
+    const err = (): IdentityValidatorError =>
+      new IdentityValidatorError(IdentityValidatorErrorCode.CLOSED, 'identity validator closed before the validation finished');
+    const terminations: Promise<unknown>[] = [];
+    for (const s of this.slots) {
+      if (s.timer !== null) clearTimeout(s.timer);
+      s.timer = null;
+      s.job = null;
+      s.dead = true;
+      terminations.push(s.worker.terminate().catch(() => undefined));
+    }
+    for (const job of this.pending.values()) for (const w of job.waiters) w.reject(err());
+    this.pending.clear();
+    this.queue.length = 0;
+    this.closing = Promise.all(terminations).then(() => undefined);
+    return this.closing;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private lookup(key: string, address: number): boolean | undefined {
+    const implied = this.cache.get(key);
+    if (implied === undefined) return undefined;
+    // Refresh the LRU position.
+    this.cache.delete(key);
+    this.cache.set(key, implied);
+    this.counters.cacheHits++;
+    const valid = implied === address;
+    if (!valid) this.counters.invalid++;
+    return valid;
+  }
+
+  private remember(key: string, implied: number): void {
+    if (this.cacheSize === 0) return;
+    this.cache.delete(key);
+    if (this.cache.size >= this.cacheSize) {
+      const oldest = this.cache.keys().next();
+      if (!oldest.done) this.cache.delete(oldest.value);
+    }
+    this.cache.set(key, implied);
+  }
+
+  private idleSlot(): Slot | undefined {
+    for (const s of this.slots) if (!s.dead && s.job === null) return s;
+    return undefined;
+  }
+
+  /** Hands queued jobs to idle workers. */
+  private pump(): void {
+    while (this.queue.length > 0) {
+      const slot = this.idleSlot();
+      if (slot === undefined) return;
+      const job = this.queue.shift()!;
+      slot.job = job;
+      slot.worker.ref(); // a busy worker keeps the process alive until it answers
+      slot.timer = setTimeout(() => this.onTimeout(slot, job), this.timeoutMs);
+      const req: ValidateJobRequest = { id: job.id, pub: job.pub };
+      slot.worker.postMessage(req);
+    }
+  }
+
+  private spawn(): Slot {
+    const worker = this.createWorker();
+    const slot: Slot = { worker, job: null, timer: null, dead: false };
+    worker.unref(); // an idle pool does not keep the process alive
+    worker.on('message', (m: ValidateJobReply) => this.onReply(slot, m));
+    // 'error' (uncaught exception in the worker) is followed by 'exit'; either one retires the slot.
+    worker.on('error', (e: Error) => this.onWorkerDeath(slot, `worker error: ${e.message}`, e));
+    worker.on('exit', (code: number) => this.onWorkerDeath(slot, `worker exited with code ${code}`));
+    return slot;
+  }
+
+  private onReply(slot: Slot, m: ValidateJobReply): void {
+    const job = slot.job;
+    if (slot.dead || job === null || m === null || typeof m !== 'object' || m.id !== job.id) return; // stale
+    this.release(slot);
+    if ('error' in m) {
+      // Only a malformed request gets here (the key is always 64 bytes from an Identity): fail the job.
+      this.counters.failed++;
+      this.failJob(job, new IdentityValidatorError(IdentityValidatorErrorCode.WORKER_FAILED, `identity validator: worker refused the job: ${m.error}`));
+    } else {
+      this.consecutiveFailures = 0;
+      this.counters.validated++;
+      this.pending.delete(job.key);
+      this.remember(job.key, m.implied);
+      for (const w of job.waiters) {
+        const valid = m.implied !== NO_ADDRESS && m.implied === w.address;
+        if (!valid) this.counters.invalid++;
+        w.resolve(valid);
+      }
+    }
+    this.pump();
+  }
+
+  private onTimeout(slot: Slot, job: Job): void {
+    slot.timer = null;
+    if (slot.dead || slot.job !== job) return;
+    this.counters.failed++;
+    this.failJob(
+      job,
+      new IdentityValidatorError(IdentityValidatorErrorCode.TIMEOUT, `identity validator: no answer within ${this.timeoutMs} ms; worker replaced`),
+    );
+    slot.job = null;
+    // A hash cannot be interrupted: the only way to get the core back is to terminate the worker.
+    this.retire(slot);
+    void slot.worker.terminate().catch(() => undefined);
+    this.respawn(slot, 'timeout');
+  }
+
+  private onWorkerDeath(slot: Slot, why: string, cause?: Error): void {
+    if (this.closed || slot.dead) return;
+    this.retire(slot);
+    const job = slot.job;
+    slot.job = null;
+    if (job !== null) {
+      this.counters.failed++;
+      this.failJob(job, new IdentityValidatorError(IdentityValidatorErrorCode.WORKER_FAILED, `identity validator: ${why}`, { cause }));
+    }
+    this.respawn(slot, why);
+  }
+
+  private release(slot: Slot): void {
+    if (slot.timer !== null) clearTimeout(slot.timer);
+    slot.timer = null;
+    slot.job = null;
+    slot.worker.unref();
+  }
+
+  private retire(slot: Slot): void {
+    slot.dead = true;
+    if (slot.timer !== null) clearTimeout(slot.timer);
+    slot.timer = null;
+    slot.worker.removeAllListeners('message');
+  }
+
+  /**
+   * Replaces a dead worker. A worker script that cannot start (missing file, syntax error) would
+   * otherwise respawn forever: after more consecutive failures than 3 per worker + 3 without one
+   * success in between, the pool declares itself broken and fails everything waiting.
+   */
+  private respawn(dead: Slot, why: string): void {
+    this.consecutiveFailures++;
+    const i = this.slots.indexOf(dead);
+    if (this.consecutiveFailures > 3 * this.workerCount + 3) {
+      if (this.broken === null) this.broken = `identity validator: workers keep failing (${this.consecutiveFailures} in a row, last: ${why})`;
+      if (this.slots.every((s) => s.dead)) {
+        const err = new IdentityValidatorError(IdentityValidatorErrorCode.WORKER_FAILED, this.broken);
+        for (const job of this.queue) this.failJob(job, err);
+        this.queue.length = 0;
+      }
+      return;
+    }
+    this.counters.workerRestarts++;
+    const fresh = this.spawn();
+    if (i >= 0) this.slots[i] = fresh;
+    else this.slots.push(fresh);
+    this.pump();
+  }
+
+  private failJob(job: Job, err: IdentityValidatorError): void {
+    if (this.pending.get(job.key) === job) this.pending.delete(job.key);
+    for (const w of job.waiters) w.reject(err);
+  }
+}
+
+/** Cache / coalescing key: the public key as a 64-character one-byte string (compact in V8's heap). */
+function keyOf(pub: Uint8Array): string {
+  return Buffer.from(pub.buffer, pub.byteOffset, pub.length).toString('latin1');
+}
+
+function checkInt(name: string, v: number, min: number): void {
+  if (!Number.isSafeInteger(v) || v < min) {
+    throw new ZtError(ZtErrorCode.BAD_CONFIG, `identity validator: ${name} must be an integer ≥ ${min}, got ${String(v)}`);
+  }
+}
