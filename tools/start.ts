@@ -1,21 +1,94 @@
 /**
- * `ztroot start` — the root server. Not built yet (issue 4); until then it says what it will do.
+ * `ztroot start` (what `npm start` runs): a ZeroTier root on embedded defaults or a config.
+ *
+ * First start: creates the state directory with identity.secret (0600) and identity.public, makes a
+ * one-root planet for this root if none is configured, and prints where it is and how to install it on
+ * clients. SIGINT/SIGTERM stop it gracefully; SIGHUP (and a change of the file) reloads the planet.
  */
+import { watchFile, unwatchFile, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { pino } from 'pino';
+import { configHelp, loadConfig } from '../root/config.js';
+import { loadOrCreateIdentity, loadOrCreatePlanet } from '../root/state.js';
+import { RootServer } from '../root/root-server.js';
+import { IdentityValidator } from '../root/identity-validator.js';
+import { formatAddress } from '../vl1/address.js';
+import { formatInetAddress } from '../vl1/inet-address.js';
+import { createHash } from 'node:crypto';
+
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log('usage: ztroot start [--config FILE] [--print-config]\n\nRuns a ZeroTier root (not yet implemented).');
+  const { config, origin, printConfig, help } = loadConfig(argv);
+  if (help) {
+    console.log(`usage: ztroot start [options]\n\nRuns a ZeroTier root server.\n\n${configHelp()}`);
     return 0;
   }
-  console.log(
-    [
-      'ztroot start: the root server is not built yet.',
-      'When it is, this command will:',
-      '  1. create ./.state/ with identity.secret (0600) and identity.public on first run,',
-      '  2. make a one-root planet for this root (and its signing keys) if none is configured,',
-      '  3. listen on UDP 9993 (IPv4 and IPv6), answer HELLO/WHOIS/ECHO and relay between peers,',
-      '  4. print where the planet file is and how to install it on a client.',
-      "Today you can already make identities: 'ztroot id generate identity.secret identity.public'.",
-    ].join('\n'),
+  if (printConfig) {
+    for (const [k, v] of Object.entries(config)) console.log(`${k.padEnd(18)} ${JSON.stringify(v).padEnd(40)} (${origin[k as keyof typeof origin]})`);
+    return 0;
+  }
+  const log = pino({ level: config.logLevel, base: { svc: 'ztroot' } });
+  const { identity, created } = loadOrCreateIdentity(config.stateDir);
+  if (created) log.info({ address: formatAddress(identity.address), stateDir: config.stateDir }, 'created a new root identity');
+  const planet = loadOrCreatePlanet(config.planetFile, config.stateDir, identity, config.endpoints, config.port);
+  if (planet.created) {
+    const eps = planet.world.roots[0]!.stableEndpoints.map(formatInetAddress).join(', ');
+    // Human-readable guidance on stderr, once; the JSON log line carries the same facts.
+    console.error(
+      [
+        '',
+        `A planet for this root was written to ${config.planetFile}`,
+        `  id ${planet.world.id.toString(16)}, root ${formatAddress(identity.address)} at ${eps}`,
+        'Install it on each client as the file "planet" in ZeroTier\'s home and restart the service:',
+        '  Linux   /var/lib/zerotier-one/planet',
+        '  macOS   /Library/Application Support/ZeroTier/One/planet',
+        '  Windows C:\\ProgramData\\ZeroTier\\One\\planet',
+        `Its update key is in ${config.stateDir} — keep it: newer planets must be signed with it.`,
+        'If these endpoints are not what clients reach, stop, delete the planet and its key, and restart with --endpoint ip/port.',
+        '',
+      ].join('\n'),
+    );
+  }
+  const workers = config.validationWorkers > 0 ? config.validationWorkers : Math.max(1, availableParallelism() - 1);
+  const validator = new IdentityValidator({ workers });
+  const server = new RootServer(
+    { port: config.port, bind4: config.bind4, bind6: config.bind6, peerTimeoutMs: config.peerTimeoutSec * 1000, relay: { maxHops: config.maxHops } },
+    { identity, planet: planet.bytes, validator, logger: log },
   );
+  await server.start();
+  log.info(
+    { address: formatAddress(identity.address), port: server.port, planet: planet.world.id.toString(16), planetTimestamp: planet.world.timestamp, planetSha256: sha256(planet.bytes) },
+    'root started',
+  );
+
+  const reload = (why: string) => {
+    try {
+      const bytes = new Uint8Array(readFileSync(config.planetFile));
+      server.setPlanet(bytes);
+      log.info({ why, planetTimestamp: server.planet.timestamp, planetSha256: sha256(bytes) }, 'planet reloaded');
+    } catch (e) {
+      log.error({ why, err: (e as Error).message }, 'planet reload failed; still serving the previous one');
+    }
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  watchFile(config.planetFile, { interval: 2000 }, (cur, prev) => {
+    if (cur.mtimeMs !== prev.mtimeMs) reload('file changed');
+  });
+
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      log.info({ signal: sig }, 'stopping');
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  unwatchFile(config.planetFile);
+  await server.stop();
+  await validator.close();
+  log.info({ counters: Object.fromEntries(server.counters) }, 'stopped');
   return 0;
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
 }

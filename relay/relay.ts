@@ -1,0 +1,124 @@
+/**
+ * The data plane: forward a datagram that is not for us to the peer it is addressed to.
+ *
+ * Only the hop count changes (packet byte 18 bits 0..2, or fragment byte 15); nothing is decrypted or
+ * re-armored (shared/protocol/vl1.md §4.7, §6.3). One synchronous step per datagram: look up the
+ * destination, bump hops in place, send — no await, no allocation. On the first hop between two peers
+ * (hops was 0: the packet came straight from its source) the pair is "united" — told each other's
+ * address with RENDEZVOUS — at most once per `uniteIntervalMs` per unordered pair (`ZT_MIN_UNITE_INTERVAL`).
+ */
+import { FRAGMENT_IDX_HOPS, FRAGMENT_INDICATOR, FRAGMENT_IDX_INDICATOR, FLAGS_HOPS_MASK, IDX_FLAGS, MIN_FRAGMENT_LENGTH, MIN_PACKET_LENGTH, MIN_UNITE_INTERVAL, RELAY_MAX_HOPS } from '../vl1/constants.js';
+import { readU40 } from '../vl1/bytes.js';
+
+/** What the relay needs to know of a peer (the root's peer record satisfies it). */
+export interface RelayPeer {
+  readonly address: number;
+  ip4: string;
+  port4: number;
+  ip6: string;
+  port6: number;
+  bestFamily(now: number): 0 | 4 | 6;
+}
+
+export interface RelayOptions {
+  /** Relay only datagrams that made fewer hops than this (1.14: `ZT_RELAY_MAX_HOPS` = 3). */
+  maxHops: number;
+  /** Minimum time between RENDEZVOUS for the same pair (ms; 1.14: 30 s). */
+  uniteIntervalMs: number;
+}
+
+export const DEFAULT_RELAY_OPTIONS: Readonly<RelayOptions> = Object.freeze({
+  maxHops: RELAY_MAX_HOPS,
+  uniteIntervalMs: MIN_UNITE_INTERVAL,
+});
+
+/** Drop reasons the relay reports (metric label values). */
+export type RelayDropReason = 'runt' | 'hop-limit' | 'unknown-destination' | 'no-path' | 'bad-fragment';
+
+export interface RelayDeps<P extends RelayPeer> {
+  lookup(address: number): P | undefined;
+  /** Sends `buf` to `family`'s path of `peer` (synchronously hands it to the socket). */
+  send(buf: Uint8Array, peer: P, family: 4 | 6): void;
+  /** Asks the control plane to send RENDEZVOUS to both; called at most once per pair per interval. */
+  unite(a: P, b: P): void;
+  drop(reason: RelayDropReason): void;
+}
+
+export class Relay<P extends RelayPeer> {
+  private readonly opts: RelayOptions;
+  private readonly deps: RelayDeps<P>;
+  /** lower address → higher address → last unite time. Nested maps: no key allocation per packet. */
+  private readonly lastUnite = new Map<number, Map<number, number>>();
+
+  constructor(opts: Partial<RelayOptions>, deps: RelayDeps<P>) {
+    this.opts = { ...DEFAULT_RELAY_OPTIONS, ...opts };
+    this.deps = deps;
+  }
+
+  /**
+   * Forwards one datagram whose destination is not this root. Mutates only its hop bits.
+   * @returns true when it was sent.
+   */
+  forward(buf: Uint8Array, now: number): boolean {
+    const fragment = buf.length >= MIN_FRAGMENT_LENGTH && buf[FRAGMENT_IDX_INDICATOR] === FRAGMENT_INDICATOR;
+    if (!fragment && buf.length < MIN_PACKET_LENGTH) {
+      this.deps.drop('runt');
+      return false;
+    }
+    const hopIdx = fragment ? FRAGMENT_IDX_HOPS : IDX_FLAGS;
+    const hopByte = buf[hopIdx]!;
+    // Fragment byte 15's upper 5 bits must be zero (Packet::Fragment); treat anything else as garbage.
+    if (fragment && (hopByte & ~FLAGS_HOPS_MASK) !== 0) {
+      this.deps.drop('bad-fragment');
+      return false;
+    }
+    const hops = hopByte & FLAGS_HOPS_MASK;
+    if (hops >= this.opts.maxHops) {
+      this.deps.drop('hop-limit');
+      return false;
+    }
+    const destPeer = this.deps.lookup(readU40(buf, 8));
+    if (destPeer === undefined) {
+      this.deps.drop('unknown-destination');
+      return false;
+    }
+    const family = destPeer.bestFamily(now);
+    if (family === 0) {
+      this.deps.drop('no-path');
+      return false;
+    }
+    buf[hopIdx] = (hopByte & ~FLAGS_HOPS_MASK) | (hops + 1);
+    this.deps.send(buf, destPeer, family);
+
+    // Whole packets straight from their source introduce the pair (fragments never do, as in 1.14).
+    if (!fragment && hops === 0) {
+      const srcPeer = this.deps.lookup(readU40(buf, 13));
+      if (srcPeer !== undefined && srcPeer !== destPeer && this.shouldUnite(srcPeer.address, destPeer.address, now)) {
+        this.deps.unite(srcPeer, destPeer);
+      }
+    }
+    return true;
+  }
+
+  private shouldUnite(a: number, b: number, now: number): boolean {
+    const lo = a < b ? a : b;
+    const hi = a < b ? b : a;
+    let inner = this.lastUnite.get(lo);
+    if (inner === undefined) {
+      inner = new Map();
+      this.lastUnite.set(lo, inner);
+    }
+    const last = inner.get(hi);
+    if (last !== undefined && now - last < this.opts.uniteIntervalMs) return false;
+    inner.set(hi, now);
+    return true;
+  }
+
+  /** Forgets unite records older than `maxAgeMs` (housekeeping; keeps memory bounded by active pairs). */
+  expire(now: number, maxAgeMs: number): void {
+    for (const [lo, inner] of this.lastUnite) {
+      for (const [hi, t] of inner) if (now - t >= maxAgeMs) inner.delete(hi);
+      if (inner.size === 0) this.lastUnite.delete(lo);
+    }
+  }
+}

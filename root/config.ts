@@ -1,0 +1,198 @@
+/**
+ * The root's configuration: defaults, then a YAML file, then environment variables, then flags —
+ * each later source overriding the earlier. Every key has all three spellings (see CONFIG_KEYS), and
+ * `ztroot start --print-config` prints the effective result.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ZtError, ZtErrorCode } from '../vl1/errors.js';
+import { parseInetAddress } from '../vl1/inet-address.js';
+
+export interface RootConfig {
+  /** Where identity.secret, identity.public, the planet and its signing key live. */
+  stateDir: string;
+  /** UDP port for ZeroTier traffic. */
+  port: number;
+  /** IPv4 / IPv6 bind addresses; "none" disables that family. */
+  bind4: string | null;
+  bind6: string | null;
+  /** Planet file to serve; default `<stateDir>/planet`, made on first start if missing. */
+  planetFile: string;
+  /** Stable endpoints ("ip/port") written into a planet made on first start; default: this host's addresses. */
+  endpoints: string[];
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /** Relay only datagrams that made fewer hops than this (ZeroTier 1.14: 3). */
+  maxHops: number;
+  /** Forget peers silent this long (seconds; ZeroTier: 500). */
+  peerTimeoutSec: number;
+  /** Identity-validation worker threads (0 = one less than the cores, at least 1). */
+  validationWorkers: number;
+}
+
+type Kind = 'string' | 'port' | 'bind' | 'list' | 'int' | 'level';
+
+/** key → [kind, env var, flag, help]. */
+export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string]> = {
+  stateDir: ['string', 'ZTROOT_STATE_DIR', '--state-dir', 'state directory (identity, planet, keys)'],
+  port: ['port', 'ZTROOT_PORT', '--port', 'UDP port (default 9993)'],
+  bind4: ['bind', 'ZTROOT_BIND4', '--bind4', "IPv4 address to bind, or 'none' (default 0.0.0.0)"],
+  bind6: ['bind', 'ZTROOT_BIND6', '--bind6', "IPv6 address to bind, or 'none' (default ::)"],
+  planetFile: ['string', 'ZTROOT_PLANET', '--planet', 'planet file to serve (default <state-dir>/planet)'],
+  endpoints: ['list', 'ZTROOT_ENDPOINTS', '--endpoint', 'stable endpoint ip/port for a planet made on first start (repeatable; env: comma-separated)'],
+  logLevel: ['level', 'ZTROOT_LOG_LEVEL', '--log-level', 'trace|debug|info|warn|error|fatal|silent (default info)'],
+  maxHops: ['int', 'ZTROOT_MAX_HOPS', '--max-hops', 'relay datagrams with fewer hops than this, 1..7 (default 3)'],
+  peerTimeoutSec: ['int', 'ZTROOT_PEER_TIMEOUT', '--peer-timeout', 'seconds before a silent peer is forgotten (default 500)'],
+  validationWorkers: ['int', 'ZTROOT_VALIDATION_WORKERS', '--validation-workers', 'identity validation threads, 0 = auto (default 0)'],
+};
+
+export function defaultConfig(): RootConfig {
+  return {
+    stateDir: resolve('.state'),
+    port: 9993,
+    bind4: '0.0.0.0',
+    bind6: '::',
+    planetFile: '',
+    endpoints: [],
+    logLevel: 'info',
+    maxHops: 3,
+    peerTimeoutSec: 500,
+    validationWorkers: 0,
+  };
+}
+
+const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+
+function bad(source: string, key: string, value: unknown, why: string): ZtError {
+  return new ZtError(ZtErrorCode.BAD_CONFIG, `${source}: ${key} = ${JSON.stringify(value)}: ${why}`);
+}
+
+/** Converts one raw value (YAML value, env string or flag string) to its typed form. */
+function convert(key: keyof RootConfig, raw: unknown, source: string): RootConfig[keyof RootConfig] {
+  const kind = CONFIG_KEYS[key][0];
+  const asInt = (v: unknown): number => {
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n)) throw bad(source, key, raw, 'not a whole number');
+    return n;
+  };
+  switch (kind) {
+    case 'string':
+      if (typeof raw !== 'string' || raw === '') throw bad(source, key, raw, 'expected a non-empty string');
+      return raw;
+    case 'port': {
+      const n = asInt(raw);
+      if (n < 0 || n > 65535) throw bad(source, key, raw, 'port must be 0..65535');
+      return n;
+    }
+    case 'bind':
+      if (typeof raw !== 'string' || raw === '') throw bad(source, key, raw, "expected an address or 'none'");
+      return raw === 'none' ? null : raw;
+    case 'int': {
+      const n = asInt(raw);
+      if (key === 'maxHops' && (n < 1 || n > 7)) throw bad(source, key, raw, 'must be 1..7');
+      if (key === 'peerTimeoutSec' && n < 1) throw bad(source, key, raw, 'must be at least 1');
+      return n;
+    }
+    case 'level':
+      if (typeof raw !== 'string' || !LEVELS.has(raw)) throw bad(source, key, raw, `must be one of ${[...LEVELS].join(', ')}`);
+      return raw as RootConfig['logLevel'];
+    case 'list': {
+      const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : null;
+      if (items === null || items.some((i) => typeof i !== 'string')) throw bad(source, key, raw, 'expected a list of ip/port strings');
+      for (const i of items as string[]) {
+        try {
+          parseInetAddress(i);
+        } catch (e) {
+          throw bad(source, key, i, (e as Error).message);
+        }
+      }
+      return items as string[];
+    }
+  }
+}
+
+export interface LoadedConfig {
+  config: RootConfig;
+  /** Where each key's value came from: default, file, env or flag. */
+  origin: Record<keyof RootConfig, string>;
+  printConfig: boolean;
+  help: boolean;
+}
+
+/**
+ * Builds the effective config from defaults, `--config FILE` (or ZTROOT_CONFIG), env and flags.
+ * @throws {ZtError} BAD_CONFIG naming the source, the key and the value; FILE when the file is unreadable.
+ */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const config = defaultConfig();
+  const origin = Object.fromEntries(Object.keys(config).map((k) => [k, 'default'])) as Record<keyof RootConfig, string>;
+  const set = (key: keyof RootConfig, raw: unknown, source: string) => {
+    (config as unknown as Record<string, unknown>)[key] = convert(key, raw, source);
+    origin[key] = source;
+  };
+
+  // Flags first pass: --config, --help, --print-config; the rest is applied last.
+  let file = env.ZTROOT_CONFIG ?? '';
+  let printConfig = false;
+  let help = false;
+  const flags: Array<[keyof RootConfig, string]> = [];
+  const byFlag = new Map(Object.entries(CONFIG_KEYS).map(([k, v]) => [v[2], k as keyof RootConfig]));
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--help' || a === '-h') help = true;
+    else if (a === '--print-config') printConfig = true;
+    else {
+      const eq = a.indexOf('=');
+      const name = eq > 0 ? a.slice(0, eq) : a;
+      const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
+      if (name === '--config') {
+        if (value === undefined) throw new ZtError(ZtErrorCode.BAD_CONFIG, '--config needs a file');
+        file = value;
+        continue;
+      }
+      const key = byFlag.get(name);
+      if (key === undefined) throw new ZtError(ZtErrorCode.BAD_CONFIG, `unknown option ${JSON.stringify(a)} (see --help)`);
+      if (value === undefined) throw new ZtError(ZtErrorCode.BAD_CONFIG, `${name} needs a value`);
+      flags.push([key, value]);
+    }
+  }
+
+  if (file !== '') {
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new ZtError(ZtErrorCode.FILE, `config file ${file}: ${(e as Error).message}`);
+    }
+    if (doc !== null && doc !== undefined) {
+      if (typeof doc !== 'object' || Array.isArray(doc)) throw new ZtError(ZtErrorCode.BAD_CONFIG, `config file ${file}: expected a mapping of keys`);
+      for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+        if (!(k in CONFIG_KEYS)) throw new ZtError(ZtErrorCode.BAD_CONFIG, `config file ${file}: unknown key ${JSON.stringify(k)} (known: ${Object.keys(CONFIG_KEYS).join(', ')})`);
+        set(k as keyof RootConfig, v, `config file ${file}`);
+      }
+    }
+  }
+  for (const [key, [, envName]] of Object.entries(CONFIG_KEYS)) {
+    const v = env[envName];
+    if (v !== undefined && v !== '') set(key as keyof RootConfig, v, `env ${envName}`);
+  }
+  // Repeated --endpoint flags accumulate; every other flag's last value wins.
+  const endpointFlags = flags.filter(([k]) => k === 'endpoints').map(([, v]) => v);
+  for (const [key, value] of flags) if (key !== 'endpoints') set(key, value, `flag ${CONFIG_KEYS[key][2]}`);
+  if (endpointFlags.length) set('endpoints', endpointFlags, 'flag --endpoint');
+
+  config.stateDir = resolve(config.stateDir);
+  if (config.planetFile === '') config.planetFile = resolve(config.stateDir, 'planet');
+  else config.planetFile = resolve(config.planetFile);
+  if (config.bind4 === null && config.bind6 === null) throw new ZtError(ZtErrorCode.BAD_CONFIG, 'bind4 and bind6 are both "none": nothing to listen on');
+  return { config, origin, printConfig, help };
+}
+
+export function configHelp(): string {
+  const lines = ['options (each also settable in the YAML file given by --config, and by its env var):'];
+  for (const [key, [, envName, flag, help]] of Object.entries(CONFIG_KEYS)) {
+    lines.push(`  ${`${flag} <v>`.padEnd(26)} ${help}`, `  ${''.padEnd(26)} file: ${key}, env: ${envName}`);
+  }
+  lines.push('  --config <file>            YAML config file (env: ZTROOT_CONFIG)', '  --print-config             print the effective config and exit', '  --help');
+  return lines.join('\n');
+}

@@ -1,0 +1,571 @@
+/**
+ * The root server's control plane and socket wiring.
+ *
+ *   UDP :port (v4 + v6) ─► peek header ─┬─ dest is me ──► (extended armor) ─► HELLO / dearmor ─► verb handler ─► reply
+ *                                       └─ dest is other ─► Relay.forward (hops+1, send; RENDEZVOUS on first hop)
+ *
+ * What a 1.14 client needs from its root is in shared/protocol/vl1.md §6.8; this follows 1.14's own
+ * behaviour as an upstream (§6.2) where root.cpp differs (it validates before trusting a HELLO's MAC,
+ * answers collisions only when the HELLO is authentic, and relays only below 3 hops).
+ *
+ * We advertise protocol version 12, so 1.14 clients talk AES-GMAC-SIV (suite 3) to us, as they do to
+ * each other, instead of the Salsa20/12 they would use with root.cpp's version 11; suites 0, 1 and 3
+ * are all accepted on receive (§4.4).
+ */
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { Identity } from '../vl1/identity.js';
+import { PeerKey } from '../vl1/peer-key.js';
+import {
+  CipherSuite,
+  ErrorCode,
+  FLAG_EXTENDED_ARMOR,
+  FLAG_FRAGMENTED,
+  IDX_FLAGS,
+  IDX_PAYLOAD,
+  IDX_VERB,
+  MIN_PACKET_LENGTH,
+  PEER_ACTIVITY_TIMEOUT,
+  PROTO_VERSION,
+  PROTO_VERSION_MIN,
+  Verb,
+  verbName,
+} from '../vl1/constants.js';
+import { isZtError, ZtError, ZtErrorCode } from '../vl1/errors.js';
+import { concatBytes, readU40, toHex } from '../vl1/bytes.js';
+import { cryptField, dearmor, isFragment, openPacket, removeExtendedArmor, sealPacket, type ArmorSuite } from '../vl1/packet.js';
+import { decodeHello, decodeHelloMoons, type Hello } from '../vl1/verbs/hello.js';
+import { decodeMulticastGather, decodeMulticastLike } from '../vl1/verbs/multicast.js';
+import { encodeOk } from '../vl1/verbs/ok.js';
+import { encodeError } from '../vl1/verbs/error.js';
+import { decodeWhois } from '../vl1/verbs/whois.js';
+import { encodeRendezvous } from '../vl1/verbs/rendezvous.js';
+import type { InetAddress } from '../vl1/inet-address.js';
+import { formatAddress } from '../vl1/address.js';
+import { parseWorld, type World } from '../planet/world.js';
+import { Relay, type RelayOptions } from '../relay/relay.js';
+import { PeerTable, RootPeer } from './peer-table.js';
+import { MulticastSubscriptions } from './multicast-subscriptions.js';
+import { RateGate, sourcePrefixKey } from './rate-gate.js';
+
+/** Validates identities off the event loop (root/identity-validator.ts implements it). */
+export interface IdentityValidatorLike {
+  validate(identity: Identity): Promise<boolean>;
+}
+
+/** Minimal logger shape (pino's). */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export interface RootServerOptions {
+  /** UDP port (default 9993). 0 picks a free one (tests). */
+  port: number;
+  /** More UDP ports to serve, on both families (e.g. every port the planet lists for this root). */
+  extraPorts: number[];
+  /** IPv4 bind address, or null for no IPv4 socket (default '0.0.0.0'). */
+  bind4: string | null;
+  /** IPv6 bind address, or null for no IPv6 socket (default '::'; IPV6_V6ONLY, so no mapped addresses). */
+  bind6: string | null;
+  /** Peers silent this long are forgotten (ms; ZeroTier's `ZT_PEER_ACTIVITY_TIMEOUT`, 500 s). */
+  peerTimeoutMs: number;
+  /** How often housekeeping runs (ms). */
+  housekeepingMs: number;
+  /** Replies (OK/ERROR) one peer may get per second; a client sends each HELLO from several sockets. */
+  repliesPerPeerPerSecond: number;
+  /**
+   * Replies one source IP may get per second, whatever peers it claims to be: bounds what a spoofed or
+   * replayed stream can make us reflect. A big NAT (many clients, one IP) needs headroom: each client
+   * sends a WHOIS to its root every 5 s.
+   */
+  repliesPerIpPerSecond: number;
+  /**
+   * New identities validated per source /24 (IPv4) or /48 (IPv6): one per `newIdentityIntervalMs` after a
+   * burst of `newIdentityBurst`. 1.14 allows one per 2 s per prefix (hash); a burst lets a NAT full of
+   * clients come up together while still bounding a flood to a sliver of one worker.
+   */
+  newIdentityIntervalMs: number;
+  newIdentityBurst: number;
+  /** Largest OK(MULTICAST_GATHER) member list (root.cpp: 255). */
+  maxGatherResults: number;
+  /** Versions we advertise in OK(HELLO): ztroot's own release, not ZeroTier's. */
+  version: { major: number; minor: number; revision: number };
+  relay: Partial<RelayOptions>;
+}
+
+export const DEFAULT_ROOT_OPTIONS: Readonly<RootServerOptions> = Object.freeze({
+  port: 9993,
+  extraPorts: [],
+  bind4: '0.0.0.0',
+  bind6: '::',
+  peerTimeoutMs: PEER_ACTIVITY_TIMEOUT,
+  housekeepingMs: 10_000,
+  repliesPerPeerPerSecond: 16,
+  repliesPerIpPerSecond: 1000,
+  newIdentityIntervalMs: 500,
+  newIdentityBurst: 10,
+  maxGatherResults: 255,
+  version: { major: 0, minor: 1, revision: 0 },
+  relay: {},
+});
+
+export interface RootServerDeps {
+  identity: Identity;
+  /** The planet file's bytes (a serialized World that lists this root). */
+  planet: Uint8Array;
+  /** Moons this root serves (serialized, each listing this root), for clients that orbit them. */
+  moons?: Uint8Array[];
+  validator: IdentityValidatorLike;
+  logger?: Logger;
+  now?: () => number;
+}
+
+/** Largest OK(WHOIS): identities that fit in one unfragmented datagram (1432 − 37) / 71. */
+const MAX_WHOIS_IDENTITIES = 19;
+
+export class RootServer extends EventEmitter {
+  readonly opts: RootServerOptions;
+  readonly identity: Identity;
+  readonly peers = new PeerTable();
+  readonly multicast = new MulticastSubscriptions();
+  /** Counters by name: `rx_<VERB>`, `tx_<VERB>`, `drop_<reason>`, `relayed`, `rendezvous_sent`, ... */
+  readonly counters = new Map<string, number>();
+
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly validator: IdentityValidatorLike;
+  private readonly relay: Relay<RootPeer>;
+  private readonly newIdentityGate: RateGate;
+  private readonly ipReplyGate: RateGate;
+  private planetBytes: Uint8Array;
+  private planetWorld: World;
+  /** Moons served, by id: the parsed world and its bytes. */
+  private moons = new Map<bigint, { world: World; bytes: Uint8Array }>();
+  /** Bound sockets; a peer's path remembers the index of the one it was heard on. */
+  private sockets: Array<{ family: 4 | 6; sock: dgram.Socket }> = [];
+  private housekeeping: NodeJS.Timeout | null = null;
+  /** Identities whose validation is in flight, so a burst of HELLOs queues one validation. */
+  private readonly validating = new Set<number>();
+
+  constructor(opts: Partial<RootServerOptions>, deps: RootServerDeps) {
+    super();
+    this.opts = { ...DEFAULT_ROOT_OPTIONS, ...opts };
+    if (!deps.identity.hasPrivate()) throw new ZtError(ZtErrorCode.NO_PRIVATE_KEY, 'the root identity needs its private key (identity.secret)');
+    this.identity = deps.identity;
+    this.validator = deps.validator;
+    this.log = deps.logger ?? silentLogger;
+    this.now = deps.now ?? Date.now;
+    this.planetWorld = this.checkListsUs(parseWorld(deps.planet), 'planet');
+    this.planetBytes = deps.planet;
+    this.setMoons(deps.moons ?? []);
+    this.newIdentityGate = new RateGate({ intervalMs: this.opts.newIdentityIntervalMs, burst: this.opts.newIdentityBurst });
+    this.ipReplyGate = new RateGate({ intervalMs: 1000 / this.opts.repliesPerIpPerSecond, burst: this.opts.repliesPerIpPerSecond });
+    this.relay = new Relay<RootPeer>(this.opts.relay, {
+      lookup: (a) => this.peers.get(a),
+      send: (buf, peer, family) =>
+        family === 4 ? this.sendOn(peer.sock4, buf, peer.ip4, peer.port4) : this.sendOn(peer.sock6, buf, peer.ip6, peer.port6),
+      unite: (a, b) => this.unite(a, b),
+      drop: (reason) => this.count(`drop_${reason}`),
+    });
+  }
+
+  get planet(): World {
+    return this.planetWorld;
+  }
+
+  /** Replaces the planet served in OK(HELLO) (SIGHUP / file change), after checking it lists this root. */
+  setPlanet(bytes: Uint8Array): void {
+    this.planetWorld = this.checkListsUs(parseWorld(bytes), 'planet');
+    this.planetBytes = bytes;
+  }
+
+  /** Replaces the moons served; each must be a moon (type 127) listing this root. */
+  setMoons(moons: Uint8Array[]): void {
+    const next = new Map<bigint, { world: World; bytes: Uint8Array }>();
+    for (const bytes of moons) {
+      const world = this.checkListsUs(parseWorld(bytes), 'moon');
+      if (world.type !== 'moon') throw new ZtError(ZtErrorCode.BAD_CONFIG, `world ${world.id.toString(16)} is a planet, not a moon`);
+      next.set(world.id, { world, bytes });
+    }
+    this.moons = next;
+  }
+
+  private checkListsUs(w: World, what: string): World {
+    if (!w.roots.some((r) => r.identity.equals(this.identity))) {
+      throw new ZtError(ZtErrorCode.BAD_CONFIG, `${what} ${w.id.toString(16)} does not list this root (${formatAddress(this.identity.address)}) among its roots`);
+    }
+    return w;
+  }
+
+  /** Binds a socket per family per port. @throws the bind error (port in use, address not available). */
+  async start(): Promise<void> {
+    // Port 0 means "a free port" each time it appears (tests); other duplicates are bound once.
+    const ports = [this.opts.port, ...this.opts.extraPorts.filter((p, i, all) => p === 0 || (p !== this.opts.port && all.indexOf(p) === i))];
+    try {
+      for (const wanted of ports) {
+        let port = wanted;
+        if (this.opts.bind4 !== null) {
+          const s = await this.bind('udp4', this.opts.bind4, port);
+          // With port 0 the IPv6 socket takes the IPv4 socket's port, so one port serves both families.
+          if (port === 0) port = s.address().port;
+        }
+        if (this.opts.bind6 !== null) await this.bind('udp6', this.opts.bind6, port);
+      }
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+    this.housekeeping = setInterval(() => this.housekeep(), this.opts.housekeepingMs);
+    this.housekeeping.unref();
+    this.log.info({ address: formatAddress(this.identity.address), ports: this.ports }, 'root listening');
+  }
+
+  /** The first bound port (the main one). */
+  get port(): number {
+    return this.sockets[0]?.sock.address().port ?? 0;
+  }
+
+  get ports(): number[] {
+    return [...new Set(this.sockets.map((s) => s.sock.address().port))];
+  }
+
+  private bind(type: 'udp4' | 'udp6', address: string, port: number): Promise<dgram.Socket> {
+    return new Promise((resolve, reject) => {
+      const s = dgram.createSocket({ type, ipv6Only: type === 'udp6', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+      const family = type === 'udp4' ? 4 : 6;
+      const index = this.sockets.length;
+      s.once('error', reject);
+      s.on('message', (msg, rinfo) => this.onDatagram(msg, index, rinfo.address, rinfo.port));
+      s.bind({ address, port, exclusive: true }, () => {
+        s.off('error', reject);
+        s.on('error', (e) => this.log.error({ err: e.message, family }, 'socket error'));
+        resolve(s);
+      });
+      this.sockets.push({ family, sock: s });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.housekeeping) clearInterval(this.housekeeping);
+    this.housekeeping = null;
+    const socks = this.sockets;
+    this.sockets = [];
+    await Promise.all(socks.map(({ sock }) => new Promise<void>((r) => sock.close(() => r())).catch(() => undefined)));
+  }
+
+  count(name: string, n = 1): void {
+    this.counters.set(name, (this.counters.get(name) ?? 0) + n);
+  }
+
+  housekeep(now = this.now()): void {
+    const gone = this.peers.expire(now, this.opts.peerTimeoutMs);
+    if (gone > 0) this.count('peers_expired', gone);
+    this.relay.expire(now, this.opts.peerTimeoutMs);
+    this.multicast.expire(now);
+    this.newIdentityGate.sweep(now);
+    this.ipReplyGate.sweep(now);
+  }
+
+  // ---- receive ----------------------------------------------------------------------------------
+
+  /**
+   * Entry point for every datagram received on local socket `sock` (an index into the bound sockets)
+   * from `ip:port`. Never throws: malformed input is a counted drop.
+   */
+  onDatagram(buf: Uint8Array, sock: number, ip: string, port: number): void {
+    const now = this.now();
+    try {
+      // ≤ 16 bytes: junk (1.14 sends 4-byte NAT openers) or the legacy 13-byte LAN beacon.
+      if (buf.length <= 16) return this.count('drop_runt');
+      const dest = readU40(buf, 8);
+      if (dest !== this.identity.address) {
+        if (this.relay.forward(buf, now)) this.count('relayed');
+        return;
+      }
+      if (isFragment(buf) || (buf[IDX_FLAGS]! & FLAG_FRAGMENTED) !== 0) {
+        // Like root.cpp, a root does not reassemble: nothing a client sends its root needs fragments.
+        return this.count('drop_fragment_to_root');
+      }
+      if (buf.length < MIN_PACKET_LENGTH) return this.count('drop_runt');
+      const source = readU40(buf, 13);
+      if (source === this.identity.address) return this.count('drop_from_self');
+      const family = this.sockets[sock]?.family;
+      if (family === undefined) return this.count('drop_no_socket');
+
+      let pkt = buf;
+      const suite = (pkt[IDX_FLAGS]! >> 3) & 7;
+      if (suite === CipherSuite.POLY1305_NONE && (pkt[IDX_FLAGS]! & FLAG_EXTENDED_ARMOR) !== 0) {
+        pkt = removeExtendedArmor(pkt, this.identity.privateKey!);
+        this.count('rx_extended_armor');
+      }
+      if (suite === CipherSuite.POLY1305_NONE && (pkt[IDX_VERB]! & 0x1f) === Verb.HELLO) {
+        return this.onHello(pkt, family, sock, ip, port, now);
+      }
+      const peer = this.peers.get(source);
+      if (peer === undefined) return this.count('drop_unknown_peer');
+      // The in-re id of our reply is the id as it was on the wire (for suite 3, the tag half), §3.2.
+      const wireId = packetIdOf(pkt);
+      const opened = openPacket(pkt, peer.key);
+      peer.heardFrom(family, ip, port, sock, now);
+      this.count(`rx_${verbName(opened.verb)}`);
+      this.dispatch(peer, wireId, opened.verb, opened.payload, family, sock, ip, port, now);
+    } catch (e) {
+      if (isZtError(e)) this.count(`drop_${e.code.slice('ZT_ERR_'.length).toLowerCase()}`);
+      else {
+        this.count('drop_internal_error');
+        this.log.error({ err: e instanceof Error ? e.stack : String(e) }, 'unexpected error handling a datagram');
+      }
+    }
+  }
+
+  private dispatch(peer: RootPeer, wireId: bigint, verb: number, payload: Uint8Array, family: 4 | 6, sock: number, ip: string, port: number, now: number): void {
+    switch (verb) {
+      case Verb.HELLO: {
+        // HELLO in suite 1/3 from a known peer (hello-encryption clients relay them encrypted): already authentic.
+        const hello = decodeHello(payload);
+        if (!hello.identity.equals(peer.identity)) return this.count('drop_hello_identity_mismatch');
+        return this.answerHello(peer, wireId, hello, null, family, sock, ip, port, now);
+      }
+      case Verb.ECHO:
+        if (!this.replyAllowed(peer, ip, now)) return;
+        return this.reply(peer, sock, ip, port, Verb.OK, encodeOk({ kind: 'ECHO', inReVerb: Verb.ECHO, inRePacketId: wireId, payload: payload.subarray(0, 1024) }));
+      case Verb.WHOIS:
+        return this.onWhois(peer, wireId, payload, sock, ip, port, now);
+      case Verb.MULTICAST_LIKE: {
+        for (const g of decodeMulticastLike(payload).groups) {
+          if (!this.multicast.like(g.networkId, g.mac, g.adi, peer.address, now)) this.count('drop_multicast_limit');
+        }
+        return;
+      }
+      case Verb.MULTICAST_GATHER:
+        return this.onGather(peer, wireId, payload, sock, ip, port, now);
+      case Verb.NOP:
+      case Verb.OK:
+      case Verb.ERROR:
+        return; // counted as rx_*; nothing to answer
+      default:
+        return this.count('drop_unhandled_verb');
+    }
+  }
+
+  /** HELLO in suite 0: authenticate (and validate new identities off the event loop), then answer. */
+  private onHello(pkt: Uint8Array, family: 4 | 6, sock: number, ip: string, port: number, now: number): void {
+    const hello = decodeHello(pkt.subarray(IDX_PAYLOAD));
+    const id = hello.identity;
+    if (id.address !== readU40(pkt, 13)) return this.count('drop_hello_source_mismatch');
+    if (hello.protocolVersion < PROTO_VERSION_MIN) return this.count('drop_bad_protocol_version');
+    const wireId = packetIdOf(pkt);
+
+    const known = this.peers.get(id.address);
+    if (known !== undefined && known.identity.equals(id)) {
+      dearmor(pkt, known.key); // throws BAD_MAC → counted by the caller
+      this.count('rx_HELLO');
+      known.heardFrom(family, ip, port, sock, now);
+      return this.answerHello(known, wireId, hello, pkt, family, sock, ip, port, now);
+    }
+
+    // New address, or a known address with a different key: both cost an X25519 and maybe a memory-hard
+    // hash, so they pass the per-source gate first (1.14: Node::rateGateIdentityVerification).
+    if (!this.newIdentityGate.allow(sourcePrefixKey(ip), now)) return this.count('drop_new_identity_rate_limited');
+    const key = new PeerKey(this.identity.agree(id));
+    dearmor(pkt, key); // the MAC must verify with the key of the identity it claims
+    if (known !== undefined) {
+      // Someone else holds this address: tell the claimant, as 1.14 does, armored with its own key.
+      this.count('hello_identity_collision');
+      const err = encodeError({ inReVerb: Verb.HELLO, inRePacketId: wireId, code: ErrorCode.IDENTITY_COLLISION });
+      this.count('tx_ERROR');
+      return this.sendOn(sock, sealPacket({ dest: id.address, source: this.identity.address, verb: Verb.ERROR, payload: err }, key, 1), ip, port);
+    }
+    if (this.validating.has(id.address)) return this.count('drop_hello_validation_pending');
+    this.validating.add(id.address);
+    // Keep what the reply needs: the datagram buffer is not ours after this call returns.
+    const pktCopy = pkt.slice();
+    this.validator.validate(id).then(
+      (valid) => {
+        this.validating.delete(id.address);
+        if (!valid) {
+          this.count('drop_identity_invalid');
+          this.log.warn({ address: formatAddress(id.address), ip, port }, 'HELLO with an identity that does not validate');
+          return;
+        }
+        const later = this.now();
+        let peer = this.peers.get(id.address);
+        if (peer === undefined) {
+          peer = new RootPeer(id.publicOnly(), key);
+          this.peers.set(peer);
+          this.count('peers_added');
+          this.emit('peer', peer);
+        } else if (!peer.identity.equals(id)) {
+          return this.count('hello_identity_collision'); // lost a race with another claimant
+        }
+        this.count('rx_HELLO');
+        peer.heardFrom(family, ip, port, sock, later);
+        this.answerHello(peer, wireId, hello, pktCopy, family, sock, ip, port, later);
+      },
+      (e: unknown) => {
+        this.validating.delete(id.address);
+        this.count('drop_validation_unavailable');
+        this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'identity validation could not run');
+      },
+    );
+  }
+
+  /**
+   * OK(HELLO): echo, our version, the reflected address, and the worlds the client holds older
+   * versions of — our planet if same id and older, and each moon it lists (orbits or wants) that we serve
+   * newer. `suite0Pkt` is the authenticated suite-0 HELLO (its moon list is still encrypted), or null.
+   */
+  private answerHello(peer: RootPeer, wireId: bigint, hello: Hello, suite0Pkt: Uint8Array | null, family: 4 | 6, sock: number, ip: string, port: number, now: number): void {
+    peer.protocolVersion = hello.protocolVersion;
+    peer.versionMajor = hello.versionMajor;
+    peer.versionMinor = hello.versionMinor;
+    peer.versionRevision = hello.versionRevision;
+    if (!this.replyAllowed(peer, ip, now)) return;
+    const updates: Uint8Array[] = [];
+    const w = this.planetWorld;
+    // 1.14 as an upstream sends its planet only to holders of an older one of the same id: anyone else
+    // would discard it, and it is the largest part of the reply.
+    if (hello.planetWorldId === w.id && hello.planetWorldTimestamp !== undefined && hello.planetWorldTimestamp < w.timestamp) {
+      updates.push(this.planetBytes);
+      this.count('planet_updates_sent');
+    }
+    if (this.moons.size > 0 && hello.encryptedTail !== undefined && hello.encryptedTail.length >= 2) {
+      for (const m of this.helloMoons(hello, suite0Pkt, peer)) {
+        const served = this.moons.get(m.id);
+        if (served !== undefined && m.timestamp < served.world.timestamp) {
+          updates.push(served.bytes);
+          this.count('moon_updates_sent');
+        }
+      }
+    }
+    const ok = encodeOk({
+      kind: 'HELLO',
+      inReVerb: Verb.HELLO,
+      inRePacketId: wireId,
+      timestampEcho: hello.timestamp,
+      protocolVersion: PROTO_VERSION,
+      versionMajor: this.opts.version.major,
+      versionMinor: this.opts.version.minor,
+      versionRevision: this.opts.version.revision,
+      physicalAddress: { family, ip, port } satisfies InetAddress,
+      worldUpdates: concatBytes(...updates),
+    });
+    this.reply(peer, sock, ip, port, Verb.OK, ok);
+  }
+
+  /** The moon list of a HELLO: decrypted in a suite-0 HELLO (cryptField, §4.5), plain in suite 1/3. */
+  private helloMoons(hello: Hello, suite0Pkt: Uint8Array | null, peer: RootPeer): Array<{ id: bigint; timestamp: number }> {
+    const tail = hello.encryptedTail!.slice();
+    if (suite0Pkt !== null) {
+      const copy = suite0Pkt.slice();
+      const start = copy.length - tail.length;
+      cryptField(copy, peer.key, start, tail.length);
+      tail.set(copy.subarray(start));
+    }
+    try {
+      return decodeHelloMoons(tail);
+    } catch {
+      this.count('drop_hello_bad_moon_list');
+      return [];
+    }
+  }
+
+  private onWhois(peer: RootPeer, wireId: bigint, payload: Uint8Array, sock: number, ip: string, port: number, now: number): void {
+    const { addresses } = decodeWhois(payload);
+    const found: Identity[] = [];
+    for (const a of addresses) {
+      if (found.length >= MAX_WHOIS_IDENTITIES) break;
+      if (a === this.identity.address) found.push(this.identity.publicOnly());
+      else {
+        const p = this.peers.get(a);
+        if (p !== undefined) found.push(p.identity);
+      }
+    }
+    if (found.length === 0) return this.count('whois_miss'); // 1.14 sends nothing for unknown addresses
+    if (!this.replyAllowed(peer, ip, now)) return;
+    this.count('whois_answered');
+    this.reply(peer, sock, ip, port, Verb.OK, encodeOk({ kind: 'WHOIS', inReVerb: Verb.WHOIS, inRePacketId: wireId, identities: found }));
+  }
+
+  /** OK(MULTICAST_GATHER) from the LIKEs we hold, only when there is someone to name (as root.cpp). */
+  private onGather(peer: RootPeer, wireId: bigint, payload: Uint8Array, sock: number, ip: string, port: number, now: number): void {
+    const g = decodeMulticastGather(payload);
+    const limit = Math.min(g.gatherLimit, this.opts.maxGatherResults);
+    const { total, members } = this.multicast.gather(g.networkId, g.mac, g.adi, peer.address, limit, now);
+    if (members.length === 0) return this.count('gather_empty');
+    if (!this.replyAllowed(peer, ip, now)) return;
+    this.count('gather_answered');
+    this.reply(
+      peer,
+      sock,
+      ip,
+      port,
+      Verb.OK,
+      encodeOk({ kind: 'MULTICAST_GATHER', inReVerb: Verb.MULTICAST_GATHER, inRePacketId: wireId, networkId: g.networkId, mac: g.mac, adi: g.adi, totalKnown: total, members }),
+    );
+  }
+
+  // ---- send -------------------------------------------------------------------------------------
+
+  /**
+   * Reply budget: a fixed one-second window per peer (cheap, and a peer cannot make us amplify), and a
+   * token bucket per source IP (bounds reflection towards a spoofed address). Counts what it refuses.
+   */
+  private replyAllowed(peer: RootPeer, ip: string, now: number): boolean {
+    if (now - peer.replyWindowStart >= 1000) {
+      peer.replyWindowStart = now;
+      peer.repliesInWindow = 0;
+    }
+    if (++peer.repliesInWindow > this.opts.repliesPerPeerPerSecond) {
+      this.count('drop_rate_limited');
+      return false;
+    }
+    if (!this.ipReplyGate.allow(ip, now)) {
+      this.count('drop_ip_rate_limited');
+      return false;
+    }
+    return true;
+  }
+
+  private reply(peer: RootPeer, sock: number, ip: string, port: number, verb: number, payload: Uint8Array): void {
+    const out = sealPacket({ dest: peer.address, source: this.identity.address, verb, payload }, peer.key, peer.suite as ArmorSuite);
+    this.count(`tx_${verbName(verb)}`);
+    this.sendOn(sock, out, ip, port);
+  }
+
+  /** RENDEZVOUS both ways, for each address family both peers have a live path in (IPv6 first). */
+  private unite(a: RootPeer, b: RootPeer): void {
+    const now = this.now();
+    for (const family of [6, 4] as const) {
+      const live = family === 6 ? a.hasLive6(now) && b.hasLive6(now) : a.hasLive4(now) && b.hasLive4(now);
+      if (!live) continue;
+      this.sendRendezvous(a, b, family);
+      this.sendRendezvous(b, a, family);
+    }
+  }
+
+  /** Tells `to` where `about` is on `family`, sent on `to`'s path of that family. */
+  private sendRendezvous(to: RootPeer, about: RootPeer, family: 4 | 6): void {
+    const endpoint: InetAddress = family === 4 ? { family, ip: about.ip4, port: about.port4 } : { family, ip: about.ip6, port: about.port6 };
+    const payload = encodeRendezvous({ flags: 0, address: about.address, endpoint });
+    const out = sealPacket({ dest: to.address, source: this.identity.address, verb: Verb.RENDEZVOUS, payload }, to.key, to.suite as ArmorSuite);
+    this.count('rendezvous_sent');
+    if (family === 4) this.sendOn(to.sock4, out, to.ip4, to.port4);
+    else this.sendOn(to.sock6, out, to.ip6, to.port6);
+  }
+
+  private sendOn(sock: number, buf: Uint8Array, ip: string, port: number): void {
+    const s = this.sockets[sock];
+    if (s === undefined) return this.count('drop_no_socket');
+    s.sock.send(buf, port, ip);
+  }
+}
+
+function packetIdOf(pkt: Uint8Array): bigint {
+  return BigInt(`0x${toHex(pkt.subarray(0, 8))}`);
+}
