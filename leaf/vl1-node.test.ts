@@ -1,0 +1,346 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { Vl1Node, Vl1NodeError, type ReceivedPacket } from './vl1-node.js';
+import { Identity } from '../vl1/identity.js';
+import { PeerKey } from '../vl1/peer-key.js';
+import { Verb } from '../vl1/constants.js';
+import { cipherSuite, cryptField, dearmor, openPacket, packetDest, packetId, packetSource, sealPacket } from '../vl1/packet.js';
+import { decodeHello, decodeHelloMoons } from '../vl1/verbs/hello.js';
+import { decodeWhois } from '../vl1/verbs/whois.js';
+import { encodeOk } from '../vl1/verbs/ok.js';
+import { encodeRendezvous } from '../vl1/verbs/rendezvous.js';
+import { writeU40 } from '../vl1/bytes.js';
+import { c25519Generate } from '../vl1/c25519.js';
+import { signWorld, type SigningKeyPair, type World } from '../planet/world.js';
+import { readVectorJson } from '../test/vectors.js';
+
+// Identities made by zerotier-idtool 1.14.1 (valid, so roots accept their HELLOs after locallyValidate).
+const ids = readVectorJson<{ identities: Array<{ secret_string: string }> }>('identities.json').identities.map((x) =>
+  Identity.fromString(x.secret_string),
+);
+const [R, A, B, C, D] = ids as [Identity, Identity, Identity, Identity, Identity];
+const LO = '127.0.0.1';
+const FAST = { helloRetryMs: 200, helloIntervalMs: 60000 };
+
+function makePlanet(root: Identity, port: number, signer: SigningKeyPair, opts: { timestamp?: number; updateKey?: Uint8Array } = {}): World {
+  return signWorld(
+    {
+      type: 'planet',
+      id: 0x5eed0001n,
+      timestamp: opts.timestamp ?? 1700000000000,
+      updatesMustBeSignedBy: opts.updateKey ?? signer.publicKey,
+      roots: [{ identity: root.publicOnly(), stableEndpoints: [{ family: 4, ip: LO, port }] }],
+    },
+    signer,
+  );
+}
+
+async function freePort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, LO, () => r()));
+  const p = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+async function rawSocket(): Promise<{ s: Socket; port: number; inbox: Array<{ data: Uint8Array; port: number }> }> {
+  const s = createSocket('udp4');
+  const inbox: Array<{ data: Uint8Array; port: number }> = [];
+  s.on('message', (m, r) => inbox.push({ data: new Uint8Array(m), port: r.port }));
+  await new Promise<void>((r) => s.bind(0, LO, () => r()));
+  return { s, port: s.address().port, inbox };
+}
+
+async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function portOf(n: Vl1Node): number {
+  return n.boundAddresses[0]!.port;
+}
+
+function sumDrops(n: Vl1Node): number {
+  return Object.values(n.stats.drops).reduce((a, b) => a + (b ?? 0), 0);
+}
+
+async function withNodes(nodes: Vl1Node[], fn: () => Promise<void>): Promise<void> {
+  try {
+    for (const n of nodes) await n.start();
+    await fn();
+  } finally {
+    for (const n of nodes) await n.stop();
+  }
+}
+
+test('HELLO on the wire: 1.14.1 layout, suite 0, encrypted empty moon list; suite 1 before OK(HELLO), suite 3 after', async () => {
+  const signer = c25519Generate();
+  const x = await rawSocket();
+  const planet = makePlanet(R, x.port, signer);
+  const a = new Vl1Node({ identity: A, planet, bind: { address: LO }, ...FAST });
+  const keyRA = new PeerKey(R.agree(A.publicOnly()));
+  try {
+    await a.start();
+    await until('a HELLO at the fake root', () => x.inbox.length > 0);
+    const hello = x.inbox[0]!.data;
+    assert.equal(hello.length, 137, 'IPv4 destination, no moons: 137 bytes as 1.14 sends');
+    assert.equal(packetDest(hello), R.address);
+    assert.equal(packetSource(hello), A.address);
+    assert.equal(cipherSuite(hello), 0);
+    assert.equal(hello[18], 0x00, 'flags: suite 0, no hops, no 0x80');
+    assert.equal(hello[27], Verb.HELLO);
+    dearmor(hello.slice(), keyRA); // throws unless the Poly1305 MAC verifies under key(R, A)
+    const h = decodeHello(hello.subarray(28));
+    assert.deepEqual([h.protocolVersion, h.versionMajor, h.versionMinor, h.versionRevision], [12, 1, 14, 1]);
+    assert.ok(h.identity.equals(A) && !h.identity.hasPrivate());
+    assert.deepEqual(h.physicalDestination, { family: 4, ip: LO, port: x.port });
+    assert.equal(h.planetWorldId, planet.id);
+    assert.equal(h.planetWorldTimestamp, planet.timestamp);
+    const tail = hello.slice();
+    cryptField(tail, keyRA, 135, 2);
+    assert.deepEqual(decodeHelloMoons(tail.subarray(135)), []);
+    assert.notDeepEqual([...hello.subarray(135)], [0, 0], 'the moon count is encrypted on the wire');
+
+    // Before the root's version is known, other packets are suite 1 (§4.4).
+    const unknown = 0x1234567890;
+    const w1 = a.whois(unknown, 700).catch((e: unknown) => e);
+    await until('a WHOIS', () => x.inbox.some((m) => m.data[27] !== Verb.HELLO || cipherSuite(m.data) !== 0));
+    const first = x.inbox.find((m) => cipherSuite(m.data) !== 0)!.data;
+    assert.equal(cipherSuite(first), 1);
+    const o1 = openPacket(first.slice(), keyRA);
+    assert.equal(o1.verb, Verb.WHOIS);
+    assert.deepEqual(decodeWhois(o1.payload).addresses, [unknown]);
+
+    // Answer the HELLO as a 1.14 root would; the node comes online and learns protocol 12.
+    const ok = sealPacket(
+      {
+        dest: A.address,
+        source: R.address,
+        verb: Verb.OK,
+        payload: encodeOk({
+          kind: 'HELLO', inReVerb: Verb.HELLO, inRePacketId: packetId(hello), timestampEcho: h.timestamp,
+          protocolVersion: 12, versionMajor: 1, versionMinor: 14, versionRevision: 1,
+          physicalAddress: { family: 4, ip: LO, port: portOf(a) },
+        }),
+      },
+      keyRA,
+      1,
+    );
+    x.s.send(ok, portOf(a), LO);
+    await a.whenOnline(2000);
+    assert.equal(a.peerInfo(R.address)!.version, '1.14.1');
+    assert.deepEqual(a.peerInfo(R.address)!.paths.map((p) => p.address), [`${LO}/${x.port}`]);
+    assert.deepEqual(a.externalAddresses.get(R.address), { family: 4, ip: LO, port: portOf(a) });
+
+    const before = x.inbox.length;
+    const w2 = a.whois(B.address, 2000);
+    await until('a suite-3 WHOIS', () => x.inbox.slice(before).some((m) => cipherSuite(m.data) === 3));
+    const q = x.inbox.slice(before).find((m) => cipherSuite(m.data) === 3)!.data;
+    const o2 = openPacket(q.slice(), keyRA);
+    assert.equal(o2.verb, Verb.WHOIS);
+    const reply = sealPacket(
+      { dest: A.address, source: R.address, verb: Verb.OK, payload: encodeOk({ kind: 'WHOIS', inReVerb: Verb.WHOIS, inRePacketId: packetId(q), identities: [B.publicOnly()] }) },
+      keyRA,
+      3,
+    );
+    x.s.send(reply, portOf(a), LO);
+    const got = await w2;
+    assert.ok(got.equals(B));
+    const e1 = await w1;
+    assert.ok(e1 instanceof Vl1NodeError && e1.code === 'ZT_ERR_TIMEOUT', 'an unanswered WHOIS times out');
+  } finally {
+    await a.stop();
+    await new Promise<void>((r) => x.s.close(() => r()));
+  }
+});
+
+test('root + two leaves on real sockets: ONLINE, WHOIS, relay A→B, RENDEZVOUS, then direct pings', async () => {
+  const signer = c25519Generate();
+  const port = await freePort();
+  const planet = makePlanet(R, port, signer);
+  const r = new Vl1Node({ identity: R, planet, bind: { address: LO, port }, ...FAST });
+  const a = new Vl1Node({ identity: A, planet, bind: { address: LO }, ...FAST });
+  const b = new Vl1Node({ identity: B, planet, bind: { address: LO }, ...FAST });
+  assert.ok(r.isUpstream && !a.isUpstream);
+  await withNodes([r, a, b], async () => {
+    await a.whenOnline(5000);
+    await b.whenOnline(5000);
+    const ri = a.peerInfo(R.address)!;
+    assert.ok(ri.isRoot);
+    assert.equal(ri.protocolVersion, 12);
+    assert.deepEqual(ri.paths.map((p) => p.address), [`${LO}/${port}`]);
+    assert.ok(ri.latencyMs !== null && ri.latencyMs >= 0);
+    assert.equal(r.peerInfo(A.address)!.paths[0]!.address, `${LO}/${portOf(a)}`);
+
+    assert.ok((await a.whois(B.address, 2000)).equals(B));
+    assert.deepEqual(await a.ping(R.address, 2000).then((p) => p.via), 'direct');
+
+    const got: ReceivedPacket[] = [];
+    b.on('packet', (p) => got.push(p));
+    const rendezvous: number[] = [];
+    a.on('rendezvous', (e) => rendezvous.push(e.peer));
+    assert.equal(await a.send(B.address, Verb.USER_MESSAGE, new TextEncoder().encode('hi B')), 'relayed');
+    await until('B receives the relayed message', () => got.length > 0);
+    assert.equal(got[0]!.source, A.address);
+    assert.equal(got[0]!.verb, Verb.USER_MESSAGE);
+    assert.equal(new TextDecoder().decode(got[0]!.payload), 'hi B');
+    assert.equal(got[0]!.via, 'relayed');
+    assert.equal(got[0]!.hops, 1);
+    assert.deepEqual(got[0]!.from, { family: 4, ip: LO, port });
+    assert.ok(r.stats.relayed >= 1);
+    assert.ok(r.stats.rendezvousSent >= 1);
+
+    // The root introduced A and B: A contacts B at the given address, and both end up with direct paths.
+    await until('A accepts a RENDEZVOUS for B', () => rendezvous.includes(B.address));
+    await until('A learns a direct path to B', () => (a.peerInfo(B.address)?.paths.length ?? 0) > 0);
+    await until('B learns a direct path to A', () => (b.peerInfo(A.address)?.paths.length ?? 0) > 0);
+    assert.equal(a.peerInfo(B.address)!.paths[0]!.address, `${LO}/${portOf(b)}`);
+    const relayedBefore = r.stats.relayed;
+    assert.equal((await a.ping(B.address, 2000)).via, 'direct');
+    assert.equal((await b.ping(A.address, 2000)).via, 'direct');
+    assert.equal(await a.send(B.address, Verb.USER_MESSAGE, new Uint8Array([1])), 'direct');
+    await until('B receives the direct message', () => got.length > 1);
+    assert.equal(got[1]!.via, 'direct');
+    assert.equal(got[1]!.hops, 0);
+    assert.equal(r.stats.relayed, relayedBefore, 'direct traffic does not touch the root');
+  });
+});
+
+test('OK(HELLO) carrying a newer planet: adopted when signed by the held update key, ignored otherwise', async () => {
+  const k1 = c25519Generate();
+  const k2 = c25519Generate();
+  const port = await freePort();
+  const p1 = makePlanet(R, port, k1, { timestamp: 1000, updateKey: k1.publicKey });
+  const p2 = makePlanet(R, port, k1, { timestamp: 2000, updateKey: k2.publicKey }); // signed by p1's update key
+  const p1other = makePlanet(R, port, k2, { timestamp: 1000, updateKey: k2.publicKey }); // expects k2: p2 fails
+  const r = new Vl1Node({ identity: R, planet: p2, bind: { address: LO, port }, ...FAST });
+  const a = new Vl1Node({ identity: A, planet: p1, bind: { address: LO }, ...FAST });
+  const b = new Vl1Node({ identity: B, planet: p1other, bind: { address: LO }, ...FAST });
+  const adopted: World[] = [];
+  a.on('planet', (w) => adopted.push(w));
+  await withNodes([r, a, b], async () => {
+    await until('A adopts the planet update', () => adopted.length === 1, 5000);
+    assert.equal(a.planet.timestamp, 2000);
+    assert.equal(a.receivedPlanetUpdates.length, 1);
+    assert.deepEqual(a.planet.updatesMustBeSignedBy, k2.publicKey);
+    await b.whenOnline(5000);
+    await b.ping(R.address, 2000); // at least one more round trip after the OK(HELLO) with the update
+    assert.equal(b.planet.timestamp, 1000, 'an update not signed by the held key is refused');
+    assert.equal(b.receivedPlanetUpdates.length, 0);
+  });
+});
+
+test('forged MACs, unexpected OKs and random datagrams are dropped and counted, never thrown', async () => {
+  const signer = c25519Generate();
+  const port = await freePort();
+  const planet = makePlanet(R, port, signer);
+  const r = new Vl1Node({ identity: R, planet, bind: { address: LO, port }, ...FAST });
+  const a = new Vl1Node({ identity: A, planet, bind: { address: LO }, ...FAST });
+  const x = await rawSocket();
+  const keyRA = new PeerKey(R.agree(A.publicOnly()));
+  try {
+    await withNodes([r, a], async () => {
+      await a.whenOnline(5000);
+      const send = (d: Uint8Array): void => void x.s.send(d, portOf(a), LO);
+
+      const forged = sealPacket({ dest: A.address, source: R.address, verb: Verb.ECHO }, new PeerKey(new Uint8Array(randomBytes(48))), 1);
+      send(forged);
+      await until('bad-mac counted', () => a.stats.drops['bad-mac'] === 1);
+
+      const okBefore = a.stats.received.OK ?? 0;
+      const unexpected = sealPacket(
+        { dest: A.address, source: R.address, verb: Verb.OK, payload: encodeOk({ kind: 'ECHO', inReVerb: Verb.ECHO, inRePacketId: 0x1122334455667788n, payload: new Uint8Array(0) }) },
+        keyRA,
+        3,
+      );
+      send(unexpected);
+      await until('unexpected-ok counted', () => a.stats.drops['unexpected-ok'] === 1);
+      assert.equal(a.stats.received.OK ?? 0, okBefore, 'an unsolicited OK is not counted as received');
+
+      // Random datagrams: anything at all, plus packet-shaped ones addressed to A from its root.
+      const datagrams = fc.sample(
+        fc.oneof(
+          fc.uint8Array({ minLength: 0, maxLength: 200 }),
+          fc.uint8Array({ minLength: 28, maxLength: 300 }).map((d) => {
+            writeU40(d, 8, A.address);
+            writeU40(d, 13, R.address);
+            d[18] = d[18]! & ~0x40; // not a fragment head: each datagram ends in exactly one drop
+            return d;
+          }),
+        ),
+        { numRuns: 300, seed: 7 },
+      );
+      const inBefore = a.stats.datagramsIn;
+      const dropsBefore = sumDrops(a);
+      // In chunks: one process sends and receives, so a burst would overflow the socket's receive buffer.
+      for (let i = 0; i < datagrams.length; i += 50) {
+        for (const d of datagrams.slice(i, i + 50)) send(d);
+        const want = inBefore + Math.min(i + 50, datagrams.length);
+        await until(`datagrams up to ${want} received`, () => a.stats.datagramsIn >= want);
+      }
+      const arrived = a.stats.datagramsIn - inBefore;
+      assert.equal(arrived, datagrams.length);
+      assert.equal(sumDrops(a) - dropsBefore, arrived, JSON.stringify(a.stats.drops));
+      assert.equal(a.stats.drops.internal ?? 0, 0, 'no non-ZtError exception on the receive path');
+      assert.equal((await a.ping(R.address, 2000)).via, 'direct', 'the node still works');
+    });
+  } finally {
+    await new Promise<void>((res) => x.s.close(() => res()));
+  }
+});
+
+test('two leaves ping each other directly via addPath, with no root reachable; RENDEZVOUS from a leaf is refused', async () => {
+  const signer = c25519Generate();
+  const planet = makePlanet(R, await freePort(), signer); // nobody answers there
+  const c = new Vl1Node({ identity: C, planet, bind: { address: LO }, ...FAST });
+  const d = new Vl1Node({ identity: D, planet, bind: { address: LO }, ...FAST });
+  await withNodes([c, d], async () => {
+    c.addPath(D.publicOnly(), LO, portOf(d));
+    d.addPath(C.publicOnly(), LO, portOf(c));
+    assert.equal((await c.ping(D.address, 2000)).via, 'direct');
+    assert.equal((await d.ping(C.address, 2000)).via, 'direct');
+    const got: ReceivedPacket[] = [];
+    d.on('packet', (p) => got.push(p));
+    assert.equal(await c.send(D.address, Verb.USER_MESSAGE, new Uint8Array(3000).fill(7)), 'direct'); // fragmented at 1432
+    await until('D gets the fragmented message', () => got.length === 1);
+    assert.equal(got[0]!.payload.length, 3000);
+    assert.ok(got[0]!.payload.every((v) => v === 7));
+    assert.equal(got[0]!.via, 'direct');
+    await c.send(D.address, Verb.RENDEZVOUS, encodeRendezvous({ flags: 0, address: C.address, endpoint: { family: 4, ip: LO, port: 9 } }));
+    await until('RENDEZVOUS from a non-root dropped', () => d.stats.drops['rendezvous-not-from-root'] === 1);
+    assert.equal(c.online, false);
+    assert.equal(d.peerInfo(C.address)!.paths[0]!.configured, true);
+  });
+});
+
+test('stop() closes sockets and timers, rejects pending calls, and is idempotent', async () => {
+  const types = (): string[] => process.getActiveResourcesInfo().filter((t) => t === 'UDPWrap' || t === 'Timeout');
+  await new Promise((r) => setTimeout(r, 50)); // let earlier tests' closed sockets leave the list
+  const baseline = types().length;
+  const signer = c25519Generate();
+  const planet = makePlanet(R, await freePort(), signer);
+  const c = new Vl1Node({ identity: C, planet, bind: { address: LO }, ...FAST });
+  await c.start();
+  await c.start();
+  c.addPath(D.publicOnly(), LO, await freePort());
+  const pending = c.ping(D.address, 60000).catch((e: unknown) => e);
+  const online = c.whenOnline(60000).catch((e: unknown) => e);
+  assert.ok(types().length > baseline);
+  await c.stop();
+  await c.stop();
+  const e1 = await pending;
+  const e2 = await online;
+  assert.ok(e1 instanceof Vl1NodeError && e1.code === 'ZT_ERR_STOPPED');
+  assert.ok(e2 instanceof Vl1NodeError && e2.code === 'ZT_ERR_STOPPED');
+  await assert.rejects(c.ping(D.address, 100), (e: unknown) => e instanceof Vl1NodeError && e.code === 'ZT_ERR_STOPPED');
+  // Closed handles leave the active list a tick or two after their close callbacks.
+  await until(`handles back to baseline (left: ${types().join(', ')})`, () => types().length <= baseline, 2000);
+});
+
+
