@@ -14,6 +14,7 @@ import { RootServer } from '../root/root-server.js';
 import { IdentityValidator } from '../root/identity-validator.js';
 import { formatAddress } from '../vl1/address.js';
 import { formatInetAddress } from '../vl1/inet-address.js';
+import { worldUpdateVerdict } from '../planet/world.js';
 import { createHash } from 'node:crypto';
 
 export async function main(argv: string[]): Promise<number> {
@@ -50,21 +51,30 @@ export async function main(argv: string[]): Promise<number> {
   }
   const workers = config.validationWorkers > 0 ? config.validationWorkers : Math.max(1, availableParallelism() - 1);
   const validator = new IdentityValidator({ workers });
+  // Serve every port the planet lists for this root too: clients pick any stable endpoint.
+  const me = planet.world.roots.find((r) => r.identity.equals(identity));
+  const extraPorts = [...new Set((me?.stableEndpoints ?? []).map((e) => e.port))].filter((p) => p !== config.port);
   const server = new RootServer(
-    { port: config.port, bind4: config.bind4, bind6: config.bind6, peerTimeoutMs: config.peerTimeoutSec * 1000, relay: { maxHops: config.maxHops } },
+    { port: config.port, extraPorts, bind4: config.bind4, bind6: config.bind6, peerTimeoutMs: config.peerTimeoutSec * 1000, relay: { maxHops: config.maxHops } },
     { identity, planet: planet.bytes, validator, logger: log },
   );
   await server.start();
   log.info(
-    { address: formatAddress(identity.address), port: server.port, planet: planet.world.id.toString(16), planetTimestamp: planet.world.timestamp, planetSha256: sha256(planet.bytes) },
+    { address: formatAddress(identity.address), ports: server.ports, planet: planet.world.id.toString(16), planetTimestamp: planet.world.timestamp, planetSha256: sha256(planet.bytes) },
     'root started',
   );
 
   const reload = (why: string) => {
     try {
       const bytes = new Uint8Array(readFileSync(config.planetFile));
+      const previous = server.planet;
       server.setPlanet(bytes);
-      log.info({ why, planetTimestamp: server.planet.timestamp, planetSha256: sha256(bytes) }, 'planet reloaded');
+      // Serving it is harmless either way (clients check), but an operator must hear when clients that
+      // hold the previous planet will refuse this one.
+      const verdict = worldUpdateVerdict(previous, server.planet);
+      const fields = { why, planetTimestamp: server.planet.timestamp, planetSha256: sha256(bytes), acceptedByClients: verdict.accepted };
+      if (verdict.accepted) log.info(fields, 'planet reloaded');
+      else log.warn({ ...fields, reason: verdict.message }, 'planet reloaded, but clients holding the previous one will not accept it');
     } catch (e) {
       log.error({ why, err: (e as Error).message }, 'planet reload failed; still serving the previous one');
     }

@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadConfig } from './config.js';
+
+test('defaults, then file, then env, then flags — and where each value came from', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ztroot-config-'));
+  const file = join(dir, 'root.yaml');
+  writeFileSync(file, 'port: 1111\nmaxHops: 2\nlogLevel: warn\nendpoints: ["192.0.0.1/9993"]\n');
+  const { config, origin } = loadConfig(['--config', file, '--port', '3333'], { ZTROOT_PORT: '2222', ZTROOT_MAX_HOPS: '5' });
+  assert.equal(config.port, 3333);
+  assert.equal(origin.port, 'flag --port');
+  assert.equal(config.maxHops, 5);
+  assert.equal(origin.maxHops, 'env ZTROOT_MAX_HOPS');
+  assert.equal(config.logLevel, 'warn');
+  assert.equal(origin.logLevel, `config file ${file}`);
+  assert.deepEqual(config.endpoints, ['192.0.0.1/9993']);
+  assert.equal(config.bind4, '0.0.0.0');
+  assert.equal(origin.bind4, 'default');
+  assert.equal(config.planetFile, join(config.stateDir, 'planet'));
+});
+
+test('repeated --endpoint flags accumulate; env lists are comma-separated; "none" disables a family', () => {
+  const a = loadConfig(['--endpoint', '192.0.0.1/9993', '--endpoint=2001:db8::1/9993', '--bind6', 'none'], {});
+  assert.deepEqual(a.config.endpoints, ['192.0.0.1/9993', '2001:db8::1/9993']);
+  assert.equal(a.config.bind6, null);
+  const b = loadConfig([], { ZTROOT_ENDPOINTS: '192.0.0.1/9993, 192.0.0.2/443', ZTROOT_STATE_DIR: 'x/y' });
+  assert.deepEqual(b.config.endpoints, ['192.0.0.1/9993', '192.0.0.2/443']);
+  assert.equal(b.config.stateDir, resolve('x/y'));
+});
+
+test('bad values are refused with the source, the key and the value named', () => {
+  const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+    [['--port', '70000'], {}, /flag --port: port = "70000": port must be 0\.\.65535/],
+    [['--port', 'abc'], {}, /port = "abc": not a whole number/],
+    [[], { ZTROOT_MAX_HOPS: '9' }, /env ZTROOT_MAX_HOPS: maxHops = "9": must be 1\.\.7/],
+    [['--log-level', 'loud'], {}, /logLevel = "loud": must be one of/],
+    [['--endpoint', 'not-an-address'], {}, /endpoints = "not-an-address"/],
+    [['--frobnicate', '1'], {}, /unknown option "--frobnicate"/],
+    [['--port'], {}, /--port needs a value/],
+    [['--bind4', 'none', '--bind6', 'none'], {}, /nothing to listen on/],
+  ];
+  for (const [argv, env, re] of cases) {
+    assert.throws(() => loadConfig(argv, env), (e: unknown) => (e as { code: string }).code === 'ZT_ERR_BAD_CONFIG' && re.test((e as Error).message), `${argv.join(' ')} ${JSON.stringify(env)}`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'ztroot-config-'));
+  writeFileSync(join(dir, 'bad.yaml'), 'prot: 9993\n');
+  assert.throws(() => loadConfig(['--config', join(dir, 'bad.yaml')], {}), /unknown key "prot"/);
+  assert.throws(() => loadConfig(['--config', join(dir, 'missing.yaml')], {}), { code: 'ZT_ERR_FILE' });
+});

@@ -1,0 +1,121 @@
+/**
+ * `ztroot start` as an operator runs it: a real process, its state directory, its log lines, signals.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { REPO_ROOT } from '../test/vectors.js';
+import { Identity } from '../vl1/identity.js';
+import { parseWorld, serializeWorld, signWorld } from '../planet/world.js';
+import { readSigningKeyFile } from '../planet/files.js';
+
+const CLI = join(REPO_ROOT, 'dist', 'tools', 'cli.js');
+
+async function freeUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  s.bind(0, '127.0.0.1');
+  await once(s, 'listening');
+  const p = s.address().port;
+  s.close();
+  return p;
+}
+
+/** Runs `ztroot start`, collecting its JSON log lines; `waitFor` resolves on the first line matching. */
+function startRoot(args: string[]) {
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [CLI, 'start', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  let waiters: Array<() => void> = [];
+  let buf = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        lines.push(JSON.parse(line));
+      } catch {
+        lines.push({ text: line });
+      }
+      for (const w of waiters.splice(0)) w();
+    }
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const waitFor = async (pred: (l: Record<string, unknown>) => boolean, ms = 10000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = lines.find(pred);
+      if (hit) return hit;
+      if (Date.now() > deadline) throw new Error(`timed out; log so far:\n${lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr}`);
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 200);
+      });
+    }
+  };
+  return { child, lines, waitFor, stderr: () => stderr };
+}
+
+test('first start makes the state (0600 secret, planet listing the root), reloads the planet on change and on SIGHUP, stops on SIGTERM', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ztroot-start-'));
+  const state = join(dir, 'state');
+  const epPort = await freeUdpPort();
+  const r = startRoot(['--state-dir', state, '--port', '0', '--bind4', '127.0.0.1', '--bind6', 'none', '--endpoint', `192.0.0.1/${epPort}`]);
+  t.after(() => r.child.kill('SIGKILL'));
+  const started = await r.waitFor((l) => l.msg === 'root started');
+  assert.ok(Array.isArray(started.ports) && (started.ports as number[]).includes(epPort), 'also serves the port the planet lists');
+
+  assert.equal(statSync(join(state, 'identity.secret')).mode & 0o777, 0o600);
+  assert.equal(statSync(join(state, 'planet-update-key.c25519')).mode & 0o777, 0o600);
+  const id = Identity.fromString(readFileSync(join(state, 'identity.secret'), 'utf8').trim());
+  assert.ok(id.locallyValidate());
+  const planetPath = join(state, 'planet');
+  const planet = parseWorld(new Uint8Array(readFileSync(planetPath)));
+  assert.equal(planet.roots.length, 1);
+  assert.ok(planet.roots[0]!.identity.equals(id));
+  assert.deepEqual(planet.roots[0]!.stableEndpoints, [{ family: 4, ip: '192.0.0.1', port: epPort }]);
+  assert.match(r.stderr(), /Install it on each client/);
+  assert.equal(started.planetSha256?.toString().length, 64);
+
+  // A newer planet signed with the update key: picked up when the file changes...
+  const key = readSigningKeyFile(join(state, 'planet-update-key.c25519'));
+  const v2 = signWorld({ ...planet, timestamp: planet.timestamp + 1000 }, key);
+  writeFileSync(planetPath, serializeWorld(v2));
+  const changed = await r.waitFor((l) => l.msg === 'planet reloaded' && l.why === 'file changed', 15000);
+  assert.equal(changed.planetTimestamp, v2.timestamp);
+  assert.equal(changed.acceptedByClients, true);
+  // ...and on SIGHUP; a broken file is refused and the previous planet kept.
+  writeFileSync(planetPath, new Uint8Array([1, 2, 3]));
+  r.child.kill('SIGHUP');
+  await r.waitFor((l) => String(l.msg).startsWith('planet reload failed') && l.why === 'SIGHUP');
+
+  r.child.kill('SIGTERM');
+  const [code] = (await once(r.child, 'exit')) as [number];
+  assert.equal(code, 0);
+  assert.ok(r.lines.some((l) => l.msg === 'stopped'));
+  // Second start reuses the identity and the planet file as it is now.
+  assert.ok(existsSync(join(state, 'identity.public')));
+});
+
+test('--print-config shows the effective values and their sources; bad flags exit 1 naming the value', async () => {
+  const p = spawn(process.execPath, [CLI, 'start', '--print-config', '--port', '4242'], { env: { ...process.env, ZTROOT_MAX_HOPS: '2' } });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const [code] = (await once(p, 'exit')) as [number];
+  assert.equal(code, 0);
+  assert.match(out, /^port\s+4242\s+\(flag --port\)$/m);
+  assert.match(out, /^maxHops\s+2\s+\(env ZTROOT_MAX_HOPS\)$/m);
+
+  const bad = spawn(process.execPath, [CLI, 'start', '--max-hops', '12']);
+  let err = '';
+  bad.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const [badCode] = (await once(bad, 'exit')) as [number];
+  assert.equal(badCode, 1);
+  assert.match(err, /maxHops = "12": must be 1\.\.7/);
+});
