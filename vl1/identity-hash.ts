@@ -13,17 +13,16 @@
  * Two implementations, tested against each other and against ZeroTier's digests (identities.json):
  * - {@link memoryHardHashPortable} drives the shared `Salsa20` class, whose `nextBlock` writes each
  *   keystream block straight into the 2 MiB buffer. Exact on any host.
- * - {@link memoryHardHash} (little-endian hosts; falls back to the portable one otherwise) has its own
- *   20-round core that writes whole 32-bit words and fuses the XOR with the previous block / the
- *   digest into the output step. Salsa20 emits little-endian words, so on a little-endian host an
- *   `Int32Array` store is the byte layout; this removes 64 byte stores and a second XOR pass per
- *   block: 1.3–2.4× faster than the portable path in tools/bench/identity.ts (~25–30 ms per hash
- *   against ~45 ms on the shared 2-core build box).
+ * - {@link memoryHardHash} (little-endian hosts; falls back to the portable one otherwise) drives the
+ *   word-level core `salsaBlockXor` of `vl1/salsa20.ts` over `Int32Array` views, which stores whole
+ *   words and fuses the XOR with the previous block / the digest into the output step. Salsa20 emits
+ *   little-endian words, so on a little-endian host an `Int32Array` store is the byte layout; this
+ *   removes 64 byte stores and a second XOR pass per block (measured: tools/bench/identity.ts).
  */
 import { createHash } from 'node:crypto';
 import { IDENTITY_GEN_MEMORY } from './constants.js';
 import { ZtError, ZtErrorCode } from './errors.js';
-import { Salsa20 } from './salsa20.js';
+import { Salsa20, SALSA_ZERO_BLOCK, salsaBlockXor, salsaInitState } from './salsa20.js';
 
 /** Size of the digest (a SHA-512 state worth of bytes). */
 export const MEMORY_HARD_DIGEST_LENGTH = 64;
@@ -34,11 +33,6 @@ const BLOCKS = IDENTITY_GEN_MEMORY / 64; // 32,768 keystream-sized blocks
 const WORDS = IDENTITY_GEN_MEMORY / 8; // 262,144 uint64 words
 const WORD_INDEX_MASK = WORDS - 1; // 2^18 − 1: "mod 262,144" on the word's low bits
 
-const SIGMA0 = 0x61707865; // "expa"
-const SIGMA1 = 0x3320646e; // "nd 3"
-const SIGMA2 = 0x79622d32; // "2-by"
-const SIGMA3 = 0x6b206574; // "te k"
-const ZERO16 = new Int32Array(16);
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** A scratch buffer of the right size for {@link memoryHardHash}'s optional argument. */
@@ -61,25 +55,15 @@ export function memoryHardHash(publicKey64: Uint8Array, scratch?: Uint8Array): U
   const d32 = new Int32Array(digest.buffer, 0, 16);
   // Salsa20/20 input state keyed with digest[0..31], nonce digest[32..39], counter 0 — copied now,
   // so the swaps into the digest below do not re-key the stream.
-  const st = new Int32Array(16);
-  st[0] = SIGMA0;
-  st[5] = SIGMA1;
-  st[10] = SIGMA2;
-  st[15] = SIGMA3;
-  for (let k = 0; k < 4; k++) {
-    st[1 + k] = d32[k]!; // key words 0..3 (little-endian host: Int32 view = LE words)
-    st[11 + k] = d32[4 + k]!; // key words 4..7
-  }
-  st[6] = d32[8]!; // nonce
-  st[7] = d32[9]!;
+  const st = salsaInitState(digest.subarray(0, 32), digest.subarray(32, 40));
 
-  // Block 0 = keystream block 0 (XOR with the zero block ZERO16); block i = block i−1 ^ keystream.
-  salsa20x20Xor(st, m32, 0, ZERO16, 0);
-  for (let i = 16; i < m32.length; i += 16) salsa20x20Xor(st, m32, i, m32, i - 16);
+  // Block 0 = keystream block 0 (XOR with the zero block); block i = block i−1 ^ keystream.
+  salsaBlockXor(st, 20, m32, 0, SALSA_ZERO_BLOCK, 0);
+  for (let i = 16; i < m32.length; i += 16) salsaBlockXor(st, 20, m32, i, m32, i - 16);
 
   for (let w = 0; w < WORDS; w += 2) {
     swapWords(mem, m32, d32, w);
-    salsa20x20Xor(st, d32, 0, d32, 0); // digest ^= next keystream block
+    salsaBlockXor(st, 20, d32, 0, d32, 0); // digest ^= next keystream block
   }
   return digest;
 }
@@ -163,72 +147,4 @@ function checkArgs(publicKey64: Uint8Array, scratch: Uint8Array | undefined): Ui
     mem = scratch;
   }
   return mem;
-}
-
-/**
- * One Salsa20/20 block from state `s` (then counter+1), XORed with `x[p..p+16)` and stored as 16
- * words at `out[o..o+16)`. `out` and `x` may be the same array at the same offset. Same quarter-round
- * sequence as `vl1/salsa20.ts`; kept separate so the output step is a word store, not four byte stores.
- */
-function salsa20x20Xor(s: Int32Array, out: Int32Array, o: number, x: Int32Array, p: number): void {
-  const j0 = s[0]!, j1 = s[1]!, j2 = s[2]!, j3 = s[3]!, j4 = s[4]!, j5 = s[5]!, j6 = s[6]!, j7 = s[7]!;
-  const j8 = s[8]!, j9 = s[9]!, j10 = s[10]!, j11 = s[11]!, j12 = s[12]!, j13 = s[13]!, j14 = s[14]!, j15 = s[15]!;
-  let x0 = j0, x1 = j1, x2 = j2, x3 = j3, x4 = j4, x5 = j5, x6 = j6, x7 = j7;
-  let x8 = j8, x9 = j9, x10 = j10, x11 = j11, x12 = j12, x13 = j13, x14 = j14, x15 = j15;
-  let u: number;
-  for (let r = 0; r < 10; r++) {
-    // column round
-    u = (x0 + x12) | 0; x4 ^= (u << 7) | (u >>> 25);
-    u = (x4 + x0) | 0; x8 ^= (u << 9) | (u >>> 23);
-    u = (x8 + x4) | 0; x12 ^= (u << 13) | (u >>> 19);
-    u = (x12 + x8) | 0; x0 ^= (u << 18) | (u >>> 14);
-    u = (x5 + x1) | 0; x9 ^= (u << 7) | (u >>> 25);
-    u = (x9 + x5) | 0; x13 ^= (u << 9) | (u >>> 23);
-    u = (x13 + x9) | 0; x1 ^= (u << 13) | (u >>> 19);
-    u = (x1 + x13) | 0; x5 ^= (u << 18) | (u >>> 14);
-    u = (x10 + x6) | 0; x14 ^= (u << 7) | (u >>> 25);
-    u = (x14 + x10) | 0; x2 ^= (u << 9) | (u >>> 23);
-    u = (x2 + x14) | 0; x6 ^= (u << 13) | (u >>> 19);
-    u = (x6 + x2) | 0; x10 ^= (u << 18) | (u >>> 14);
-    u = (x15 + x11) | 0; x3 ^= (u << 7) | (u >>> 25);
-    u = (x3 + x15) | 0; x7 ^= (u << 9) | (u >>> 23);
-    u = (x7 + x3) | 0; x11 ^= (u << 13) | (u >>> 19);
-    u = (x11 + x7) | 0; x15 ^= (u << 18) | (u >>> 14);
-    // row round
-    u = (x0 + x3) | 0; x1 ^= (u << 7) | (u >>> 25);
-    u = (x1 + x0) | 0; x2 ^= (u << 9) | (u >>> 23);
-    u = (x2 + x1) | 0; x3 ^= (u << 13) | (u >>> 19);
-    u = (x3 + x2) | 0; x0 ^= (u << 18) | (u >>> 14);
-    u = (x5 + x4) | 0; x6 ^= (u << 7) | (u >>> 25);
-    u = (x6 + x5) | 0; x7 ^= (u << 9) | (u >>> 23);
-    u = (x7 + x6) | 0; x4 ^= (u << 13) | (u >>> 19);
-    u = (x4 + x7) | 0; x5 ^= (u << 18) | (u >>> 14);
-    u = (x10 + x9) | 0; x11 ^= (u << 7) | (u >>> 25);
-    u = (x11 + x10) | 0; x8 ^= (u << 9) | (u >>> 23);
-    u = (x8 + x11) | 0; x9 ^= (u << 13) | (u >>> 19);
-    u = (x9 + x8) | 0; x10 ^= (u << 18) | (u >>> 14);
-    u = (x15 + x14) | 0; x12 ^= (u << 7) | (u >>> 25);
-    u = (x12 + x15) | 0; x13 ^= (u << 9) | (u >>> 23);
-    u = (x13 + x12) | 0; x14 ^= (u << 13) | (u >>> 19);
-    u = (x14 + x13) | 0; x15 ^= (u << 18) | (u >>> 14);
-  }
-  out[o] = (x0 + j0) ^ x[p]!;
-  out[o + 1] = (x1 + j1) ^ x[p + 1]!;
-  out[o + 2] = (x2 + j2) ^ x[p + 2]!;
-  out[o + 3] = (x3 + j3) ^ x[p + 3]!;
-  out[o + 4] = (x4 + j4) ^ x[p + 4]!;
-  out[o + 5] = (x5 + j5) ^ x[p + 5]!;
-  out[o + 6] = (x6 + j6) ^ x[p + 6]!;
-  out[o + 7] = (x7 + j7) ^ x[p + 7]!;
-  out[o + 8] = (x8 + j8) ^ x[p + 8]!;
-  out[o + 9] = (x9 + j9) ^ x[p + 9]!;
-  out[o + 10] = (x10 + j10) ^ x[p + 10]!;
-  out[o + 11] = (x11 + j11) ^ x[p + 11]!;
-  out[o + 12] = (x12 + j12) ^ x[p + 12]!;
-  out[o + 13] = (x13 + j13) ^ x[p + 13]!;
-  out[o + 14] = (x14 + j14) ^ x[p + 14]!;
-  out[o + 15] = (x15 + j15) ^ x[p + 15]!;
-  // 64-bit little-endian block counter in words 8, 9 (never carries here: 163,840 blocks).
-  s[8] = (j8 + 1) | 0;
-  if (s[8] === 0) s[9] = (j9 + 1) | 0;
 }
