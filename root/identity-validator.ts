@@ -14,7 +14,7 @@
  * known key under a forged address is refused without hashing again. Entries are evicted LRU.
  *
  * Failures are explicit: a full queue, a closed pool, a job over its time limit and a crashed worker
- * reject the promise with an {@link IdentityValidatorError} carrying a stable code; a crashed or
+ * reject the promise with an {@link ZtError} carrying a stable code; a crashed or
  * timed-out worker is replaced.
  */
 import { availableParallelism } from 'node:os';
@@ -24,28 +24,17 @@ import type { Identity } from '../vl1/identity.js';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import type { ValidateJobReply, ValidateJobRequest } from './identity-validator-worker.js';
 
-/** Stable reasons a validation did not produce an answer. */
+/** Why a validation gave no answer (each a {@link ZtErrorCode}); says nothing about the identity itself. */
 export const IdentityValidatorErrorCode = {
   /** More than `maxQueue` validations were waiting for a worker; nothing was queued. */
-  QUEUE_FULL: 'ZT_ERR_VALIDATOR_QUEUE_FULL',
+  QUEUE_FULL: ZtErrorCode.OVERLOADED,
   /** The validator was closed before (or while) the validation ran. */
-  CLOSED: 'ZT_ERR_VALIDATOR_CLOSED',
+  CLOSED: ZtErrorCode.CLOSED,
   /** The worker did not answer within `timeoutMs`; it was terminated and replaced. */
-  TIMEOUT: 'ZT_ERR_VALIDATOR_TIMEOUT',
+  TIMEOUT: ZtErrorCode.TIMEOUT,
   /** The worker running the job crashed or exited (it is replaced), or the pool could not keep workers alive. */
-  WORKER_FAILED: 'ZT_ERR_VALIDATOR_WORKER_FAILED',
+  WORKER_FAILED: ZtErrorCode.UNAVAILABLE,
 } as const;
-export type IdentityValidatorErrorCode = (typeof IdentityValidatorErrorCode)[keyof typeof IdentityValidatorErrorCode];
-
-/** Why {@link IdentityValidator.validate} gave no answer. Says nothing about the identity itself. */
-export class IdentityValidatorError extends Error {
-  override readonly name = 'IdentityValidatorError';
-  readonly code: IdentityValidatorErrorCode;
-  constructor(code: IdentityValidatorErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
-}
 
 export interface IdentityValidatorOptions {
   /** Worker threads. Default `max(1, availableParallelism() − 1)`: leave a core for the event loop. */
@@ -178,11 +167,11 @@ export class IdentityValidator {
    * Whether `identity`'s address derives from its public key (§2.4; same answer as
    * `Identity.locallyValidate`). A cached answer comes back as an already-resolved promise; a request
    * identical to one already pending shares its job.
-   * @throws never synchronously; the promise rejects with {@link IdentityValidatorError} (QUEUE_FULL,
+   * @throws never synchronously; the promise rejects with {@link ZtError} (QUEUE_FULL,
    *   CLOSED, TIMEOUT, WORKER_FAILED) when no answer could be had — callers must handle the rejection.
    */
   validate(identity: Identity): Promise<boolean> {
-    if (this.closed) return Promise.reject(new IdentityValidatorError(IdentityValidatorErrorCode.CLOSED, 'identity validator is closed'));
+    if (this.closed) return Promise.reject(new ZtError(IdentityValidatorErrorCode.CLOSED, 'identity validator is closed'));
     const address = identity.address;
     // Reserved addresses fail before any hashing, as in `Identity::locallyValidate`.
     if (isReservedAddress(address)) {
@@ -193,7 +182,7 @@ export class IdentityValidator {
     const hit = this.lookup(key, address);
     if (hit !== undefined) return Promise.resolve(hit);
     if (this.broken !== null) {
-      return Promise.reject(new IdentityValidatorError(IdentityValidatorErrorCode.WORKER_FAILED, this.broken));
+      return Promise.reject(new ZtError(IdentityValidatorErrorCode.WORKER_FAILED, this.broken));
     }
 
     let job = this.pending.get(key);
@@ -203,7 +192,7 @@ export class IdentityValidator {
       if (this.queue.length >= this.maxQueue && this.idleSlot() === undefined) {
         this.counters.rejectedQueueFull++;
         return Promise.reject(
-          new IdentityValidatorError(
+          new ZtError(
             IdentityValidatorErrorCode.QUEUE_FULL,
             `identity validator: queue full (${this.queue.length} waiting, maxQueue ${this.maxQueue}); identity ${formatAddress(address)} not validated`,
           ),
@@ -247,8 +236,8 @@ export class IdentityValidator {
   close(): Promise<void> {
     if (this.closing !== null) return this.closing;
     this.closed = true;
-    const err = (): IdentityValidatorError =>
-      new IdentityValidatorError(IdentityValidatorErrorCode.CLOSED, 'identity validator closed before the validation finished');
+    const err = (): ZtError =>
+      new ZtError(IdentityValidatorErrorCode.CLOSED, 'identity validator closed before the validation finished');
     const terminations: Promise<unknown>[] = [];
     for (const s of this.slots) {
       if (s.timer !== null) clearTimeout(s.timer);
@@ -325,7 +314,7 @@ export class IdentityValidator {
     if ('error' in m) {
       // Only a malformed request gets here (the key is always 64 bytes from an Identity): fail the job.
       this.counters.failed++;
-      this.failJob(job, new IdentityValidatorError(IdentityValidatorErrorCode.WORKER_FAILED, `identity validator: worker refused the job: ${m.error}`));
+      this.failJob(job, new ZtError(IdentityValidatorErrorCode.WORKER_FAILED, `identity validator: worker refused the job: ${m.error}`));
     } else {
       this.consecutiveFailures = 0;
       this.counters.validated++;
@@ -346,7 +335,7 @@ export class IdentityValidator {
     this.counters.failed++;
     this.failJob(
       job,
-      new IdentityValidatorError(IdentityValidatorErrorCode.TIMEOUT, `identity validator: no answer within ${this.timeoutMs} ms; worker replaced`),
+      new ZtError(IdentityValidatorErrorCode.TIMEOUT, `identity validator: no answer within ${this.timeoutMs} ms; worker replaced`),
     );
     slot.job = null;
     // A hash cannot be interrupted: the only way to get the core back is to terminate the worker.
@@ -362,7 +351,7 @@ export class IdentityValidator {
     slot.job = null;
     if (job !== null) {
       this.counters.failed++;
-      this.failJob(job, new IdentityValidatorError(IdentityValidatorErrorCode.WORKER_FAILED, `identity validator: ${why}`, { cause }));
+      this.failJob(job, new ZtError(IdentityValidatorErrorCode.WORKER_FAILED, `identity validator: ${why}`, { cause }));
     }
     this.respawn(slot, why);
   }
@@ -392,7 +381,7 @@ export class IdentityValidator {
     if (this.consecutiveFailures > 3 * this.workerCount + 3) {
       if (this.broken === null) this.broken = `identity validator: workers keep failing (${this.consecutiveFailures} in a row, last: ${why})`;
       if (this.slots.every((s) => s.dead)) {
-        const err = new IdentityValidatorError(IdentityValidatorErrorCode.WORKER_FAILED, this.broken);
+        const err = new ZtError(IdentityValidatorErrorCode.WORKER_FAILED, this.broken);
         for (const job of this.queue) this.failJob(job, err);
         this.queue.length = 0;
       }
@@ -405,7 +394,7 @@ export class IdentityValidator {
     this.pump();
   }
 
-  private failJob(job: Job, err: IdentityValidatorError): void {
+  private failJob(job: Job, err: ZtError): void {
     if (this.pending.get(job.key) === job) this.pending.delete(job.key);
     for (const w of job.waiters) w.reject(err);
   }

@@ -1,8 +1,8 @@
 /**
  * The one error class of the protocol core.
  *
- * Every failure the VL1 code can report — a malformed packet, a bad MAC, an identity that does not
- * validate, a planet file that is too long — is a `ZtError` with a stable `code` from
+ * Every failure the project reports — a malformed packet, a bad MAC, an identity that does not
+ * validate, a planet file that is too long, a full queue, a timeout — is a `ZtError` with a stable `code` from
  * {@link ZtErrorCode}. Callers on the packet path switch on `code` and count a drop with that code as
  * the `reason` label; callers in tools print `message`, which names the offending value.
  *
@@ -49,6 +49,17 @@ export const ZtErrorCode = {
   BAD_CONFIG: 'ZT_ERR_BAD_CONFIG',
   /** A file could not be read or written; the message names the path. */
   FILE: 'ZT_ERR_FILE',
+
+  /** A bounded queue or budget is full; nothing was queued (retry later). */
+  OVERLOADED: 'ZT_ERR_OVERLOADED',
+  /** The component was stopped or closed before or while the operation ran. */
+  CLOSED: 'ZT_ERR_CLOSED',
+  /** No answer within the operation's time limit. */
+  TIMEOUT: 'ZT_ERR_TIMEOUT',
+  /** A worker or service the operation needs failed (it is restarted where that makes sense). */
+  UNAVAILABLE: 'ZT_ERR_UNAVAILABLE',
+  /** No path to the destination (no direct path and no reachable root). */
+  NO_ROUTE: 'ZT_ERR_NO_ROUTE',
 } as const;
 
 export type ZtErrorCode = (typeof ZtErrorCode)[keyof typeof ZtErrorCode];
