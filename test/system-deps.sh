@@ -4,6 +4,11 @@
 # Each line: <command the tests run> <Debian package that provides it>.
 set -euo pipefail
 REQUIRED=(
+  # network-namespace NAT harness (test/netns.ts): ip netns / veth / bridge, and MASQUERADE
+  # (Debian 12's iptables is the nft backend, iptables-nft; it handles MASQUERADE --random-fully).
+  "ip iproute2"
+  "iptables iptables"
+  "sysctl procps"
 )
 missing_pkgs=()
 for entry in "${REQUIRED[@]}"; do
