@@ -11,6 +11,7 @@ interface Suite {
 const SUITES: Record<string, Suite> = {
   crypto: { summary: 'packet armor + dearmor, suites 1 and 3, 100 B and 1400 B', load: () => import('./armor.js') },
   identity: { summary: 'identity validations (memory-hard hash) per second', load: () => import('./identity.js') },
+  relay: { summary: 'root over loopback: relayed packets/s, HELLO/s, WHOIS/s, memory per peer at 100 k', load: () => import('./relay.js') },
 };
 
 export async function main(argv: string[]): Promise<number> {
