@@ -8,7 +8,6 @@
  * address with RENDEZVOUS — at most once per `uniteIntervalMs` per unordered pair (`ZT_MIN_UNITE_INTERVAL`).
  */
 import { FRAGMENT_IDX_HOPS, FRAGMENT_INDICATOR, FRAGMENT_IDX_INDICATOR, FLAGS_HOPS_MASK, IDX_FLAGS, MIN_FRAGMENT_LENGTH, MIN_PACKET_LENGTH, MIN_UNITE_INTERVAL, RELAY_MAX_HOPS } from '../vl1/constants.js';
-import { readU40 } from '../vl1/bytes.js';
 
 /** What the relay needs to know of a peer (the root's peer record satisfies it). */
 export interface RelayPeer {
@@ -36,7 +35,8 @@ export const DEFAULT_RELAY_OPTIONS: Readonly<RelayOptions> = Object.freeze({
 export type RelayDropReason = 'runt' | 'hop-limit' | 'unknown-destination' | 'no-path' | 'bad-fragment';
 
 export interface RelayDeps<P extends RelayPeer> {
-  lookup(address: number): P | undefined;
+  /** The peer whose 5-byte address is at `buf[offset..]`; must not allocate (it runs per packet). */
+  lookupAt(buf: Uint8Array, offset: number): P | undefined;
   /** Sends `buf` to `family`'s path of `peer` (synchronously hands it to the socket). */
   send(buf: Uint8Array, peer: P, family: 4 | 6): void;
   /** Asks the control plane to send RENDEZVOUS to both; called at most once per pair per interval. */
@@ -47,8 +47,11 @@ export interface RelayDeps<P extends RelayPeer> {
 export class Relay<P extends RelayPeer> {
   private readonly opts: RelayOptions;
   private readonly deps: RelayDeps<P>;
-  /** lower address → higher address → last unite time. Nested maps: no key allocation per packet. */
-  private readonly lastUnite = new Map<number, Map<number, number>>();
+  /**
+   * Peer with the lower address → the other peer → last unite time. Keyed by the peer objects, not
+   * their 40-bit addresses, which V8 would box into heap numbers on every lookup.
+   */
+  private readonly lastUnite = new Map<P, Map<P, number>>();
 
   constructor(opts: Partial<RelayOptions>, deps: RelayDeps<P>) {
     this.opts = { ...DEFAULT_RELAY_OPTIONS, ...opts };
@@ -77,7 +80,7 @@ export class Relay<P extends RelayPeer> {
       this.deps.drop('hop-limit');
       return false;
     }
-    const destPeer = this.deps.lookup(readU40(buf, 8));
+    const destPeer = this.deps.lookupAt(buf, 8);
     if (destPeer === undefined) {
       this.deps.drop('unknown-destination');
       return false;
@@ -92,17 +95,17 @@ export class Relay<P extends RelayPeer> {
 
     // Whole packets straight from their source introduce the pair (fragments never do, as in 1.14).
     if (!fragment && hops === 0) {
-      const srcPeer = this.deps.lookup(readU40(buf, 13));
-      if (srcPeer !== undefined && srcPeer !== destPeer && this.shouldUnite(srcPeer.address, destPeer.address, now)) {
+      const srcPeer = this.deps.lookupAt(buf, 13);
+      if (srcPeer !== undefined && srcPeer !== destPeer && this.shouldUnite(srcPeer, destPeer, now)) {
         this.deps.unite(srcPeer, destPeer);
       }
     }
     return true;
   }
 
-  private shouldUnite(a: number, b: number, now: number): boolean {
-    const lo = a < b ? a : b;
-    const hi = a < b ? b : a;
+  private shouldUnite(a: P, b: P, now: number): boolean {
+    const lo = a.address < b.address ? a : b;
+    const hi = lo === a ? b : a;
     let inner = this.lastUnite.get(lo);
     if (inner === undefined) {
       inner = new Map();

@@ -166,7 +166,7 @@ export class RootServer extends EventEmitter {
     this.newIdentityGate = new RateGate({ intervalMs: this.opts.newIdentityIntervalMs, burst: this.opts.newIdentityBurst });
     this.ipReplyGate = new RateGate({ intervalMs: 1000 / this.opts.repliesPerIpPerSecond, burst: this.opts.repliesPerIpPerSecond });
     this.relay = new Relay<RootPeer>(this.opts.relay, {
-      lookup: (a) => this.peers.get(a),
+      lookupAt: (buf, o) => this.peers.getAt(buf, o),
       send: (buf, peer, family) =>
         family === 4 ? this.sendOn(peer.sock4, buf, peer.ip4, peer.port4) : this.sendOn(peer.sock6, buf, peer.ip6, peer.port6),
       unite: (a, b) => this.unite(a, b),

@@ -227,17 +227,17 @@ async function memory(variant: string): Promise<void> {
 const ALLOC_FORWARDS = 500_000;
 
 async function alloc(): Promise<void> {
-  const peers = new Map<number, RootPeer>();
+  const peers = new PeerTable();
   const routes = new Map<number, { ip: string; port: number }>();
   const key = new PeerKey(new Uint8Array(randomBytes(48)));
   const now = Date.now();
   const addrs: number[] = [];
   while (addrs.length < 1000) {
     const a = randomAddress();
-    if (peers.has(a)) continue;
+    if (peers.get(a) !== undefined) continue;
     const p = new RootPeer(fakeIdentity(a), key);
     p.heardFrom(4, '127.0.0.1', 9, 0, now);
-    peers.set(a, p);
+    peers.set(p);
     routes.set(a, { ip: '127.0.0.1', port: 9 });
     addrs.push(a);
   }
@@ -251,7 +251,7 @@ async function alloc(): Promise<void> {
   }
   let sent = 0;
   const relay = new Relay<RootPeer>({}, {
-    lookup: (a) => peers.get(a),
+    lookupAt: (buf, o) => peers.getAt(buf, o),
     send: () => void sent++,
     unite: () => undefined,
     drop: () => undefined,
