@@ -1,4 +1,10 @@
-import { test } from 'node:test';
+/**
+ * The leaf's VL1 node on real UDP sockets (127.0.0.1). Where a root is needed it is the real one
+ * (`root/root-server.ts` with its worker-pool identity validator), so these tests also check that the
+ * leaf and the root agree on the wire. The first test uses a raw socket as the root instead, to look at
+ * the leaf's bytes exactly as 1.14 would send them.
+ */
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
@@ -7,14 +13,16 @@ import { Vl1Node, Vl1NodeError, type ReceivedPacket } from './vl1-node.js';
 import { Identity } from '../vl1/identity.js';
 import { PeerKey } from '../vl1/peer-key.js';
 import { Verb } from '../vl1/constants.js';
-import { cipherSuite, cryptField, dearmor, openPacket, packetDest, packetId, packetSource, sealPacket } from '../vl1/packet.js';
-import { decodeHello, decodeHelloMoons } from '../vl1/verbs/hello.js';
-import { decodeWhois } from '../vl1/verbs/whois.js';
-import { encodeOk } from '../vl1/verbs/ok.js';
+import { armor, buildPacket, cipherSuite, cryptField, dearmor, openPacket, packetDest, packetId, packetSource, sealPacket } from '../vl1/packet.js';
+import { decodeHello, decodeHelloMoons, encodeHello, encodeHelloMoons } from '../vl1/verbs/hello.js';
+import { decodeWhois, encodeWhois } from '../vl1/verbs/whois.js';
+import { decodeOk, encodeOk } from '../vl1/verbs/ok.js';
 import { encodeRendezvous } from '../vl1/verbs/rendezvous.js';
-import { writeU40 } from '../vl1/bytes.js';
+import { toHex, writeU40 } from '../vl1/bytes.js';
 import { c25519Generate } from '../vl1/c25519.js';
-import { signWorld, type SigningKeyPair, type World } from '../planet/world.js';
+import { serializeWorld, signWorld, type SigningKeyPair, type World } from '../planet/world.js';
+import { RootServer } from '../root/root-server.js';
+import { IdentityValidator } from '../root/identity-validator.js';
 import { readVectorJson } from '../test/vectors.js';
 
 // Identities made by zerotier-idtool 1.14.1 (valid, so roots accept their HELLOs after locallyValidate).
@@ -24,6 +32,39 @@ const ids = readVectorJson<{ identities: Array<{ secret_string: string }> }>('id
 const [R, A, B, C, D] = ids as [Identity, Identity, Identity, Identity, Identity];
 const LO = '127.0.0.1';
 const FAST = { helloRetryMs: 200, helloIntervalMs: 60000 };
+
+// One worker pool for every root in this file (starting a worker costs more than a test's HELLOs).
+let validator: IdentityValidator;
+before(() => {
+  validator = new IdentityValidator({ workers: 1 });
+});
+after(async () => {
+  await validator.close();
+});
+
+/**
+ * Starts the real root on an ephemeral port, then gives it the planet made for that port (it must list
+ * the root before start, so it starts with a placeholder). `planetFor` builds what the root serves.
+ */
+async function startRoot(planetFor: (port: number) => World): Promise<RootServer> {
+  const placeholder = planetFor(9993);
+  const root = new RootServer({ port: 0, bind4: LO, bind6: null }, { identity: R, planet: serializeWorld(placeholder), validator });
+  await root.start();
+  root.setPlanet(serializeWorld(planetFor(root.port)));
+  return root;
+}
+
+async function withRootAndNodes(root: RootServer, nodes: Vl1Node[], fn: () => Promise<void>): Promise<void> {
+  try {
+    await withNodes(nodes, fn);
+  } finally {
+    await root.stop();
+  }
+}
+
+function relayedBy(root: RootServer): number {
+  return root.counters.get('relayed') ?? 0;
+}
 
 function makePlanet(root: Identity, port: number, signer: SigningKeyPair, opts: { timestamp?: number; updateKey?: Uint8Array } = {}): World {
   return signWorld(
@@ -64,6 +105,10 @@ async function until(what: string, cond: () => boolean, ms = 3000): Promise<void
 
 function portOf(n: Vl1Node): number {
   return n.boundAddresses[0]!.port;
+}
+
+function equalArrays(x: Uint8Array, y: Uint8Array): boolean {
+  return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
 function sumDrops(n: Vl1Node): number {
@@ -160,31 +205,33 @@ test('HELLO on the wire: 1.14.1 layout, suite 0, encrypted empty moon list; suit
   }
 });
 
-test('root + two leaves on real sockets: ONLINE, WHOIS, relay A→B, RENDEZVOUS, then direct pings', async () => {
+test('real root + two leaves: ONLINE, WHOIS, A→B relayed, RENDEZVOUS from the root, then direct pings the root never sees', async () => {
   const signer = c25519Generate();
-  const port = await freePort();
-  const planet = makePlanet(R, port, signer);
-  const r = new Vl1Node({ identity: R, planet, bind: { address: LO, port }, ...FAST });
+  const root = await startRoot((port) => makePlanet(R, port, signer));
+  const planet = makePlanet(R, root.port, signer);
   const a = new Vl1Node({ identity: A, planet, bind: { address: LO }, ...FAST });
   const b = new Vl1Node({ identity: B, planet, bind: { address: LO }, ...FAST });
-  assert.ok(r.isUpstream && !a.isUpstream);
-  await withNodes([r, a, b], async () => {
+  await withRootAndNodes(root, [a, b], async () => {
     await a.whenOnline(5000);
     await b.whenOnline(5000);
     const ri = a.peerInfo(R.address)!;
     assert.ok(ri.isRoot);
-    assert.equal(ri.protocolVersion, 12);
-    assert.deepEqual(ri.paths.map((p) => p.address), [`${LO}/${port}`]);
+    assert.equal(ri.protocolVersion, 12, 'the root advertises protocol 12, so the leaf switches to suite 3');
+    assert.deepEqual(ri.paths.map((p) => p.address), [`${LO}/${root.port}`]);
     assert.ok(ri.latencyMs !== null && ri.latencyMs >= 0);
-    assert.equal(r.peerInfo(A.address)!.paths[0]!.address, `${LO}/${portOf(a)}`);
+    assert.deepEqual(a.externalAddresses.get(R.address), { family: 4, ip: LO, port: portOf(a) }, 'the root reflected our address');
+    const atRoot = root.peers.get(A.address)!;
+    assert.ok(atRoot.identity.equals(A));
+    assert.deepEqual([atRoot.ip4, atRoot.port4, atRoot.protocolVersion], [LO, portOf(a), 12]);
 
     assert.ok((await a.whois(B.address, 2000)).equals(B));
-    assert.deepEqual(await a.ping(R.address, 2000).then((p) => p.via), 'direct');
+    assert.equal((await a.ping(R.address, 2000)).via, 'direct');
 
     const got: ReceivedPacket[] = [];
     b.on('packet', (p) => got.push(p));
     const rendezvous: number[] = [];
     a.on('rendezvous', (e) => rendezvous.push(e.peer));
+    const relayed0 = relayedBy(root);
     assert.equal(await a.send(B.address, Verb.USER_MESSAGE, new TextEncoder().encode('hi B')), 'relayed');
     await until('B receives the relayed message', () => got.length > 0);
     assert.equal(got[0]!.source, A.address);
@@ -192,60 +239,90 @@ test('root + two leaves on real sockets: ONLINE, WHOIS, relay A→B, RENDEZVOUS,
     assert.equal(new TextDecoder().decode(got[0]!.payload), 'hi B');
     assert.equal(got[0]!.via, 'relayed');
     assert.equal(got[0]!.hops, 1);
-    assert.deepEqual(got[0]!.from, { family: 4, ip: LO, port });
-    assert.ok(r.stats.relayed >= 1);
-    assert.ok(r.stats.rendezvousSent >= 1);
+    assert.deepEqual(got[0]!.from, { family: 4, ip: LO, port: root.port });
+    assert.ok(relayedBy(root) > relayed0, 'the root relayed it');
+    assert.ok((root.counters.get('rendezvous_sent') ?? 0) >= 2, 'and introduced A and B to each other');
 
-    // The root introduced A and B: A contacts B at the given address, and both end up with direct paths.
-    await until('A accepts a RENDEZVOUS for B', () => rendezvous.includes(B.address));
+    // The root's RENDEZVOUS makes A contact B at B's address; both end up with direct paths.
+    await until('A accepts the root RENDEZVOUS for B', () => rendezvous.includes(B.address));
     await until('A learns a direct path to B', () => (a.peerInfo(B.address)?.paths.length ?? 0) > 0);
     await until('B learns a direct path to A', () => (b.peerInfo(A.address)?.paths.length ?? 0) > 0);
     assert.equal(a.peerInfo(B.address)!.paths[0]!.address, `${LO}/${portOf(b)}`);
-    const relayedBefore = r.stats.relayed;
+    assert.equal(b.peerInfo(A.address)!.paths[0]!.address, `${LO}/${portOf(a)}`);
+    const relayedBefore = relayedBy(root);
     assert.equal((await a.ping(B.address, 2000)).via, 'direct');
     assert.equal((await b.ping(A.address, 2000)).via, 'direct');
     assert.equal(await a.send(B.address, Verb.USER_MESSAGE, new Uint8Array([1])), 'direct');
     await until('B receives the direct message', () => got.length > 1);
     assert.equal(got[1]!.via, 'direct');
     assert.equal(got[1]!.hops, 0);
-    assert.equal(r.stats.relayed, relayedBefore, 'direct traffic does not touch the root');
+    assert.equal(relayedBy(root), relayedBefore, 'direct traffic does not touch the root');
+    assert.equal(a.stats.drops.internal ?? 0, 0);
+    assert.equal(b.stats.drops.internal ?? 0, 0);
   });
 });
 
-test('OK(HELLO) carrying a newer planet: adopted when signed by the held update key, ignored otherwise', async () => {
+test('a newer planet in the real root OK(HELLO) is adopted when signed by the held update key, refused otherwise', async () => {
   const k1 = c25519Generate();
   const k2 = c25519Generate();
-  const port = await freePort();
-  const p1 = makePlanet(R, port, k1, { timestamp: 1000, updateKey: k1.publicKey });
-  const p2 = makePlanet(R, port, k1, { timestamp: 2000, updateKey: k2.publicKey }); // signed by p1's update key
-  const p1other = makePlanet(R, port, k2, { timestamp: 1000, updateKey: k2.publicKey }); // expects k2: p2 fails
-  const r = new Vl1Node({ identity: R, planet: p2, bind: { address: LO, port }, ...FAST });
+  // The root serves p2: newer than p1 and signed by k1, the key p1 names for its next update.
+  const root = await startRoot((port) => makePlanet(R, port, k1, { timestamp: 2000, updateKey: k2.publicKey }));
+  const p1 = makePlanet(R, root.port, k1, { timestamp: 1000, updateKey: k1.publicKey });
+  const p1other = makePlanet(R, root.port, k2, { timestamp: 1000, updateKey: k2.publicKey }); // expects k2: p2 fails
   const a = new Vl1Node({ identity: A, planet: p1, bind: { address: LO }, ...FAST });
   const b = new Vl1Node({ identity: B, planet: p1other, bind: { address: LO }, ...FAST });
   const adopted: World[] = [];
   a.on('planet', (w) => adopted.push(w));
-  await withNodes([r, a, b], async () => {
+  await withRootAndNodes(root, [a, b], async () => {
     await until('A adopts the planet update', () => adopted.length === 1, 5000);
     assert.equal(a.planet.timestamp, 2000);
-    assert.equal(a.receivedPlanetUpdates.length, 1);
+    assert.equal(toHex(serializeWorld(a.planet)), toHex(serializeWorld(root.planet)), 'exactly the root planet');
+    assert.deepEqual(a.receivedPlanetUpdates.map((w) => w.timestamp), [2000]);
     assert.deepEqual(a.planet.updatesMustBeSignedBy, k2.publicKey);
+    assert.ok(a.peerInfo(R.address)!.isRoot, 'the root of the new planet is still a root');
     await b.whenOnline(5000);
+    assert.ok((root.counters.get('planet_updates_sent') ?? 0) >= 2, 'B was offered the update too');
     await b.ping(R.address, 2000); // at least one more round trip after the OK(HELLO) with the update
     assert.equal(b.planet.timestamp, 1000, 'an update not signed by the held key is refused');
     assert.equal(b.receivedPlanetUpdates.length, 0);
   });
 });
 
+test('ERROR(IDENTITY_COLLISION) from the real root is surfaced as the identity-collision event', async () => {
+  const signer = c25519Generate();
+  const root = await startRoot((port) => makePlanet(R, port, signer));
+  const planet = makePlanet(R, root.port, signer);
+  const a = new Vl1Node({ identity: A, planet, bind: { address: LO }, ...FAST });
+  // A's address with C's key pair: its HELLO is authentic under its own key, so the root answers it.
+  const impostor = Identity.fromString(`${A.toString().slice(0, 10)}:0:${toHex(C.publicKey)}:${toHex(C.privateKey!)}`);
+  const x = new Vl1Node({ identity: impostor, planet, bind: { address: LO }, ...FAST });
+  const collisions: number[] = [];
+  const errors: Array<{ source: number; inReVerb: number; inRePacketId: bigint; errorCode: number }> = [];
+  x.on('identity-collision', (e) => collisions.push(e.root));
+  x.on('peer-error', (e) => errors.push(e));
+  await withRootAndNodes(root, [a], async () => {
+    await a.whenOnline(5000);
+    await withNodes([x], async () => {
+      await until('the impostor hears of the collision', () => collisions.length > 0, 5000);
+      assert.equal(collisions[0], R.address);
+      assert.deepEqual(errors[0], { source: R.address, inReVerb: Verb.HELLO, inRePacketId: errors[0]!.inRePacketId, errorCode: 4 });
+      assert.ok((root.counters.get('hello_identity_collision') ?? 0) >= 1);
+      assert.ok(root.peers.get(A.address)!.identity.equals(A), 'the root keeps the original');
+      assert.equal(a.listenerCount('identity-collision'), 0);
+    });
+    assert.equal((await a.ping(R.address, 2000)).via, 'direct', 'the original is unaffected');
+  });
+});
+
 test('forged MACs, unexpected OKs and random datagrams are dropped and counted, never thrown', async () => {
   const signer = c25519Generate();
-  const port = await freePort();
-  const planet = makePlanet(R, port, signer);
-  const r = new Vl1Node({ identity: R, planet, bind: { address: LO, port }, ...FAST });
+  const root = await startRoot((port) => makePlanet(R, port, signer));
+  const planet = makePlanet(R, root.port, signer);
   const a = new Vl1Node({ identity: A, planet, bind: { address: LO }, ...FAST });
   const x = await rawSocket();
   const keyRA = new PeerKey(R.agree(A.publicOnly()));
   try {
-    await withNodes([r, a], async () => {
+    await withRootAndNodes(root, [a], async () => {
       await a.whenOnline(5000);
       const send = (d: Uint8Array): void => void x.s.send(d, portOf(a), LO);
 
@@ -262,6 +339,10 @@ test('forged MACs, unexpected OKs and random datagrams are dropped and counted, 
       send(unexpected);
       await until('unexpected-ok counted', () => a.stats.drops['unexpected-ok'] === 1);
       assert.equal(a.stats.received.OK ?? 0, okBefore, 'an unsolicited OK is not counted as received');
+
+      // A datagram for someone else: a leaf does not relay.
+      send(sealPacket({ dest: B.address, source: R.address, verb: Verb.ECHO }, keyRA, 1));
+      await until('not-for-me counted', () => a.stats.drops['not-for-me'] === 1);
 
       // Random datagrams: anything at all, plus packet-shaped ones addressed to A from its root.
       const datagrams = fc.sample(
@@ -295,7 +376,56 @@ test('forged MACs, unexpected OKs and random datagrams are dropped and counted, 
   }
 });
 
-test('two leaves ping each other directly via addPath, with no root reachable; RENDEZVOUS from a leaf is refused', async () => {
+test('a HELLO from an unknown peer: validated off the datagram handler, then answered; an invalid identity is refused', async () => {
+  const signer = c25519Generate();
+  const planet = makePlanet(R, await freePort(), signer); // nobody answers there
+  const a = new Vl1Node({ identity: A, planet, bind: { address: LO }, ...FAST });
+  const x = await rawSocket();
+  const helloFrom = (id: Identity): Uint8Array => {
+    const tail = encodeHelloMoons([]);
+    const payload = encodeHello({
+      protocolVersion: 12, versionMajor: 1, versionMinor: 14, versionRevision: 1, timestamp: 1_700_000_000_123,
+      identity: id.publicOnly(), physicalDestination: { family: 4, ip: LO, port: portOf(a) },
+      planetWorldId: planet.id, planetWorldTimestamp: planet.timestamp, encryptedTail: tail,
+    });
+    const pkt = buildPacket({ dest: A.address, source: id.address, verb: Verb.HELLO, payload });
+    const key = new PeerKey(id.agree(A.publicOnly()));
+    cryptField(pkt, key, pkt.length - tail.length, tail.length);
+    armor(pkt, key, 0);
+    return pkt;
+  };
+  try {
+    await withNodes([a], async () => {
+      // D's key pair under an address that does not derive from it: MAC valid, identity invalid.
+      const fake = Identity.fromString(`0123456789:0:${toHex(D.publicKey)}:${toHex(D.privateKey!)}`);
+      x.s.send(helloFrom(fake), portOf(a), LO);
+      await until('invalid identity counted', () => a.stats.drops['invalid-identity'] === 1);
+      assert.equal(a.peerInfo(fake.address), null);
+
+      const hello = helloFrom(D);
+      x.s.send(hello, portOf(a), LO);
+      const keyDA = new PeerKey(D.agree(A.publicOnly()));
+      const opened = (): Array<{ verb: number; payload: Uint8Array }> => x.inbox.map((m) => openPacket(m.data.slice(), keyDA));
+      await until('OK(HELLO) from A', () => opened().some((o) => o.verb === Verb.OK));
+      const ok = decodeOk(opened().find((o) => o.verb === Verb.OK)!.payload);
+      assert.ok(ok.kind === 'HELLO');
+      assert.equal(ok.inRePacketId, packetId(hello));
+      assert.equal(ok.timestampEcho, 1_700_000_000_123);
+      assert.deepEqual([ok.protocolVersion, ok.versionMajor, ok.versionMinor, ok.versionRevision], [12, 1, 14, 1]);
+      assert.deepEqual(ok.physicalAddress, { family: 4, ip: LO, port: x.port });
+      assert.equal(ok.worldUpdates?.length ?? 0, 0, 'a leaf serves no planets');
+      assert.equal(a.peerInfo(D.address)!.version, '1.14.1');
+      // A new address that spoke first earns a contact attempt, an ECHO since D said it speaks protocol 12.
+      await until('contact ECHO from A', () => opened().some((o) => o.verb === Verb.ECHO));
+      assert.deepEqual(a.peerInfo(D.address)!.paths, [], 'no path until D answers an ECHO we sent');
+      assert.equal(a.stats.drops.internal ?? 0, 0);
+    });
+  } finally {
+    await new Promise<void>((res) => x.s.close(() => res()));
+  }
+});
+
+test('two leaves ping each other directly via addPath, with no root reachable; fragments; RENDEZVOUS and WHOIS from a leaf are not acted on', async () => {
   const signer = c25519Generate();
   const planet = makePlanet(R, await freePort(), signer); // nobody answers there
   const c = new Vl1Node({ identity: C, planet, bind: { address: LO }, ...FAST });
@@ -307,13 +437,18 @@ test('two leaves ping each other directly via addPath, with no root reachable; R
     assert.equal((await d.ping(C.address, 2000)).via, 'direct');
     const got: ReceivedPacket[] = [];
     d.on('packet', (p) => got.push(p));
-    assert.equal(await c.send(D.address, Verb.USER_MESSAGE, new Uint8Array(3000).fill(7)), 'direct'); // fragmented at 1432
+    const payload = new Uint8Array(3000).map((_, i) => i & 0xff);
+    assert.equal(await c.send(D.address, Verb.USER_MESSAGE, payload), 'direct'); // fragmented at 1432
     await until('D gets the fragmented message', () => got.length === 1);
     assert.equal(got[0]!.payload.length, 3000);
-    assert.ok(got[0]!.payload.every((v) => v === 7));
+    assert.ok(equalArrays(got[0]!.payload, payload));
     assert.equal(got[0]!.via, 'direct');
     await c.send(D.address, Verb.RENDEZVOUS, encodeRendezvous({ flags: 0, address: C.address, endpoint: { family: 4, ip: LO, port: 9 } }));
     await until('RENDEZVOUS from a non-root dropped', () => d.stats.drops['rendezvous-not-from-root'] === 1);
+    const okBefore = d.stats.sent.OK ?? 0;
+    await c.send(D.address, Verb.WHOIS, encodeWhois({ addresses: [D.address] }));
+    await until('WHOIS to a leaf ignored', () => d.stats.drops['whois-ignored'] === 1);
+    assert.equal(d.stats.sent.OK ?? 0, okBefore, 'no OK(WHOIS) from a leaf');
     assert.equal(c.online, false);
     assert.equal(d.peerInfo(C.address)!.paths[0]!.configured, true);
   });

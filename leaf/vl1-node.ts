@@ -1,310 +1,80 @@
 /**
- * A small VL1 node on real UDP sockets: the client half of ZeroTier One 1.14's VL1 (and, when its
- * identity is one of the planet's roots, a minimal "answer as upstream" half). It is the seed of the
- * leaf node (`leaf/`), and what the root server's integration tests drive.
+ * The leaf's VL1 node on real UDP sockets: the client half of ZeroTier One 1.14's VL1. Roots are the
+ * root server's job (`root/`, `relay/`): this node never relays, never introduces peers, never serves
+ * planets and never answers identity collisions.
  *
  * What it does, and where 1.14 does the same (shared/protocol/vl1.md):
  * - HELLOs the planet's roots (§7.2, `Node::_PingPeersThatNeedPing`): every `helloRetryMs` (5 s) while a
  *   root has no path, then every `helloIntervalMs` (224 s). HELLO is always suite 0 with the moon list
  *   encrypted by `cryptField` (§4.5, `Peer::sendHELLO`).
- * - Sends everything else with suite 3 to peers whose protocol is ≥ 12, else suite 1 (§4.4,
- *   `Peer::aesKeysIfSupported`); accepts suites 0/1/3 from known peers.
- * - Accepts an OK only if its in-re packet id is one it sent and expects a reply to (§3.2,
- *   `Node::expectReplyTo`, `IncomingPacket::_doOK`); others are dropped and counted as `unexpected-ok`.
+ * - Sends everything else with suite 3 to peers whose protocol is ≥ 12, else suite 1 (§4.4); accepts
+ *   suites 0/1/3 from known peers.
+ * - Accepts an OK only if it answers a packet we sent and expect a reply to (§3.2, `leaf/expect.ts`).
  * - Learns a direct path only from an expected OK with hops 0 (§7.3, `Peer::received`); for a root, only
- *   from one of its stable endpoint IPs (`Topology::isProhibitedEndpoint`). Another verb arriving with
- *   hops 0 on an unknown path triggers a contact attempt (ECHO, or HELLO to protocol < 5) instead.
- * - WHOIS via the best root (§7.4, `Topology::getUpstreamPeer`), retried every 500 ms
- *   (`ZT_WHOIS_RETRY_DELAY`); packets from unknown senders wait up to 5 s for the answer (the RX queue of
- *   `Switch`), then are dropped as `unknown-peer`.
- * - Sends to a peer directly when it has a live direct path, else addressed to the peer through the best
- *   root (§7.5, `Switch::_trySend`).
- * - RENDEZVOUS only from a root, only for a known peer with a non-zero port (§5.6,
- *   `IncomingPacket::_doRENDEZVOUS`): a 4-byte junk datagram, then ECHO (HELLO to protocol < 5).
- * - OK(HELLO) from a root carrying a newer planet that passes `checkWorldUpdate` is adopted (§8.3).
- * - Fragments are reassembled (`vl1/fragment.ts`) and sent when a packet exceeds `mtu`.
+ *   at one of its stable endpoint IPs. Another verb arriving with hops 0 on an unknown path triggers a
+ *   contact attempt (ECHO, or HELLO to protocol < 5) instead.
+ * - Answers HELLO from peers with OK(HELLO) (validating identities it has not seen, off the datagram
+ *   handler), ECHO with OK(ECHO).
+ * - WHOIS via the best root (§7.4, `leaf/whois.ts`); packets from unknown senders wait for the answer.
+ * - Sends to a peer directly when it has a live direct path, else through the best root (§7.5).
+ * - RENDEZVOUS only from a root, for a known peer with a non-zero port (§5.6): a 4-byte junk datagram,
+ *   then a contact attempt.
+ * - Adopts a newer planet from a root's OK(HELLO) if `worldUpdateVerdict` accepts it (§8.3).
+ * - Surfaces a root's ERROR(IDENTITY_COLLISION) as the `identity-collision` event (§5.3).
+ * - Reassembles fragments (`vl1/fragment.ts`) and fragments packets larger than `mtu`.
  *
- * As upstream (its address is a root of its planet, or `answerAsUpstream`): validates new identities,
- * learns the sender's address from any authenticated packet (as root.cpp does), answers HELLO with
- * OK(HELLO) (carrying its planet when the HELLO names an older one), WHOIS with OK(WHOIS), relays packets for
- * other addresses while hops < 3 (§4.7) and sends RENDEZVOUS to both ends at most every 30 s per pair
- * (§6.2). This exists for tests; the real root is `root/`.
- *
- * Deliberate differences from 1.14, all for running on one test host:
- * - Loopback and link-local paths are allowed (1.14's `Node::shouldUsePathForZeroTierTraffic` refuses them);
- *   pass `allowPath` to restore the rule.
- * - The NAT-opening junk datagram is sent with the socket's normal TTL, not TTL 2.
- * - HELLO goes to every stable endpoint family we have a socket for, from that socket only (1.14 sends from
- *   every bound socket, `Binder::udpSendAll`).
+ * Deliberate differences from 1.14:
+ * - WHOIS received from a peer is not answered (1.14 answers known identities, 1 per 100 ms per peer,
+ *   §6.2). 1.14 sends WHOIS only to its upstream (`Switch::requestWhois`), so no 1.14 node asks a leaf;
+ *   a sender able to authenticate a WHOIS to us already holds our identity, so our own would tell it
+ *   nothing; and serving other peers' identities is the root's job. Counted as `whois-ignored`.
+ * - Loopback and link-local paths are allowed unless `allowPath` says otherwise (tests run on one host).
+ * - The NAT-opening junk datagram uses the socket's normal TTL, not TTL 2.
+ * - HELLO goes to one stable endpoint per family, from that family's socket only (1.14: every socket).
  * - ECHO replies are not rate-limited unless `echoReplyIntervalMs` is set (1.14: ~166 ms per path).
  *
  * Receive path: nothing the network sends makes this throw; every datagram that is not used is counted in
  * `stats.drops` under a reason.
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 
-import { ByteReader, ByteWriter, equalBytes } from '../vl1/bytes.js';
-import { DEFAULT_PHYSMTU, ErrorCode, IDX_PAYLOAD, IDX_VERB, MIN_PACKET_LENGTH, PEER_ACTIVITY_TIMEOUT, PEER_PATH_EXPIRATION, PROTO_VERSION, PROTO_VERSION_AES, PROTO_VERSION_MIN, RELAY_MAX_HOPS, VERB_MASK, Verb, verbName } from '../vl1/constants.js';
+import { equalBytes } from '../vl1/bytes.js';
+import { DEFAULT_PHYSMTU, ErrorCode, IDX_PAYLOAD, IDX_VERB, MIN_PACKET_LENGTH, PEER_ACTIVITY_TIMEOUT, PROTO_VERSION, PROTO_VERSION_MIN, VERB_MASK, Verb, verbName } from '../vl1/constants.js';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import { splitPacket, Reassembler } from '../vl1/fragment.js';
 import { Identity } from '../vl1/identity.js';
-import { formatInetAddress, inetAddressFromBytes, parseIp, type InetAddress } from '../vl1/inet-address.js';
-import { armor, buildPacket, cipherSuite, cryptField, dearmor, getHops, hasExtendedArmor, incrementHops, isFragment, openPacket, packetDest, packetId, packetSource, removeExtendedArmor, sealPacket, type ArmorSuite } from '../vl1/packet.js';
+import { inetAddressFromBytes, parseIp, type InetAddress } from '../vl1/inet-address.js';
+import { armor, buildPacket, cipherSuite, cryptField, dearmor, getHops, isFragment, openPacket, packetDest, packetId, packetSource, sealPacket } from '../vl1/packet.js';
 import { PeerKey } from '../vl1/peer-key.js';
-import { decodeHello, encodeHello, encodeHelloMoons } from '../vl1/verbs/hello.js';
+import { decodeError } from '../vl1/verbs/error.js';
+import { decodeHello, encodeHello, encodeHelloMoons, type Hello } from '../vl1/verbs/hello.js';
 import { decodeOk, encodeOk, type Ok } from '../vl1/verbs/ok.js';
-import { decodeRendezvous, encodeRendezvous } from '../vl1/verbs/rendezvous.js';
-import { decodeWhois, encodeWhois } from '../vl1/verbs/whois.js';
+import { decodeRendezvous } from '../vl1/verbs/rendezvous.js';
+import { encodeWhois } from '../vl1/verbs/whois.js';
 import { formatAddress } from '../vl1/address.js';
-import { parseWorlds, serializeWorld, worldUpdateVerdict, type World } from '../planet/world.js';
+import { parseWorlds, worldUpdateVerdict, type World } from '../planet/world.js';
+import { dropReasonOf, Vl1NodeError, type DropReason } from './errors.js';
+import { ExpectedReplies, type Expect } from './expect.js';
+import { pathKey, PeerTable, suiteFor, type Peer } from './peers.js';
+import type { IdentityValidatorLike, PeerInfo, PingResult, Via, Vl1Logger, Vl1NodeEvents, Vl1NodeOptions, Vl1NodeStats } from './types.js';
+import { UdpSockets } from './udp.js';
+import { WHOIS_QUEUE_TIMEOUT_MS, WhoisQueue } from './whois.js';
 
-// ---- Timers and limits (node/Constants.hpp values unless noted) ------------------------------------
+export * from './types.js';
+export { Vl1NodeError, type DropReason, type Vl1NodeErrorCode } from './errors.js';
 
 /** `ZT_PING_CHECK_INTERVAL`: a root without a path is HELLOed this often. */
 export const DEFAULT_HELLO_RETRY_MS = 5000;
-/** 16 × `ZT_PEER_PING_PERIOD`-gate of 14 s: a root with a path is HELLOed this often (§7.2). */
+/** 16 × the 14 s ping gate: a root with a path is HELLOed this often (§7.2). */
 export const DEFAULT_HELLO_INTERVAL_MS = 224000;
-/** `ZT_WHOIS_RETRY_DELAY`. */
-export const WHOIS_RETRY_MS = 500;
-/** `ZT_TRANSMIT_QUEUE_TIMEOUT` / `ZT_RECEIVE_QUEUE_TIMEOUT`: how long a packet waits for a WHOIS. */
-export const WHOIS_QUEUE_TIMEOUT_MS = 5000;
-/** `ZT_RX_QUEUE_SIZE`: packets held while their sender is being WHOISed. */
-export const WHOIS_QUEUE_MAX = 32;
-/** How long an expected-reply record (HELLO) is kept; ping/whois records live for their own timeout. */
-export const EXPECT_TTL_MS = 60000;
-/** Upper bound on expected-reply records (1.14: 256 buckets × 32). */
-export const EXPECT_MAX = 8192;
 /** Contact attempts (ECHO/HELLO to a new path) at most this often per peer and path. */
 export const CONTACT_ATTEMPT_INTERVAL_MS = 5000;
-/** `ZT_MIN_UNITE_INTERVAL`: upstream mode sends RENDEZVOUS at most this often per unordered pair. */
-export const UNITE_INTERVAL_MS = 30000;
-/** `ZT_PEER_WHOIS_RATE_LIMIT`: a non-upstream node answers WHOIS at most this often per peer. */
-export const WHOIS_REPLY_INTERVAL_MS = 100;
 
-// ---- Public types ------------------------------------------------------------------------------------
-
-/** pino-compatible subset (`logger.info({ ...fields }, 'message')`). */
-export interface Vl1Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
-
-export interface Vl1NodeOptions {
-  /** Our identity; must hold the private key. */
-  identity: Identity;
-  /** The planet whose roots we use (adopted updates replace it, see `planet`). */
-  planet: World;
-  /**
-   * Where to bind. With `address`, one socket of that address's family; without, '0.0.0.0' and '::'
-   * (IPv6-only; skipped if the host has no IPv6). `port` 0 or absent = ephemeral.
-   */
-  bind?: { address?: string; port?: number };
-  /** Clock in ms since the epoch (HELLO timestamps, path ages, RTTs). Default `Date.now`. */
-  now?: () => number;
-  logger?: Vl1Logger;
-  /** Root HELLO period once the root has a path. Default 224000 (§7.2). */
-  helloIntervalMs?: number;
-  /** Root HELLO period while it has no path, and the housekeeping tick. Default 5000. */
-  helloRetryMs?: number;
-  /** What we advertise in HELLO / OK(HELLO). Defaults: protocol 12, version 1.14.1. */
-  version?: { protocol?: number; major?: number; minor?: number; revision?: number };
-  /** Answer as an upstream (HELLO/WHOIS/relay/RENDEZVOUS). Default: true iff our address is a planet root. */
-  answerAsUpstream?: boolean;
-  /** Run `locallyValidate` on identities first seen in a HELLO (as 1.14 does). Default true. */
-  validateIdentities?: boolean;
-  /** Largest datagram we send; bigger packets are fragmented. Default 1432 (`ZT_DEFAULT_PHYSMTU`). */
-  mtu?: number;
-  /** Upstream mode: relay only packets whose hop count is below this. Default 3 (`ZT_RELAY_MAX_HOPS`). */
-  relayMaxHops?: number;
-  /** Minimum ms between OK(ECHO) replies per path; 0 = none (default; 1.14 uses ~166). */
-  echoReplyIntervalMs?: number;
-  /** Which physical addresses may become paths. Default: all (1.14 refuses loopback / link-local). */
-  allowPath?: (a: InetAddress) => boolean;
-}
-
-/** How a packet reached us, or how we sent one. */
-export type Via = 'direct' | 'relayed';
-
-/** An application packet (any verb the VL1 core does not consume, e.g. USER_MESSAGE 0x14). */
-export interface ReceivedPacket {
-  source: number;
-  verb: number;
-  /** Decrypted, decompressed payload (a copy). */
-  payload: Uint8Array;
-  via: Via;
-  hops: number;
-  /** Physical address the datagram came from (the root's, when relayed). */
-  from: InetAddress;
-}
-
-/** Why a datagram was not used. Stable strings (metric labels). */
-export type DropReason =
-  | 'runt'
-  | 'beacon'
-  | 'malformed'
-  | 'bad-mac'
-  | 'unsupported-cipher'
-  | 'bad-compression'
-  | 'bad-fragment'
-  | 'from-self'
-  | 'not-for-me'
-  | 'unknown-peer'
-  | 'unexpected-ok'
-  | 'old-protocol'
-  | 'hello-mismatch'
-  | 'invalid-identity'
-  | 'identity-collision'
-  | 'whois-not-from-root'
-  | 'rendezvous-not-from-root'
-  | 'rendezvous-unknown-peer'
-  | 'rendezvous-bad-address'
-  | 'hop-limit'
-  | 'relay-no-path'
-  | 'rate-limited'
-  | 'internal';
-
-export interface DropEvent {
-  reason: DropReason;
-  from: InetAddress;
-  detail?: string;
-}
-
-export interface Vl1NodeStats {
-  datagramsIn: number;
-  datagramsOut: number;
-  /** Packets we originated, by verb name (`HELLO`, `ECHO`, `OK`, ...). */
-  sent: Record<string, number>;
-  /** Authenticated packets addressed to us, by verb name. */
-  received: Record<string, number>;
-  /** Unused datagrams by reason. */
-  drops: Partial<Record<DropReason, number>>;
-  /** Upstream mode: datagrams forwarded for other addresses. */
-  relayed: number;
-  /** Upstream mode: RENDEZVOUS sent. */
-  rendezvousSent: number;
-  /** Datagrams whose send failed at the socket. */
-  sendErrors: number;
-}
-
-export interface PathInfo {
-  /** "ip/port". */
-  address: string;
-  inet: InetAddress;
-  /** Always true here: only direct paths are stored (relaying is reported as `relayVia`). */
-  direct: true;
-  /** Configured with `addPath` rather than learned from an OK. */
-  configured: boolean;
-  /** Received on (or configured) within `ZT_PEER_PATH_EXPIRATION` (243 s). */
-  alive: boolean;
-  lastReceive: number | null;
-  lastSend: number | null;
-  latencyMs: number | null;
-}
-
-export interface PeerInfo {
-  address: string;
-  identity: string;
-  isRoot: boolean;
-  protocolVersion: number | null;
-  version: string | null;
-  latencyMs: number | null;
-  lastReceive: number | null;
-  paths: PathInfo[];
-  /** The root a packet to this peer would go through now, or null when it would go direct (or nowhere). */
-  relayVia: string | null;
-}
-
-export interface PingResult {
-  rttMs: number;
-  /** How the OK(ECHO) arrived. */
-  via: Via;
-}
-
-export interface Vl1NodeEvents {
-  packet: [ReceivedPacket];
-  /** A root answered (first time, or again after being offline). */
-  online: [];
-  /** An OK(HELLO) carried a newer planet that we adopted. */
-  planet: [World];
-  drop: [DropEvent];
-  /** A RENDEZVOUS from a root was accepted and acted upon. */
-  rendezvous: [{ peer: number; endpoint: InetAddress }];
-  /** An authenticated ERROR arrived. */
-  'peer-error': [{ source: number; inReVerb: number; inRePacketId: bigint; errorCode: number }];
-  /** A root sent ERROR(IDENTITY_COLLISION): 1.14 would throw its identity away and restart (§5.3). */
-  'identity-collision': [{ root: number }];
-}
-
-/** API errors of the node (not network garbage, which is only counted). */
-export type Vl1NodeErrorCode = 'ZT_ERR_TIMEOUT' | 'ZT_ERR_STOPPED' | 'ZT_ERR_NOT_RUNNING' | 'ZT_ERR_NO_ROUTE' | 'ZT_ERR_REMOTE';
-
-export class Vl1NodeError extends Error {
-  override readonly name = 'Vl1NodeError';
-  readonly code: Vl1NodeErrorCode;
-  constructor(code: Vl1NodeErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
-
-// ---- Internal state ------------------------------------------------------------------------------------
-
-interface Path {
-  inet: InetAddress;
-  key: string;
-  configured: boolean;
-  /** Last receive, or the configuration time for configured paths (alive-ness). */
-  aliveAt: number;
-  lastReceive: number | null;
-  lastSend: number | null;
-  latencyMs: number | null;
-  lastEchoReply: number;
-}
-
-interface Peer {
-  identity: Identity;
-  key: PeerKey;
-  isRoot: boolean;
-  stableEndpoints: InetAddress[];
-  /** 0 = unknown (1.14 creates root peers with version 0, so first packets are suite 1). */
-  remoteProtocol: number;
-  remoteVersion: [number, number, number] | null;
-  paths: Map<string, Path>;
-  lastReceive: number | null;
-  latencyMs: number | null;
-  lastHello: number;
-  contactAttempts: Map<string, number>;
-  lastWhoisReply: number;
-}
-
-interface Expect {
-  verb: number;
-  peer: number;
-  sentAt: number;
-  /** Called with the OK, the route it came by and the hop count (after it was authenticated). */
-  onOk?: (ok: Ok, via: Via, hops: number) => void;
-}
-
-interface WhoisWaiter {
-  resolve: Array<(id: Identity) => void>;
-  reject: Array<(e: Error) => void>;
-  retry: NodeJS.Timeout;
-  deadline: NodeJS.Timeout;
-  ids: bigint[];
-}
-
-interface QueuedRx {
-  pkt: Uint8Array;
-  from: InetAddress;
-  at: number;
-}
-
-function pathKey(a: InetAddress): string {
-  return formatInetAddress(a);
-}
+/** Default validator: the memory-hard hash in a later event-loop turn, never inside the datagram handler. */
+const deferredValidator: IdentityValidatorLike = {
+  validate: (id) => new Promise<boolean>((resolve) => setImmediate(() => resolve(id.locallyValidate()))),
+};
 
 /**
  * The VL1 node. Construct, `await start()`, use, `await stop()`. Events: see {@link Vl1NodeEvents}.
@@ -313,10 +83,10 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   readonly identity: Identity;
   readonly address: number;
   /** Counters; read at any time. */
-  readonly stats: Vl1NodeStats = { datagramsIn: 0, datagramsOut: 0, sent: {}, received: {}, drops: {}, relayed: 0, rendezvousSent: 0, sendErrors: 0 };
+  readonly stats: Vl1NodeStats = { datagramsIn: 0, datagramsOut: 0, sent: {}, received: {}, drops: {}, sendErrors: 0 };
   /** Planets adopted from OK(HELLO), oldest first. */
   readonly receivedPlanetUpdates: World[] = [];
-  /** Our physical address as each root reported it in OK(HELLO) (root address → "ip/port"). */
+  /** Our physical address as each root reported it in OK(HELLO) (root address → address). */
   readonly externalAddresses = new Map<number, InetAddress>();
 
   private planetWorld: World;
@@ -325,24 +95,20 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   private readonly helloIntervalMs: number;
   private readonly helloRetryMs: number;
   private readonly ver: { protocol: number; major: number; minor: number; revision: number };
-  private readonly upstream: boolean;
-  private readonly validateIdentities: boolean;
+  private readonly validator: IdentityValidatorLike | null;
   private readonly mtu: number;
-  private readonly relayMaxHops: number;
   private readonly echoReplyIntervalMs: number;
-  private readonly allowPath: (a: InetAddress) => boolean;
   private readonly bindOpt: { address?: string; port?: number };
 
-  private readonly peers = new Map<number, Peer>();
-  private readonly expecting = new Map<bigint, Expect>();
-  private readonly whoisWaiters = new Map<number, WhoisWaiter>();
-  private readonly whoisQueue = new Map<number, QueuedRx[]>();
-  private whoisQueued = 0;
+  private readonly udp: UdpSockets;
+  private readonly peers: PeerTable;
+  private readonly expecting = new ExpectedReplies();
+  private readonly whoisQueue: WhoisQueue;
+  private readonly reassembler = new Reassembler();
+  /** Addresses whose identity validation is running: later HELLOs from them wait for the verdict. */
+  private readonly validating = new Set<number>();
   private readonly pendingTimers = new Set<NodeJS.Timeout>();
   private readonly pendingRejects = new Set<(e: Error) => void>();
-  private readonly lastUnite = new Map<string, number>();
-  private readonly reassembler = new Reassembler();
-  private readonly sockets = new Map<4 | 6, Socket>();
   private tick: NodeJS.Timeout | null = null;
   private state: 'new' | 'starting' | 'running' | 'stopped' = 'new';
   private lastRootReceive = 0;
@@ -361,14 +127,31 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     this.helloRetryMs = positive(opts.helloRetryMs, DEFAULT_HELLO_RETRY_MS, 'helloRetryMs');
     const v = opts.version ?? {};
     this.ver = { protocol: v.protocol ?? PROTO_VERSION, major: v.major ?? 1, minor: v.minor ?? 14, revision: v.revision ?? 1 };
-    this.upstream = opts.answerAsUpstream ?? opts.planet.roots.some((r) => r.identity.address === this.address);
-    this.validateIdentities = opts.validateIdentities ?? true;
+    this.validator = opts.validateIdentities === false ? null : (opts.validator ?? deferredValidator);
     this.mtu = opts.mtu ?? DEFAULT_PHYSMTU;
-    this.relayMaxHops = opts.relayMaxHops ?? RELAY_MAX_HOPS;
     this.echoReplyIntervalMs = opts.echoReplyIntervalMs ?? 0;
-    this.allowPath = opts.allowPath ?? (() => true);
     this.bindOpt = opts.bind ?? {};
-    this.memoizeRoots();
+    this.udp = new UdpSockets({
+      onDatagram: (data, from) => this.onDatagram(data, from),
+      onSendError: (to, err) => {
+        this.stats.sendErrors++;
+        this.log?.debug({ to: pathKey(to), err: String(err) }, 'send failed');
+      },
+      log: this.log,
+    });
+    this.peers = new PeerTable({ me: this.identity, now: this.now, canSend: (f) => this.udp.has(f), allowPath: opts.allowPath ?? (() => true) });
+    this.peers.memoizeRoots(this.planetWorld);
+    this.whoisQueue = new WhoisQueue({
+      send: (address) => {
+        const root = this.peers.bestRoot();
+        if (root === null) return null;
+        const r = this.sendRouted(root, Verb.WHOIS, encodeWhois({ addresses: [address] }), { verb: Verb.WHOIS, peer: root.identity.address, sentAt: this.now() });
+        return r === null ? null : r.id;
+      },
+      forget: (ids) => {
+        for (const id of ids) this.expecting.delete(id);
+      },
+    });
   }
 
   // ---- Lifecycle ---------------------------------------------------------------------------------------
@@ -377,22 +160,9 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'starting';
-    const port = this.bindOpt.port ?? 0;
     try {
-      if (this.bindOpt.address !== undefined) {
-        const ip = parseIp(this.bindOpt.address);
-        if (ip === null) throw new ZtError(ZtErrorCode.BAD_CONFIG, `Vl1Node bind.address: "${this.bindOpt.address}" is not an IP address`);
-        await this.bindSocket(ip.length === 4 ? 4 : 6, this.bindOpt.address, port);
-      } else {
-        await this.bindSocket(4, '0.0.0.0', port);
-        try {
-          await this.bindSocket(6, '::', port === 0 ? 0 : port);
-        } catch (e) {
-          this.log?.info({ err: String(e) }, 'no IPv6 socket');
-        }
-      }
+      await this.udp.open(this.bindOpt.address, this.bindOpt.port ?? 0);
     } catch (e) {
-      this.closeSockets();
       this.state = 'stopped';
       throw e;
     }
@@ -409,29 +179,18 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     this.tick = null;
     for (const t of this.pendingTimers) clearTimeout(t);
     this.pendingTimers.clear();
-    for (const w of this.whoisWaiters.values()) {
-      clearTimeout(w.retry);
-      clearTimeout(w.deadline);
-    }
     const stopped = new Vl1NodeError('ZT_ERR_STOPPED', `Vl1Node ${formatAddress(this.address)} stopped`);
     const rejects = [...this.pendingRejects];
-    for (const w of this.whoisWaiters.values()) rejects.push(...w.reject);
     this.pendingRejects.clear();
-    this.whoisWaiters.clear();
-    this.whoisQueue.clear();
+    this.whoisQueue.stop(stopped);
     this.expecting.clear();
     for (const r of rejects) r(stopped);
-    await this.closeSockets();
+    await this.udp.close();
   }
 
   /** Bound local addresses (one per socket). */
   get boundAddresses(): InetAddress[] {
-    const out: InetAddress[] = [];
-    for (const [family, s] of this.sockets) {
-      const a = s.address();
-      out.push({ family, ip: a.address, port: a.port });
-    }
-    return out;
+    return this.udp.bound();
   }
 
   /** The planet currently held (the one given, or the latest adopted update). */
@@ -444,13 +203,8 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     return this.lastRootReceive > 0 && this.now() - this.lastRootReceive < PEER_ACTIVITY_TIMEOUT;
   }
 
-  /** Whether this node answers as an upstream. */
-  get isUpstream(): boolean {
-    return this.upstream;
-  }
-
   /**
-   * Resolves once a root has answered a HELLO with an authenticated OK (immediately if already online).
+   * Resolves once a root has answered with an authenticated packet (immediately if already online).
    * @throws {Vl1NodeError} ZT_ERR_TIMEOUT, ZT_ERR_STOPPED.
    */
   whenOnline(timeoutMs = 10000): Promise<void> {
@@ -469,7 +223,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     const existing = this.peers.get(identity.address);
     if (existing !== undefined) return existing.identity.equals(identity);
     if (identity.address === this.address) return false;
-    this.peers.set(identity.address, this.newPeer(identity.publicOnly(), false, []));
+    this.peers.insert(this.peers.create(identity, false, []));
     return true;
   }
 
@@ -484,43 +238,17 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     if (p === undefined) throw new ZtError(ZtErrorCode.BAD_VALUE, `addPath: peer ${formatAddress(address)} is unknown (pass its Identity)`);
     const bytes = parseIp(ip);
     if (bytes === null) throw new ZtError(ZtErrorCode.BAD_VALUE, `addPath: "${ip}" is not an IP address`);
-    const inet = inetAddressFromBytes(bytes, port);
-    const path = this.learnPath(p, inet);
-    path.configured = true;
+    this.peers.learnPath(p, inetAddressFromBytes(bytes, port)).configured = true;
   }
 
   /** What we know about a peer, or null. */
   peerInfo(address: number): PeerInfo | null {
-    const p = this.peers.get(address);
-    if (p === undefined) return null;
-    const now = this.now();
-    const direct = this.bestPath(p);
-    const root = direct === null && !p.isRoot ? this.bestRoot() : null;
-    return {
-      address: formatAddress(address),
-      identity: p.identity.toString(false),
-      isRoot: p.isRoot,
-      protocolVersion: p.remoteProtocol === 0 ? null : p.remoteProtocol,
-      version: p.remoteVersion === null ? null : p.remoteVersion.join('.'),
-      latencyMs: p.latencyMs,
-      lastReceive: p.lastReceive,
-      paths: [...p.paths.values()].map((x) => ({
-        address: x.key,
-        inet: { ...x.inet },
-        direct: true as const,
-        configured: x.configured,
-        alive: now - x.aliveAt < PEER_PATH_EXPIRATION,
-        lastReceive: x.lastReceive,
-        lastSend: x.lastSend,
-        latencyMs: x.latencyMs,
-      })),
-      relayVia: root === null ? null : formatAddress(root.identity.address),
-    };
+    return this.peers.info(address);
   }
 
   /** Addresses of all known peers. */
   knownPeers(): number[] {
-    return [...this.peers.keys()];
+    return this.peers.addresses();
   }
 
   // ---- Requests ----------------------------------------------------------------------------------------
@@ -532,32 +260,8 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   whois(address: number, timeoutMs = 5000): Promise<Identity> {
     this.requireRunning();
     if (address === this.address) return Promise.resolve(this.identity.publicOnly());
-    if (this.bestRoot() === null) return Promise.reject(new Vl1NodeError('ZT_ERR_NO_ROUTE', `WHOIS ${formatAddress(address)}: no root to ask`));
-    return new Promise<Identity>((resolve, reject) => {
-      let w = this.whoisWaiters.get(address);
-      if (w === undefined) {
-        const send = (): void => {
-          const root = this.bestRoot();
-          if (root === null) return;
-          const r = this.sendPacketRouted(root, Verb.WHOIS, encodeWhois({ addresses: [address] }), { verb: Verb.WHOIS, peer: root.identity.address, sentAt: this.now() });
-          if (r !== null) waiter.ids.push(r.id);
-        };
-        const waiter: WhoisWaiter = {
-          resolve: [],
-          reject: [],
-          ids: [],
-          retry: setInterval(send, WHOIS_RETRY_MS),
-          deadline: setTimeout(() => {
-            this.finishWhois(address, null, new Vl1NodeError('ZT_ERR_TIMEOUT', `WHOIS ${formatAddress(address)}: no answer within ${timeoutMs} ms`));
-          }, timeoutMs),
-        };
-        w = waiter;
-        this.whoisWaiters.set(address, w);
-        send();
-      }
-      w.resolve.push(resolve);
-      w.reject.push(reject);
-    });
+    if (this.peers.bestRoot() === null) return Promise.reject(new Vl1NodeError('ZT_ERR_NO_ROUTE', `WHOIS ${formatAddress(address)}: no root to ask`));
+    return this.whoisQueue.lookup(address, timeoutMs);
   }
 
   /**
@@ -567,7 +271,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
    */
   async send(dest: number, verb: number, payload: Uint8Array = new Uint8Array(0), opts: { whoisTimeoutMs?: number } = {}): Promise<Via> {
     const peer = await this.ensurePeer(dest, opts.whoisTimeoutMs ?? 5000);
-    const r = this.sendPacketRouted(peer, verb, payload);
+    const r = this.sendRouted(peer, verb, payload);
     if (r === null) throw new Vl1NodeError('ZT_ERR_NO_ROUTE', `no path to ${formatAddress(dest)} and no root to relay through`);
     return r.via;
   }
@@ -582,9 +286,8 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     const left = Math.max(1, timeoutMs - (this.now() - started));
     const body = new Uint8Array(randomBytes(8));
     return this.wait<PingResult>(left, `ping ${formatAddress(dest)}: no OK(ECHO) within ${timeoutMs} ms`, (resolve, reject) => {
-      let id: bigint | null = null;
       const sentAt = this.now();
-      const r = this.sendPacketRouted(peer, Verb.ECHO, body, {
+      const r = this.sendRouted(peer, Verb.ECHO, body, {
         verb: Verb.ECHO,
         peer: dest,
         sentAt,
@@ -593,50 +296,10 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
         },
       });
       if (r === null) reject(new Vl1NodeError('ZT_ERR_NO_ROUTE', `no path to ${formatAddress(dest)} and no root to relay through`));
-      else id = r.id;
       return () => {
-        if (id !== null) this.expecting.delete(id);
+        if (r !== null) this.expecting.delete(r.id);
       };
     });
-  }
-
-  // ---- Internals: sockets ------------------------------------------------------------------------------
-
-  private bindSocket(family: 4 | 6, address: string, port: number): Promise<void> {
-    const s = createSocket(family === 4 ? { type: 'udp4' } : { type: 'udp6', ipv6Only: true });
-    return new Promise<void>((resolve, reject) => {
-      const onError = (e: Error): void => {
-        s.close();
-        reject(e);
-      };
-      s.once('error', onError);
-      s.bind({ address, port, exclusive: true }, () => {
-        s.off('error', onError);
-        s.on('error', (e) => this.log?.warn({ err: String(e), family }, 'UDP socket error'));
-        s.on('message', (msg: Buffer, rinfo: RemoteInfo) => this.onDatagram(msg, rinfo));
-        this.sockets.set(family, s);
-        resolve();
-      });
-    });
-  }
-
-  private async closeSockets(): Promise<void> {
-    const socks = [...this.sockets.values()];
-    this.sockets.clear();
-    await Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  }
-
-  private transmit(to: InetAddress, data: Uint8Array): boolean {
-    const s = this.sockets.get(to.family);
-    if (s === undefined || this.state !== 'running') return false;
-    this.stats.datagramsOut++;
-    s.send(data, to.port, to.ip, (err) => {
-      if (err) {
-        this.stats.sendErrors++;
-        this.log?.debug({ to: pathKey(to), err: String(err) }, 'send failed');
-      }
-    });
-    return true;
   }
 
   // ---- Internals: helpers ------------------------------------------------------------------------------
@@ -690,94 +353,6 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     return q;
   }
 
-  private newPeer(identity: Identity, isRoot: boolean, stableEndpoints: InetAddress[]): Peer {
-    return {
-      identity,
-      key: new PeerKey(this.identity.agree(identity)),
-      isRoot,
-      stableEndpoints,
-      remoteProtocol: 0,
-      remoteVersion: null,
-      paths: new Map(),
-      lastReceive: null,
-      latencyMs: null,
-      lastHello: 0,
-      contactAttempts: new Map(),
-      lastWhoisReply: 0,
-    };
-  }
-
-  /** `Topology::_memoizeUpstreams`: a peer for every root of the planet (no WHOIS, no validation). */
-  private memoizeRoots(): void {
-    const rootAddrs = new Set<number>();
-    for (const r of this.planetWorld.roots) {
-      if (r.identity.address === this.address) continue;
-      rootAddrs.add(r.identity.address);
-      const existing = this.peers.get(r.identity.address);
-      if (existing !== undefined && existing.identity.equals(r.identity)) {
-        existing.isRoot = true;
-        existing.stableEndpoints = r.stableEndpoints.slice();
-      } else {
-        this.peers.set(r.identity.address, this.newPeer(r.identity.publicOnly(), true, r.stableEndpoints.slice()));
-      }
-    }
-    for (const p of this.peers.values()) if (!rootAddrs.has(p.identity.address)) p.isRoot = false;
-  }
-
-  private pathAlive(p: Path, now: number): boolean {
-    return now - p.aliveAt < PEER_PATH_EXPIRATION;
-  }
-
-  /** Most recently alive direct path. */
-  private bestPath(peer: Peer): Path | null {
-    const now = this.now();
-    let best: Path | null = null;
-    for (const p of peer.paths.values()) {
-      if (!this.pathAlive(p, now) || !this.sockets.has(p.inet.family)) continue;
-      if (best === null || p.aliveAt > best.aliveAt) best = p;
-    }
-    return best;
-  }
-
-  /** `Topology::getUpstreamPeer` / `Peer::relayQuality` (§7.4). */
-  private bestRoot(): Peer | null {
-    const now = this.now();
-    let best: Peer | null = null;
-    let bestQ = Infinity;
-    const sorted = [...this.peers.values()].filter((p) => p.isRoot).sort((a, b) => a.identity.address - b.identity.address);
-    for (const p of sorted) {
-      const since = p.lastReceive === null ? Infinity : now - p.lastReceive;
-      const q = since >= PEER_ACTIVITY_TIMEOUT ? Number.MAX_SAFE_INTEGER : (p.latencyMs ?? 0xffff) * (Math.floor(since / 61000) + 1);
-      if (q <= bestQ) {
-        best = p; // ties go to the later address
-        bestQ = q;
-      }
-    }
-    return best;
-  }
-
-  private learnPath(peer: Peer, inet: InetAddress): Path {
-    const key = pathKey(inet);
-    let path = peer.paths.get(key);
-    if (path === undefined) {
-      path = { inet, key, configured: false, aliveAt: this.now(), lastReceive: null, lastSend: null, latencyMs: null, lastEchoReply: 0 };
-      peer.paths.set(key, path);
-      this.log?.debug({ peer: formatAddress(peer.identity.address), path: key }, 'learned path');
-    }
-    return path;
-  }
-
-  /** `Node::shouldUsePathForZeroTierTraffic` + `Topology::isProhibitedEndpoint` (§7.3). */
-  private mayUsePath(peer: Peer, inet: InetAddress): boolean {
-    if (!this.allowPath(inet)) return false;
-    if (peer.isRoot && peer.stableEndpoints.length > 0) return peer.stableEndpoints.some((e) => e.family === inet.family && e.ip === inet.ip);
-    return true;
-  }
-
-  private suiteFor(peer: Peer): ArmorSuite {
-    return peer.remoteProtocol >= PROTO_VERSION_AES ? 3 : 1;
-  }
-
   private count(map: Record<string, number>, verb: number): void {
     const n = verbName(verb);
     map[n] = (map[n] ?? 0) + 1;
@@ -789,31 +364,29 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     if (this.listenerCount('drop') > 0) this.emit('drop', detail === undefined ? { reason, from } : { reason, from, detail });
   }
 
-  private expect(id: bigint, e: Expect): void {
-    if (this.expecting.size >= EXPECT_MAX) {
-      const oldest = this.expecting.keys().next().value as bigint;
-      this.expecting.delete(oldest);
-    }
-    this.expecting.set(id, e);
-  }
-
   // ---- Internals: sending ------------------------------------------------------------------------------
+
+  private transmit(to: InetAddress, data: Uint8Array): boolean {
+    if (this.state !== 'running' || !this.udp.send(to, data)) return false;
+    this.stats.datagramsOut++;
+    return true;
+  }
 
   /**
    * Seals `verb`/`payload` for `peer` and sends it directly if a live direct path exists, else to the root
-   * it would relay through. Returns the wire packet id (what an OK will name, §3.2) and the route, or null.
+   * it would relay through (§7.5). Returns the wire packet id (what an OK will name, §3.2) and the route.
    */
-  private sendPacketRouted(peer: Peer, verb: number, payload: Uint8Array, expect?: Expect): { id: bigint; via: Via } | null {
-    const direct = this.bestPath(peer);
+  private sendRouted(peer: Peer, verb: number, payload: Uint8Array, expect?: Expect): { id: bigint; via: Via } | null {
+    const direct = this.peers.bestPath(peer);
     let targets: InetAddress[];
     let via: Via = 'direct';
     if (direct !== null) targets = [direct.inet];
-    else if (peer.isRoot) targets = this.rootTargets(peer);
+    else if (peer.isRoot) targets = this.peers.rootTargets(peer);
     else {
-      const root = this.bestRoot();
+      const root = this.peers.bestRoot();
       if (root === null) return null;
-      const rp = this.bestPath(root);
-      targets = rp !== null ? [rp.inet] : this.rootTargets(root);
+      const rp = this.peers.bestPath(root);
+      targets = rp !== null ? [rp.inet] : this.peers.rootTargets(root);
       via = 'relayed';
     }
     if (targets.length === 0) return null;
@@ -821,21 +394,10 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     return id === null ? null : { id, via };
   }
 
-  /** One stable endpoint per family we have a socket for (§7.2 step 3; we pick the first, not a random one). */
-  private rootTargets(root: Peer): InetAddress[] {
-    const out: InetAddress[] = [];
-    for (const fam of [4, 6] as const) {
-      if (!this.sockets.has(fam)) continue;
-      const e = root.stableEndpoints.find((x) => x.family === fam);
-      if (e !== undefined) out.push(e);
-    }
-    return out;
-  }
-
-  private sealAndSend(peer: Peer, verb: number, payload: Uint8Array, targets: InetAddress[], expect?: Omit<Expect, 'sentAt'> & { sentAt?: number }): bigint | null {
-    const pkt = sealPacket({ dest: peer.identity.address, source: this.address, verb, payload }, peer.key, this.suiteFor(peer), { mtu: this.mtu });
+  private sealAndSend(peer: Peer, verb: number, payload: Uint8Array, targets: InetAddress[], expect?: Expect): bigint | null {
+    const pkt = sealPacket({ dest: peer.identity.address, source: this.address, verb, payload }, peer.key, suiteFor(peer), { mtu: this.mtu });
     const id = packetId(pkt);
-    if (expect !== undefined) this.expect(id, { ...expect, sentAt: expect.sentAt ?? this.now() });
+    if (expect !== undefined) this.expecting.add(id, expect);
     const parts = splitPacket(pkt, this.mtu);
     let any = false;
     for (const to of targets) {
@@ -856,7 +418,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   }
 
   /** HELLO (suite 0, moon list encrypted with cryptField) to one physical address (§5.2, §4.5). */
-  private sendHello(peer: Peer, to: InetAddress): bigint | null {
+  private sendHello(peer: Peer, to: InetAddress): void {
     const now = this.now();
     const tail = encodeHelloMoons([]); // we orbit no moons: count 0, as 1.14 sends it (137-byte HELLO over IPv4)
     const payload = encodeHello({
@@ -874,14 +436,12 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     const pkt = buildPacket({ dest: peer.identity.address, source: this.address, verb: Verb.HELLO, payload });
     cryptField(pkt, peer.key, pkt.length - tail.length, tail.length);
     armor(pkt, peer.key, 0); // `Peer::sendHELLO` never encrypts HELLO: a root must read the identity first
-    const id = packetId(pkt);
-    if (!this.transmit(to, pkt)) return null;
-    this.expect(id, { verb: Verb.HELLO, peer: peer.identity.address, sentAt: now });
+    if (!this.transmit(to, pkt)) return;
+    this.expecting.add(packetId(pkt), { verb: Verb.HELLO, peer: peer.identity.address, sentAt: now });
     peer.lastHello = now;
     const path = peer.paths.get(pathKey(to));
     if (path !== undefined) path.lastSend = now;
     this.count(this.stats.sent, Verb.HELLO);
-    return id;
   }
 
   /** `Peer::attemptToContactAt`: ECHO if the peer speaks protocol ≥ 5, else HELLO. Rate-limited per path. */
@@ -891,11 +451,12 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     const last = peer.contactAttempts.get(key);
     if (last !== undefined && now - last < CONTACT_ATTEMPT_INTERVAL_MS) return;
     peer.contactAttempts.set(key, now);
-    if (peer.remoteProtocol >= 5) {
-      this.sealAndSend(peer, Verb.ECHO, new Uint8Array(0), [to], { verb: Verb.ECHO, peer: peer.identity.address });
-    } else {
-      this.sendHello(peer, to);
-    }
+    if (peer.remoteProtocol >= 5) this.sealAndSend(peer, Verb.ECHO, new Uint8Array(0), [to], { verb: Verb.ECHO, peer: peer.identity.address, sentAt: now });
+    else this.sendHello(peer, to);
+  }
+
+  private replyOk(peer: Peer, to: InetAddress, ok: Ok): void {
+    this.sealAndSend(peer, Verb.OK, encodeOk(ok), [to]);
   }
 
   // ---- Internals: periodic work ------------------------------------------------------------------------
@@ -903,54 +464,33 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   private onTick(): void {
     if (this.state !== 'running') return;
     const now = this.now();
-    for (const root of this.peers.values()) {
-      if (!root.isRoot) continue;
-      const hasPath = this.bestPath(root) !== null;
+    for (const root of this.peers.roots()) {
       // §7.2: a root without a path is retried on every check; with one, every ~224 s.
-      if (hasPath && now - root.lastHello < this.helloIntervalMs) continue;
+      if (this.peers.bestPath(root) !== null && now - root.lastHello < this.helloIntervalMs) continue;
       const targets = new Map<string, InetAddress>();
-      for (const p of root.paths.values()) if (this.pathAlive(p, now)) targets.set(p.key, p.inet);
-      for (const fam of [4, 6] as const) {
-        if ([...targets.values()].some((t) => t.family === fam)) continue;
-        for (const t of this.rootTargets(root)) if (t.family === fam) targets.set(pathKey(t), t);
+      for (const p of root.paths.values()) if (this.peers.pathAlive(p, now)) targets.set(p.key, p.inet);
+      for (const t of this.peers.rootTargets(root)) {
+        if (![...targets.values()].some((x) => x.family === t.family)) targets.set(pathKey(t), t);
       }
       for (const t of targets.values()) this.sendHello(root, t);
     }
-    for (const [id, e] of this.expecting) {
-      if (e.onOk === undefined && now - e.sentAt > EXPECT_TTL_MS) this.expecting.delete(id);
-    }
+    this.expecting.expire(now);
     this.reassembler.expire(now);
-    for (const [addr, q] of this.whoisQueue) {
-      const keep = q.filter((x) => now - x.at < WHOIS_QUEUE_TIMEOUT_MS);
-      for (const x of q) if (!keep.includes(x)) this.drop('unknown-peer', x.from, formatAddress(addr));
-      this.whoisQueued -= q.length - keep.length;
-      if (keep.length === 0) this.whoisQueue.delete(addr);
-      else this.whoisQueue.set(addr, keep);
-    }
+    for (const x of this.whoisQueue.expire(now)) this.drop('unknown-peer', x.from, formatAddress(x.source));
     if (this.wasOnline && !this.online) this.wasOnline = false;
-  }
-
-  private finishWhois(address: number, id: Identity | null, err: Error | null): void {
-    const w = this.whoisWaiters.get(address);
-    if (w === undefined) return;
-    this.whoisWaiters.delete(address);
-    clearInterval(w.retry);
-    clearTimeout(w.deadline);
-    for (const i of w.ids) this.expecting.delete(i);
-    if (id !== null) for (const r of w.resolve) r(id);
-    else for (const r of w.reject) r(err ?? new Vl1NodeError('ZT_ERR_TIMEOUT', `WHOIS ${formatAddress(address)} failed`));
   }
 
   // ---- Internals: receive path -------------------------------------------------------------------------
 
-  private onDatagram(msg: Buffer, rinfo: RemoteInfo): void {
+  private onDatagram(data: Uint8Array, from: InetAddress): void {
     this.stats.datagramsIn++;
-    const ip = parseIp(rinfo.address);
-    if (ip === null) return; // cannot happen for a UDP source; nothing to attribute a drop to
-    const from = inetAddressFromBytes(ip, rinfo.port);
-    const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.length);
+    this.guarded(from, () => this.receive(data, from));
+  }
+
+  /** Runs one step of the receive path; whatever it throws becomes a counted drop. */
+  private guarded(from: InetAddress, fn: () => void): void {
     try {
-      this.receive(data, from);
+      fn();
     } catch (e) {
       if (e instanceof ZtError) this.drop(dropReasonOf(e.code), from, e.message);
       else {
@@ -960,9 +500,8 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     }
   }
 
-  /** `Switch::onRemotePacket` (§3.4): size thresholds, fragments, relaying, then the packet itself. */
+  /** `Switch::onRemotePacket` (§3.4): size thresholds, fragments, then the packet itself. */
   private receive(data: Uint8Array, from: InetAddress): void {
-    const now = this.now();
     if (data.length <= 16) {
       // 13 bytes = legacy LAN beacon; 4-byte junk is NAT traversal (§3.4): neither is for us to answer.
       this.drop(data.length === 13 ? 'beacon' : 'runt', from);
@@ -970,9 +509,10 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     }
     const dest = packetDest(data);
     if (dest !== this.address) {
-      this.relay(data, dest, from);
+      this.drop('not-for-me', from, formatAddress(dest)); // relaying is the root's job
       return;
     }
+    const now = this.now();
     let pkt: Uint8Array | null;
     if (isFragment(data)) pkt = this.reassembler.offerFragment(data, now);
     else {
@@ -982,18 +522,15 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
       }
       pkt = this.reassembler.offerHead(data, now);
     }
-    if (pkt === null) return; // waiting for more fragments
-    this.handlePacket(pkt, from);
+    if (pkt !== null) this.handlePacket(pkt, from);
   }
 
-  private handlePacket(pktIn: Uint8Array, from: InetAddress): void {
-    let pkt = pktIn;
+  private handlePacket(pkt: Uint8Array, from: InetAddress): void {
     const source = packetSource(pkt);
     if (source === this.address) {
       this.drop('from-self', from);
       return;
     }
-    if (this.upstream && hasExtendedArmor(pkt)) pkt = removeExtendedArmor(pkt, this.identity.privateKey!); // §4.6, as root.cpp
     const hops = getHops(pkt);
     const peer = this.peers.get(source);
     if (cipherSuite(pkt) === 0 && (pkt[IDX_VERB]! & VERB_MASK) === Verb.HELLO) {
@@ -1001,19 +538,17 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
       return;
     }
     if (peer === undefined) {
-      this.queueForWhois(source, pkt, from);
+      this.holdForWhois(source, pkt, from);
       return;
     }
-    const opened = openPacket(pkt, peer.key);
-    const payload = opened.payload;
-    const verb = opened.verb;
+    const { verb, payload } = openPacket(pkt, peer.key);
     let expected: Expect | undefined;
     let ok: Ok | undefined;
     if (verb === Verb.OK) {
       ok = decodeOk(payload);
-      expected = this.expecting.get(ok.inRePacketId);
+      expected = this.expecting.match(ok.inRePacketId, source, ok.inReVerb);
       // `IncomingPacket::_doOK`: an OK we did not ask for is ignored before `Peer::received`.
-      if (expected === undefined || expected.peer !== source || expected.verb !== ok.inReVerb) {
+      if (expected === undefined) {
         this.drop('unexpected-ok', from, `in-re ${verbName(ok.inReVerb)} ${ok.inRePacketId.toString(16)}`);
         return;
       }
@@ -1022,9 +557,16 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     switch (verb) {
       case Verb.NOP:
         return;
-      case Verb.HELLO:
-        this.onHello(peer, decodeHello(payload), pkt, from, hops);
+      case Verb.HELLO: {
+        // HELLO in suite 1/3 (hello-encryption clients relay it so): already authentic under the peer's key.
+        const h = decodeHello(payload);
+        if (!h.identity.equals(peer.identity)) this.drop('hello-mismatch', from, 'encrypted HELLO with another identity');
+        else {
+          noteVersion(peer, h);
+          this.answerHello(peer, h, packetId(pkt), from);
+        }
         return;
+      }
       case Verb.OK:
         this.onOk(peer, ok!, expected!, from, hops, via);
         return;
@@ -1032,7 +574,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
         this.onError(peer, payload);
         return;
       case Verb.WHOIS:
-        this.onWhois(peer, payload, from, packetId(pkt));
+        this.drop('whois-ignored', from, formatAddress(source)); // see the module comment
         return;
       case Verb.RENDEZVOUS:
         this.onRendezvous(peer, payload, from);
@@ -1062,10 +604,12 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     }
     if (hops !== 0) return 'relayed';
     let path = peer.paths.get(pathKey(from));
-    if (path === undefined) {
-      // 1.14 learns only from an expected OK; a root (root.cpp) records any authenticated sender address.
-      if (((verb === Verb.OK && expectedOk) || this.upstream) && this.mayUsePath(peer, from)) path = this.learnPath(peer, from);
-      else if (this.mayUsePath(peer, from) && verb !== Verb.OK) this.contact(peer, from);
+    if (path === undefined && this.peers.mayUsePath(peer, from)) {
+      // Only an OK we asked for proves the path works both ways; anything else earns a contact attempt.
+      if (verb === Verb.OK && expectedOk) {
+        path = this.peers.learnPath(peer, from);
+        this.log?.debug({ peer: formatAddress(peer.identity.address), path: path.key }, 'learned path');
+      } else if (verb !== Verb.OK) this.contact(peer, from);
     }
     if (path === undefined) return 'relayed';
     path.lastReceive = now;
@@ -1085,68 +629,74 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
       return;
     }
     if (peer !== undefined && !peer.identity.equals(h.identity)) {
-      // §6.2: verify with the new identity's key; only an authentic HELLO earns ERROR(IDENTITY_COLLISION).
-      const key = new PeerKey(this.identity.agree(h.identity));
-      dearmor(pkt, key);
-      if (this.upstream) {
-        const err = buildPacket({
-          dest: h.identity.address,
-          source: this.address,
-          verb: Verb.ERROR,
-          payload: errorPrefix(Verb.HELLO, packetId(pkt), ErrorCode.IDENTITY_COLLISION),
-        });
-        armor(err, key, 1);
-        if (this.transmit(from, err)) this.count(this.stats.sent, Verb.ERROR);
-      }
+      // Verified with the claimant's own key, so a forgery counts as bad-mac. The peer we know keeps its
+      // address; telling the claimant (ERROR IDENTITY_COLLISION) is a root's job, and 1.14 heeds it only from one.
+      dearmor(pkt, new PeerKey(this.identity.agree(h.identity)));
       this.drop('identity-collision', from, formatAddress(h.identity.address));
       return;
     }
-    let p = peer;
-    if (p === undefined) {
-      const fresh = this.newPeer(h.identity.publicOnly(), false, []);
-      dearmor(pkt, fresh.key); // cheap MAC check before the memory-hard hash
-      if (this.validateIdentities && !h.identity.locallyValidate()) {
-        this.drop('invalid-identity', from, formatAddress(h.identity.address));
-        return;
-      }
-      this.peers.set(h.identity.address, fresh);
-      p = fresh;
-    } else {
-      dearmor(pkt, p.key);
-    }
-    const via = this.received(p, from, hops, Verb.HELLO, false);
-    void via;
-    this.onHello(p, h, pkt, from, hops);
-  }
-
-  /** Authenticated HELLO: remember the version and answer OK(HELLO) on the path it came by (§5.4). */
-  private onHello(peer: Peer, h: ReturnType<typeof decodeHello>, pkt: Uint8Array, from: InetAddress, hops: number): void {
-    if (!h.identity.equals(peer.identity)) {
-      this.drop('hello-mismatch', from, 'encrypted HELLO with another identity');
+    if (peer !== undefined) {
+      dearmor(pkt, peer.key);
+      noteVersion(peer, h);
+      this.received(peer, from, hops, Verb.HELLO, false);
+      this.answerHello(peer, h, packetId(pkt), from);
       return;
     }
-    peer.remoteProtocol = h.protocolVersion;
-    peer.remoteVersion = [h.versionMajor, h.versionMinor, h.versionRevision];
-    void hops;
-    let worldUpdates: Uint8Array | undefined;
-    // A 1.14 root sends its planet only when the HELLO names the same planet with an older timestamp.
-    if (this.upstream && h.planetWorldId === this.planetWorld.id && h.planetWorldTimestamp !== undefined && h.planetWorldTimestamp < this.planetWorld.timestamp) {
-      worldUpdates = serializeWorld(this.planetWorld);
+    const fresh = this.peers.create(h.identity, false, []);
+    dearmor(pkt, fresh.key); // the cheap MAC check before the memory-hard hash
+    const id = packetId(pkt);
+    if (this.validator === null) {
+      this.acceptHello(fresh, h, id, from, hops);
+      return;
     }
-    const physicalAddress = h.protocolVersion < 5 ? { ...from, port: 0 } : from;
-    const body = encodeOk({
+    const addr = h.identity.address;
+    if (this.validating.has(addr)) {
+      this.drop('validation-pending', from, formatAddress(addr));
+      return;
+    }
+    this.validating.add(addr);
+    this.validator.validate(h.identity).then(
+      (valid) => {
+        this.validating.delete(addr);
+        if (this.state !== 'running') return;
+        if (!valid) this.drop('invalid-identity', from, formatAddress(addr));
+        else this.guarded(from, () => this.acceptHello(fresh, h, id, from, hops));
+      },
+      (err: unknown) => {
+        this.validating.delete(addr);
+        this.drop('internal', from, `identity validation failed to run: ${String(err)}`);
+      },
+    );
+  }
+
+  /** Adds a validated HELLO's sender (unless its address was taken meanwhile) and answers it. */
+  private acceptHello(fresh: Peer, h: Hello, inRe: bigint, from: InetAddress, hops: number): void {
+    let peer = this.peers.get(fresh.identity.address);
+    if (peer === undefined) peer = this.peers.insert(fresh);
+    else if (!peer.identity.equals(fresh.identity)) {
+      this.drop('identity-collision', from, formatAddress(fresh.identity.address));
+      return;
+    }
+    noteVersion(peer, h);
+    this.received(peer, from, hops, Verb.HELLO, false);
+    this.answerHello(peer, h, inRe, from);
+  }
+
+  /** Authenticated HELLO: answer OK(HELLO) on the path it came by (§5.4). */
+  private answerHello(peer: Peer, h: Hello, inRe: bigint, from: InetAddress): void {
+    this.replyOk(peer, from, {
       kind: 'HELLO',
       inReVerb: Verb.HELLO,
-      inRePacketId: packetId(pkt),
+      inRePacketId: inRe,
       timestampEcho: h.timestamp,
       protocolVersion: this.ver.protocol,
       versionMajor: this.ver.major,
       versionMinor: this.ver.minor,
       versionRevision: this.ver.revision,
-      physicalAddress,
-      worldUpdates: worldUpdates ?? new Uint8Array(0),
+      // 1.14 zeroes the port for protocol < 5 peers (`_doHELLO`); a leaf serves no world updates.
+      physicalAddress: h.protocolVersion < 5 ? { ...from, port: 0 } : from,
+      worldUpdates: new Uint8Array(0),
     });
-    this.sealAndSend(peer, Verb.OK, body, [from]);
   }
 
   private onOk(peer: Peer, ok: Ok, e: Expect, from: InetAddress, hops: number, via: Via): void {
@@ -1160,7 +710,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
       peer.remoteProtocol = ok.protocolVersion;
       peer.remoteVersion = [ok.versionMajor, ok.versionMinor, ok.versionRevision];
       if (hops === 0) {
-        // Latency only from direct replies (`_doOK` updates path latency only with hops 0).
+        // `_doOK` takes latency and the reflected address only from direct replies.
         const lat = Math.max(0, now - ok.timestampEcho);
         peer.latencyMs = lat;
         const path = peer.paths.get(pathKey(from));
@@ -1170,32 +720,31 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
       // `Topology::shouldAcceptWorldUpdateFrom`: only upstreams may update the planet.
       if (peer.isRoot && ok.worldUpdates !== undefined && ok.worldUpdates.length > 0) this.considerWorlds(ok.worldUpdates, from);
     } else if (ok.kind === 'WHOIS') {
-      const w = this.whoisWaiters.get(ok.identities[0]!.address);
-      // 1.14 accepts OK(WHOIS) only from an upstream and reads only the first identity.
+      // 1.14 accepts OK(WHOIS) only from an upstream and reads only the first identity (§5.4).
       if (!peer.isRoot) {
         this.drop('whois-not-from-root', from);
         return;
       }
-      const id = ok.identities[0]!;
-      if (id.address === this.address) return;
+      const id = ok.identities[0];
+      if (id === undefined || id.address === this.address) return;
       this.addPeer(id);
       const known = this.peers.get(id.address);
       if (known !== undefined && known.identity.equals(id)) {
-        if (w !== undefined) this.finishWhois(id.address, known.identity, null);
-        this.replayQueued(id.address);
+        for (const held of this.whoisQueue.answer(id.address, known.identity)) this.guarded(held.from, () => this.handlePacket(held.pkt, held.from));
       }
     } else {
       this.expecting.delete(ok.inRePacketId);
-      if (ok.kind === 'ECHO' && hops === 0 && e.sentAt > 0) {
-        const path = peer.paths.get(pathKey(from));
+      if (ok.kind === 'ECHO' && hops === 0) {
         const lat = Math.max(0, now - e.sentAt);
         peer.latencyMs = lat;
+        const path = peer.paths.get(pathKey(from));
         if (path !== undefined) path.latencyMs = lat;
       }
     }
     e.onOk?.(ok, via, hops);
   }
 
+  /** §8.3: a planet from a root's OK(HELLO) replaces ours only if same id, newer, and signed by our update key. */
   private considerWorlds(blob: Uint8Array, from: InetAddress): void {
     let worlds: World[];
     try {
@@ -1213,43 +762,17 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
       }
       this.planetWorld = w;
       this.receivedPlanetUpdates.push(w);
-      this.memoizeRoots();
+      this.peers.memoizeRoots(w);
       this.log?.info({ id: w.id.toString(16), timestamp: w.timestamp }, 'adopted planet update');
       this.emit('planet', w);
     }
   }
 
-  /** `_doERROR`: only the fixed prefix matters here (§5.3); the code-specific tail is not needed. */
+  /** `_doERROR` (§5.3): reported as an event; IDENTITY_COLLISION from a root also as its own event. */
   private onError(peer: Peer, payload: Uint8Array): void {
-    const r = new ByteReader(payload);
-    const inReVerb = r.u8('ERROR in-re verb');
-    const inRePacketId = r.u64('ERROR in-re packet id');
-    const errorCode = r.u8('ERROR code');
-    if (errorCode === ErrorCode.IDENTITY_COLLISION && peer.isRoot) this.emit('identity-collision', { root: peer.identity.address });
-    this.emit('peer-error', { source: peer.identity.address, inReVerb, inRePacketId, errorCode });
-  }
-
-  /** `_doWHOIS`: answer with the identities we know (upstreams without rate limit, §6.2). */
-  private onWhois(peer: Peer, payload: Uint8Array, from: InetAddress, inRe: bigint): void {
-    const w = decodeWhois(payload);
-    const now = this.now();
-    if (!this.upstream) {
-      if (now - peer.lastWhoisReply < WHOIS_REPLY_INTERVAL_MS) {
-        this.drop('rate-limited', from, 'WHOIS');
-        return;
-      }
-      peer.lastWhoisReply = now;
-    }
-    const found: Identity[] = [];
-    for (const a of w.addresses) {
-      if (a === this.address) found.push(this.identity.publicOnly());
-      else {
-        const p = this.peers.get(a);
-        if (p !== undefined) found.push(p.identity);
-      }
-    }
-    if (found.length === 0) return; // §5.5: misses get no reply
-    this.replyOk(peer, from, { kind: 'WHOIS', inReVerb: Verb.WHOIS, inRePacketId: inRe, identities: found });
+    const e = decodeError(payload);
+    if (e.code === ErrorCode.IDENTITY_COLLISION && peer.isRoot) this.emit('identity-collision', { root: peer.identity.address });
+    this.emit('peer-error', { source: peer.identity.address, inReVerb: e.inReVerb, inRePacketId: e.inRePacketId, errorCode: e.code });
   }
 
   /** `_doRENDEZVOUS` (§5.6): only from a root, for a known peer, to a usable address. */
@@ -1264,7 +787,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
       this.drop('rendezvous-unknown-peer', from, formatAddress(r.address));
       return;
     }
-    if (r.endpoint.port === 0 || !this.mayUsePath(target, r.endpoint) || !this.sockets.has(r.endpoint.family)) {
+    if (r.endpoint.port === 0 || !this.peers.mayUsePath(target, r.endpoint) || !this.udp.has(r.endpoint.family)) {
       this.drop('rendezvous-bad-address', from, pathKey(r.endpoint));
       return;
     }
@@ -1291,95 +814,30 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     this.replyOk(peer, from, { kind: 'ECHO', inReVerb: Verb.ECHO, inRePacketId: inRe, payload });
   }
 
-  private replyOk(peer: Peer, to: InetAddress, ok: Ok): void {
-    this.sealAndSend(peer, Verb.OK, encodeOk(ok), [to]);
-  }
-
-  private queueForWhois(source: number, pkt: Uint8Array, from: InetAddress): void {
-    if (this.upstream || this.bestRoot() === null) {
+  /** `Switch` RX queue: a packet from an unknown sender waits for its WHOIS (§7.5). */
+  private holdForWhois(source: number, pkt: Uint8Array, from: InetAddress): void {
+    if (this.peers.bestRoot() === null) {
       this.drop('unknown-peer', from, formatAddress(source));
       return;
     }
-    if (this.whoisQueued >= WHOIS_QUEUE_MAX) {
+    if (!this.whoisQueue.hold({ source, pkt: pkt.slice(), from, at: this.now() })) {
       this.drop('unknown-peer', from, `${formatAddress(source)} (queue full)`);
       return;
     }
-    const q = this.whoisQueue.get(source) ?? [];
-    q.push({ pkt: pkt.slice(), from, at: this.now() });
-    this.whoisQueue.set(source, q);
-    this.whoisQueued++;
-    if (!this.whoisWaiters.has(source)) {
-      this.whois(source, WHOIS_QUEUE_TIMEOUT_MS).catch(() => undefined); // expiry is counted by onTick
+    if (!this.whoisQueue.pending(source)) {
+      // No point asking longer than the packet may wait; its expiry is counted by onTick.
+      this.whoisQueue.lookup(source, WHOIS_QUEUE_TIMEOUT_MS).catch(() => undefined);
     }
-  }
-
-  private replayQueued(address: number): void {
-    const q = this.whoisQueue.get(address);
-    if (q === undefined) return;
-    this.whoisQueue.delete(address);
-    this.whoisQueued -= q.length;
-    for (const x of q) {
-      try {
-        this.handlePacket(x.pkt, x.from);
-      } catch (e) {
-        if (e instanceof ZtError) this.drop(dropReasonOf(e.code), x.from, e.message);
-        else this.drop('internal', x.from, String(e));
-      }
-    }
-  }
-
-  // ---- Upstream mode: relaying and uniting -----------------------------------------------------------
-
-  /** §6.2 / `Switch::onRemotePacket`: forward with hops + 1 while hops < relayMaxHops; unite first-hop pairs. */
-  private relay(data: Uint8Array, dest: number, from: InetAddress): void {
-    if (!this.upstream) {
-      this.drop('not-for-me', from, formatAddress(dest));
-      return;
-    }
-    const hops = getHops(data);
-    if (hops >= this.relayMaxHops) {
-      this.drop('hop-limit', from, `hops ${hops}`);
-      return;
-    }
-    const target = this.peers.get(dest);
-    const path = target === undefined ? null : this.bestPath(target);
-    if (target === undefined || path === null) {
-      this.drop('relay-no-path', from, formatAddress(dest));
-      return;
-    }
-    if (!isFragment(data) && hops === 0) {
-      const src = this.peers.get(packetSource(data));
-      if (src !== undefined) this.unite(src, target);
-    }
-    const out = data.slice(); // the receive buffer belongs to dgram
-    incrementHops(out);
-    if (this.transmit(path.inet, out)) this.stats.relayed++;
-  }
-
-  /** `Peer::introduce`: RENDEZVOUS to both ends, per family both have, at most every 30 s per pair. */
-  private unite(a: Peer, b: Peer): void {
-    const [x, y] = a.identity.address < b.identity.address ? [a, b] : [b, a];
-    const key = `${x.identity.address}-${y.identity.address}`;
-    const now = this.now();
-    const last = this.lastUnite.get(key);
-    if (last !== undefined && now - last < UNITE_INTERVAL_MS) return;
-    const pa = this.bestPath(a);
-    const pb = this.bestPath(b);
-    if (pa === null || pb === null || pa.inet.family !== pb.inet.family) return;
-    this.lastUnite.set(key, now);
-    const toA = encodeRendezvous({ flags: 0, address: b.identity.address, endpoint: pb.inet });
-    const toB = encodeRendezvous({ flags: 0, address: a.identity.address, endpoint: pa.inet });
-    if (this.sealAndSend(b, Verb.RENDEZVOUS, toB, [pb.inet]) !== null) this.stats.rendezvousSent++;
-    if (this.sealAndSend(a, Verb.RENDEZVOUS, toA, [pa.inet]) !== null) this.stats.rendezvousSent++;
   }
 }
 
 /**
- * ERROR's fixed prefix (§5.3): in-re verb, in-re packet id, code — all of IDENTITY_COLLISION's payload.
- * Written here rather than with `vl1/verbs/error.ts` because only these 10 bytes are needed.
+ * An authenticated HELLO's versions, recorded before `received()` as `_doHELLO` does before
+ * `Peer::received`, so a contact attempt it triggers already knows the peer speaks ECHO (protocol ≥ 5).
  */
-function errorPrefix(inReVerb: number, inRePacketId: bigint, code: number): Uint8Array {
-  return new ByteWriter(10).u8(inReVerb).u64(inRePacketId).u8(code).finish();
+function noteVersion(peer: Peer, h: Hello): void {
+  peer.remoteProtocol = h.protocolVersion;
+  peer.remoteVersion = [h.versionMajor, h.versionMinor, h.versionRevision];
 }
 
 function positive(v: number | undefined, dflt: number, name: string): number {
@@ -1387,19 +845,3 @@ function positive(v: number | undefined, dflt: number, name: string): number {
   if (!Number.isFinite(v) || v <= 0) throw new ZtError(ZtErrorCode.BAD_CONFIG, `Vl1Node ${name}: must be a positive number of ms, got ${String(v)}`);
   return v;
 }
-
-function dropReasonOf(code: string): DropReason {
-  switch (code) {
-    case ZtErrorCode.BAD_MAC:
-      return 'bad-mac';
-    case ZtErrorCode.UNSUPPORTED_CIPHER:
-      return 'unsupported-cipher';
-    case ZtErrorCode.BAD_COMPRESSION:
-      return 'bad-compression';
-    case ZtErrorCode.BAD_FRAGMENT:
-      return 'bad-fragment';
-    default:
-      return 'malformed';
-  }
-}
-
