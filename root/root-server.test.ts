@@ -447,3 +447,26 @@ test('the root serves every extra port too, and answers from the port it was rea
     await v.close();
   }
 });
+
+test('a new client HELLOing from several sockets at once gets an OK(HELLO) on each (one validation)', async () => {
+  const fresh = ids[4]!;
+  const s1 = await new RawClient(fresh).open();
+  const s2 = await new RawClient(fresh).open();
+  try {
+    clock += 2000;
+    const hello = s1.hello(); // 1.14 sends the same HELLO from every bound socket
+    s1.send(hello);
+    s2.send(hello);
+    const [r1, r2] = await Promise.all([s1.next(5000), s2.next(5000)]);
+    assert.ok(r1 && r2, 'both sockets answered');
+    for (const [r, c] of [[r1, s1], [r2, s2]] as const) {
+      const ok = decodeOk(openPacket(r, c.keyWith(rootId)).payload);
+      assert.ok(ok.kind === 'HELLO');
+      assert.deepEqual(ok.physicalAddress, { family: 4, ip: '127.0.0.1', port: c.port });
+    }
+    assert.equal(counter('drop_hello_validation_pending'), 0);
+  } finally {
+    s1.close();
+    s2.close();
+  }
+});

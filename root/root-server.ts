@@ -128,6 +128,22 @@ export interface RootServerDeps {
 /** Largest OK(WHOIS): identities that fit in one unfragmented datagram (1432 − 37) / 71. */
 const MAX_WHOIS_IDENTITIES = 19;
 
+/** HELLOs kept per identity while it is validated: 2 families × 3 client ports, with room to spare. */
+const MAX_PENDING_HELLOS = 8;
+
+/** A HELLO authenticated with the key of the identity it claims, waiting for that identity's validation. */
+interface PendingHello {
+  id: Identity;
+  key: PeerKey;
+  wireId: bigint;
+  hello: Hello;
+  pkt: Uint8Array;
+  family: 4 | 6;
+  sock: number;
+  ip: string;
+  port: number;
+}
+
 export class RootServer extends EventEmitter {
   readonly opts: RootServerOptions;
   readonly identity: Identity;
@@ -149,8 +165,12 @@ export class RootServer extends EventEmitter {
   /** Bound sockets; a peer's path remembers the index of the one it was heard on. */
   private sockets: Array<{ family: 4 | 6; sock: dgram.Socket }> = [];
   private housekeeping: NodeJS.Timeout | null = null;
-  /** Identities whose validation is in flight, so a burst of HELLOs queues one validation. */
-  private readonly validating = new Set<number>();
+  /**
+   * Identities whose validation is in flight, with the HELLOs that arrived meanwhile: a 1.x client sends its first
+   * HELLO to every stable endpoint from every bound socket at once (vl1.md §7.2), and each one answered is a path
+   * it learns (IPv4 and IPv6); one validation runs, then every queued HELLO is answered.
+   */
+  private readonly validating = new Map<number, PendingHello[]>();
 
   constructor(opts: Partial<RootServerOptions>, deps: RootServerDeps) {
     super();
@@ -369,10 +389,13 @@ export class RootServer extends EventEmitter {
       return this.answerHello(known, wireId, hello, pkt, family, sock, ip, port, now);
     }
 
+    // The same identity's other HELLOs while it is validated reuse its key (a client sends several at once).
+    const pendingFirst = this.validating.get(id.address)?.[0];
+    const sameAsPending = pendingFirst !== undefined && pendingFirst.id.equals(id);
     // New address, or a known address with a different key: both cost an X25519 and maybe a memory-hard
     // hash, so they pass the per-source gate first (1.14: Node::rateGateIdentityVerification).
-    if (!this.newIdentityGate.allow(sourcePrefixKey(ip), now)) return this.count('drop_new_identity_rate_limited');
-    const key = new PeerKey(this.identity.agree(id));
+    if (!sameAsPending && !this.newIdentityGate.allow(sourcePrefixKey(ip), now)) return this.count('drop_new_identity_rate_limited');
+    const key = sameAsPending ? pendingFirst.key : new PeerKey(this.identity.agree(id));
     dearmor(pkt, key); // the MAC must verify with the key of the identity it claims
     if (known !== undefined) {
       // Someone else holds this address: tell the claimant, as 1.14 does, armored with its own key.
@@ -381,12 +404,18 @@ export class RootServer extends EventEmitter {
       this.count('tx_ERROR');
       return this.sendOn(sock, sealPacket({ dest: id.address, source: this.identity.address, verb: Verb.ERROR, payload: err }, key, 1), ip, port);
     }
-    if (this.validating.has(id.address)) return this.count('drop_hello_validation_pending');
-    this.validating.add(id.address);
     // Keep what the reply needs: the datagram buffer is not ours after this call returns.
-    const pktCopy = pkt.slice();
+    const pending: PendingHello = { id, key, wireId, hello, pkt: pkt.slice(), family, sock, ip, port };
+    const queue = this.validating.get(id.address);
+    if (queue !== undefined) {
+      if (queue.length >= MAX_PENDING_HELLOS) return this.count('drop_hello_validation_pending');
+      queue.push(pending);
+      return this.count('hello_queued_for_validation');
+    }
+    this.validating.set(id.address, [pending]);
     this.validator.validate(id).then(
       (valid) => {
+        const queued = this.validating.get(id.address) ?? [];
         this.validating.delete(id.address);
         if (!valid) {
           this.count('drop_identity_invalid');
@@ -403,9 +432,16 @@ export class RootServer extends EventEmitter {
         } else if (!peer.identity.equals(id)) {
           return this.count('hello_identity_collision'); // lost a race with another claimant
         }
-        this.count('rx_HELLO');
-        peer.heardFrom(family, ip, port, sock, later);
-        this.answerHello(peer, wireId, hello, pktCopy, family, sock, ip, port, later);
+        for (const q of queued) {
+          // A HELLO queued from another claimant of the same address was authenticated with its own key.
+          if (!q.id.equals(peer.identity)) {
+            this.count('hello_identity_collision');
+            continue;
+          }
+          this.count('rx_HELLO');
+          peer.heardFrom(q.family, q.ip, q.port, q.sock, later);
+          this.answerHello(peer, q.wireId, q.hello, q.pkt, q.family, q.sock, q.ip, q.port, later);
+        }
       },
       (e: unknown) => {
         this.validating.delete(id.address);

@@ -9,6 +9,8 @@ REQUIRED=(
   "ip iproute2"
   "iptables iptables"
   "sysctl procps"
+  # the interop test (ZT_ONE_BIN) pings across a real ZeroTier network
+  "ping iputils-ping"
 )
 missing_pkgs=()
 for entry in "${REQUIRED[@]}"; do
