@@ -451,7 +451,12 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     const last = peer.contactAttempts.get(key);
     if (last !== undefined && now - last < CONTACT_ATTEMPT_INTERVAL_MS) return;
     peer.contactAttempts.set(key, now);
-    if (peer.remoteProtocol >= 5) this.sealAndSend(peer, Verb.ECHO, new Uint8Array(0), [to], { verb: Verb.ECHO, peer: peer.identity.address, sentAt: now });
+    this.probe(peer, to);
+  }
+
+  /** `Peer::attemptToContactAt`: an ECHO (or a HELLO to peers older than protocol 5) whose OK proves the path. */
+  private probe(peer: Peer, to: InetAddress): void {
+    if (peer.remoteProtocol >= 5) this.sealAndSend(peer, Verb.ECHO, new Uint8Array(0), [to], { verb: Verb.ECHO, peer: peer.identity.address, sentAt: this.now() });
     else this.sendHello(peer, to);
   }
 
@@ -783,19 +788,33 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     }
     const r = decodeRendezvous(payload);
     const target = this.peers.get(r.address);
-    if (target === undefined) {
-      this.drop('rendezvous-unknown-peer', from, formatAddress(r.address));
-      return;
-    }
-    if (r.endpoint.port === 0 || !this.peers.mayUsePath(target, r.endpoint) || !this.udp.has(r.endpoint.family)) {
-      this.drop('rendezvous-bad-address', from, pathKey(r.endpoint));
+    if (target !== undefined) return this.punch(target, r.endpoint, from);
+    // 1.14 ignores a RENDEZVOUS naming a peer it does not know yet (`_doRENDEZVOUS`) and waits for the root to
+    // introduce the pair again, 30 s later. The root sends it together with the pair's first relayed packet, so
+    // that peer is usually being looked up at this very moment: finish the lookup and punch then.
+    this.whois(r.address, 5000).then(
+      () => {
+        const known = this.peers.get(r.address);
+        if (known !== undefined) this.punch(known, r.endpoint, from);
+      },
+      () => this.drop('rendezvous-unknown-peer', from, formatAddress(r.address)),
+    );
+  }
+
+  /** Acts on an introduction: open our NAT towards `endpoint`, then contact the peer there. */
+  private punch(target: Peer, endpoint: InetAddress, from: InetAddress): void {
+    if (endpoint.port === 0 || !this.peers.mayUsePath(target, endpoint) || !this.udp.has(endpoint.family)) {
+      this.drop('rendezvous-bad-address', from, pathKey(endpoint));
       return;
     }
     // A 4-byte junk datagram first to open our NAT (1.14 sends it with TTL 2), then the real contact.
-    this.transmit(r.endpoint, new Uint8Array(randomBytes(4)));
-    target.contactAttempts.delete(pathKey(r.endpoint));
-    this.contact(target, r.endpoint);
-    this.emit('rendezvous', { peer: r.address, endpoint: r.endpoint });
+    // The probe does not count against the per-path contact limit: the far NAT usually drops it (the peer
+    // has not sent our way yet), and the packet the peer then sends us must be able to trigger the probe
+    // that gets through (see received()). The root paces introductions, 30 s per pair.
+    this.transmit(endpoint, new Uint8Array(randomBytes(4)));
+    target.contactAttempts.delete(pathKey(endpoint));
+    this.probe(target, endpoint);
+    this.emit('rendezvous', { peer: target.identity.address, endpoint });
   }
 
   /** `_doECHO`: OK(ECHO) with the payload, on the path the ECHO came by. */
