@@ -16,7 +16,8 @@ export interface RelayPeer {
   port4: number;
   ip6: string;
   port6: number;
-  bestFamily(now: number): 0 | 4 | 6;
+  /** `nowS`: coarse seconds (root/peer-table.ts `coarseSeconds`). */
+  bestFamily(nowS: number): 0 | 4 | 6;
 }
 
 export interface RelayOptions {
@@ -59,10 +60,11 @@ export class Relay<P extends RelayPeer> {
   }
 
   /**
-   * Forwards one datagram whose destination is not this root. Mutates only its hop bits.
+   * Forwards one datagram whose destination is not this root. Mutates only its hop bits. `nowS` is the
+   * time in whole seconds (a small integer, so nothing is boxed per packet; see `coarseSeconds`).
    * @returns true when it was sent.
    */
-  forward(buf: Uint8Array, now: number): boolean {
+  forward(buf: Uint8Array, nowS: number): boolean {
     const fragment = buf.length >= MIN_FRAGMENT_LENGTH && buf[FRAGMENT_IDX_INDICATOR] === FRAGMENT_INDICATOR;
     if (!fragment && buf.length < MIN_PACKET_LENGTH) {
       this.deps.drop('runt');
@@ -85,7 +87,7 @@ export class Relay<P extends RelayPeer> {
       this.deps.drop('unknown-destination');
       return false;
     }
-    const family = destPeer.bestFamily(now);
+    const family = destPeer.bestFamily(nowS);
     if (family === 0) {
       this.deps.drop('no-path');
       return false;
@@ -96,14 +98,14 @@ export class Relay<P extends RelayPeer> {
     // Whole packets straight from their source introduce the pair (fragments never do, as in 1.14).
     if (!fragment && hops === 0) {
       const srcPeer = this.deps.lookupAt(buf, 13);
-      if (srcPeer !== undefined && srcPeer !== destPeer && this.shouldUnite(srcPeer, destPeer, now)) {
+      if (srcPeer !== undefined && srcPeer !== destPeer && this.shouldUnite(srcPeer, destPeer, nowS)) {
         this.deps.unite(srcPeer, destPeer);
       }
     }
     return true;
   }
 
-  private shouldUnite(a: P, b: P, now: number): boolean {
+  private shouldUnite(a: P, b: P, nowS: number): boolean {
     const lo = a.address < b.address ? a : b;
     const hi = lo === a ? b : a;
     let inner = this.lastUnite.get(lo);
@@ -112,15 +114,15 @@ export class Relay<P extends RelayPeer> {
       this.lastUnite.set(lo, inner);
     }
     const last = inner.get(hi);
-    if (last !== undefined && now - last < this.opts.uniteIntervalMs) return false;
-    inner.set(hi, now);
+    if (last !== undefined && (nowS - last) * 1000 < this.opts.uniteIntervalMs) return false;
+    inner.set(hi, nowS);
     return true;
   }
 
   /** Forgets unite records older than `maxAgeMs` (housekeeping; keeps memory bounded by active pairs). */
-  expire(now: number, maxAgeMs: number): void {
+  expire(nowS: number, maxAgeMs: number): void {
     for (const [lo, inner] of this.lastUnite) {
-      for (const [hi, t] of inner) if (now - t >= maxAgeMs) inner.delete(hi);
+      for (const [hi, t] of inner) if ((nowS - t) * 1000 >= maxAgeMs) inner.delete(hi);
       if (inner.size === 0) this.lastUnite.delete(lo);
     }
   }

@@ -10,6 +10,22 @@ import type { Identity } from '../vl1/identity.js';
 import type { PeerKey } from '../vl1/peer-key.js';
 import { PEER_PATH_EXPIRATION } from '../vl1/constants.js';
 
+/** 2024-01-01T00:00:00Z: the origin of coarse time. */
+const COARSE_EPOCH_MS = 1_704_067_200_000;
+
+/**
+ * Coarse time for the relay path: whole seconds since 2024-01-01, which V8 keeps as a small integer
+ * until 2058. A millisecond timestamp is a boxed double, and each one passed along the per-packet path
+ * is a fresh 16-byte heap object (measured by `ztroot bench relay`); the relay needs only seconds
+ * (path liveness 243 s, introductions every 30 s).
+ */
+export function coarseSeconds(ms: number): number {
+  return Math.floor((ms - COARSE_EPOCH_MS) / 1000);
+}
+
+/** ZeroTier's path expiration (243 s) in coarse seconds. */
+const PATH_EXPIRATION_S = PEER_PATH_EXPIRATION / 1000;
+
 export class RootPeer {
   readonly address: number;
   /** The address split for the table's Smi-keyed map (see PeerTable). */
@@ -20,12 +36,12 @@ export class RootPeer {
   readonly identity: Identity;
   readonly key: PeerKey;
 
-  /** Last IPv4 source (empty string: none), when it was last heard from (ms), and the local socket it came in on. */
+  /** Last IPv4 source (empty string: none), when it was last heard from (coarse seconds), and the local socket it came in on. */
   ip4 = '';
   port4 = 0;
   rx4 = 0;
   sock4 = 0;
-  /** Last IPv6 source, when it was last heard from (ms), and its local socket. */
+  /** Last IPv6 source, when it was last heard from (coarse seconds), and its local socket. */
   ip6 = '';
   port6 = 0;
   rx6 = 0;
@@ -55,36 +71,37 @@ export class RootPeer {
    * relayed packets leave from that same socket, so they come from the address:port the peer's NAT
    * expects.
    */
-  heardFrom(family: 4 | 6, ip: string, port: number, sock: number, now: number): void {
+  heardFrom(family: 4 | 6, ip: string, port: number, sock: number, nowMs: number): void {
+    const s = coarseSeconds(nowMs);
     if (family === 4) {
       this.ip4 = ip;
       this.port4 = port;
-      this.rx4 = now;
+      this.rx4 = s;
       this.sock4 = sock;
     } else {
       this.ip6 = ip;
       this.port6 = port;
-      this.rx6 = now;
+      this.rx6 = s;
       this.sock6 = sock;
     }
-    this.lastReceive = now;
+    this.lastReceive = nowMs;
   }
 
-  /** True when the IPv4 / IPv6 path was heard from within ZeroTier's path expiration (243 s). */
-  hasLive4(now: number): boolean {
-    return this.ip4 !== '' && now - this.rx4 < PEER_PATH_EXPIRATION;
+  /** True when the IPv4 / IPv6 path was heard from within ZeroTier's path expiration (243 s); `nowS` in coarse seconds. */
+  hasLive4(nowS: number): boolean {
+    return this.ip4 !== '' && nowS - this.rx4 < PATH_EXPIRATION_S;
   }
-  hasLive6(now: number): boolean {
-    return this.ip6 !== '' && now - this.rx6 < PEER_PATH_EXPIRATION;
+  hasLive6(nowS: number): boolean {
+    return this.ip6 !== '' && nowS - this.rx6 < PATH_EXPIRATION_S;
   }
 
   /**
    * The family to send to: the live path heard from most recently (so a peer that moved from IPv6 to
-   * IPv4 is reached where it is now); 0 when it has no live path.
+   * IPv4 is reached where it is now); 0 when it has no live path. `nowS` in coarse seconds.
    */
-  bestFamily(now: number): 0 | 4 | 6 {
-    const l4 = this.hasLive4(now);
-    const l6 = this.hasLive6(now);
+  bestFamily(nowS: number): 0 | 4 | 6 {
+    const l4 = this.hasLive4(nowS);
+    const l6 = this.hasLive6(nowS);
     if (l4 && l6) return this.rx6 >= this.rx4 ? 6 : 4;
     return l6 ? 6 : l4 ? 4 : 0;
   }

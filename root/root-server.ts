@@ -44,7 +44,7 @@ import type { InetAddress } from '../vl1/inet-address.js';
 import { formatAddress } from '../vl1/address.js';
 import { parseWorld, type World } from '../planet/world.js';
 import { Relay, type RelayOptions } from '../relay/relay.js';
-import { PeerTable, RootPeer } from './peer-table.js';
+import { coarseSeconds, PeerTable, RootPeer } from './peer-table.js';
 import { MulticastSubscriptions } from './multicast-subscriptions.js';
 import { RateGate, sourcePrefixKey } from './rate-gate.js';
 
@@ -125,6 +125,9 @@ export interface RootServerDeps {
   now?: () => number;
 }
 
+/** How often the relay path's cached clock is refreshed (ms). */
+const CLOCK_REFRESH_MS = 100;
+
 /** Largest OK(WHOIS): identities that fit in one unfragmented datagram (1432 − 37) / 71. */
 const MAX_WHOIS_IDENTITIES = 19;
 
@@ -149,6 +152,9 @@ export class RootServer extends EventEmitter {
   readonly identity: Identity;
   readonly peers = new PeerTable();
   readonly multicast = new MulticastSubscriptions();
+  /** This root's address as the peer table splits addresses (10 high, 30 low bits). */
+  private readonly hi10: number;
+  private readonly lo30: number;
   /** Counters by name: `rx_<VERB>`, `tx_<VERB>`, `drop_<reason>`, `relayed`, `rendezvous_sent`, ... */
   readonly counters = new Map<string, number>();
 
@@ -166,6 +172,13 @@ export class RootServer extends EventEmitter {
   private sockets: Array<{ family: 4 | 6; sock: dgram.Socket }> = [];
   private housekeeping: NodeJS.Timeout | null = null;
   /**
+   * The clock as the relay path reads it, in coarse seconds (a small integer): refreshed every
+   * CLOCK_REFRESH_MS and on every datagram for this root. A millisecond clock read or passed per relayed
+   * datagram boxes a double each time (measured: 4–16 B per packet); the relay needs whole seconds.
+   */
+  private clockS = 0;
+  private clockTimer: NodeJS.Timeout | null = null;
+  /**
    * Identities whose validation is in flight, with the HELLOs that arrived meanwhile: a 1.x client sends its first
    * HELLO to every stable endpoint from every bound socket at once (vl1.md §7.2), and each one answered is a path
    * it learns (IPv4 and IPv6); one validation runs, then every queued HELLO is answered.
@@ -177,6 +190,8 @@ export class RootServer extends EventEmitter {
     this.opts = { ...DEFAULT_ROOT_OPTIONS, ...opts };
     if (!deps.identity.hasPrivate()) throw new ZtError(ZtErrorCode.NO_PRIVATE_KEY, 'the root identity needs its private key (identity.secret)');
     this.identity = deps.identity;
+    this.hi10 = Math.floor(deps.identity.address / 0x40000000);
+    this.lo30 = deps.identity.address % 0x40000000;
     this.validator = deps.validator;
     this.log = deps.logger ?? silentLogger;
     this.now = deps.now ?? Date.now;
@@ -242,6 +257,9 @@ export class RootServer extends EventEmitter {
     }
     this.housekeeping = setInterval(() => this.housekeep(), this.opts.housekeepingMs);
     this.housekeeping.unref();
+    this.clockS = coarseSeconds(this.now());
+    this.clockTimer = setInterval(() => (this.clockS = coarseSeconds(this.now())), CLOCK_REFRESH_MS);
+    this.clockTimer.unref();
     this.log.info({ address: formatAddress(this.identity.address), ports: this.ports }, 'root listening');
   }
 
@@ -272,10 +290,19 @@ export class RootServer extends EventEmitter {
 
   async stop(): Promise<void> {
     if (this.housekeeping) clearInterval(this.housekeeping);
-    this.housekeeping = null;
+    if (this.clockTimer) clearInterval(this.clockTimer);
+    this.housekeeping = this.clockTimer = null;
     const socks = this.sockets;
     this.sockets = [];
     await Promise.all(socks.map(({ sock }) => new Promise<void>((r) => sock.close(() => r())).catch(() => undefined)));
+  }
+
+  /** Whether the destination (bytes 8..12) is this root, compared as two small integers: no boxing per packet. */
+  private isForMe(buf: Uint8Array): boolean {
+    return (
+      ((buf[8]! << 2) | (buf[9]! >> 6)) === this.hi10 &&
+      (((buf[9]! & 0x3f) << 24) | (buf[10]! << 16) | (buf[11]! << 8) | buf[12]!) === this.lo30
+    );
   }
 
   count(name: string, n = 1): void {
@@ -285,7 +312,7 @@ export class RootServer extends EventEmitter {
   housekeep(now = this.now()): void {
     const gone = this.peers.expire(now, this.opts.peerTimeoutMs);
     if (gone > 0) this.count('peers_expired', gone);
-    this.relay.expire(now, this.opts.peerTimeoutMs);
+    this.relay.expire(coarseSeconds(now), this.opts.peerTimeoutMs);
     this.multicast.expire(now);
     this.newIdentityGate.sweep(now);
     this.ipReplyGate.sweep(now);
@@ -298,15 +325,15 @@ export class RootServer extends EventEmitter {
    * from `ip:port`. Never throws: malformed input is a counted drop.
    */
   onDatagram(buf: Uint8Array, sock: number, ip: string, port: number): void {
-    const now = this.now();
     try {
       // ≤ 16 bytes: junk (1.14 sends 4-byte NAT openers) or the legacy 13-byte LAN beacon.
       if (buf.length <= 16) return this.count('drop_runt');
-      const dest = readU40(buf, 8);
-      if (dest !== this.identity.address) {
-        if (this.relay.forward(buf, now)) this.count('relayed');
+      if (!this.isForMe(buf)) {
+        if (this.relay.forward(buf, this.clockS)) this.count('relayed');
         return;
       }
+      const now = this.now();
+      this.clockS = coarseSeconds(now);
       if (isFragment(buf) || (buf[IDX_FLAGS]! & FLAG_FRAGMENTED) !== 0) {
         // Like root.cpp, a root does not reassemble: nothing a client sends its root needs fragments.
         return this.count('drop_fragment_to_root');
@@ -576,7 +603,7 @@ export class RootServer extends EventEmitter {
 
   /** RENDEZVOUS both ways, for each address family both peers have a live path in (IPv6 first). */
   private unite(a: RootPeer, b: RootPeer): void {
-    const now = this.now();
+    const now = this.clockS;
     for (const family of [6, 4] as const) {
       const live = family === 6 ? a.hasLive6(now) && b.hasLive6(now) : a.hasLive4(now) && b.hasLive4(now);
       if (!live) continue;

@@ -20,7 +20,7 @@ import { c25519Generate } from '../../vl1/c25519.js';
 import { signWorld, serializeWorld } from '../../planet/world.js';
 import { Relay } from '../../relay/relay.js';
 import { RootServer } from '../../root/root-server.js';
-import { RootPeer, PeerTable } from '../../root/peer-table.js';
+import { coarseSeconds, RootPeer, PeerTable } from '../../root/peer-table.js';
 import { IdentityValidator } from '../../root/identity-validator.js';
 import { fakeIdentity, randomAddress } from './relay.js';
 
@@ -250,6 +250,7 @@ async function alloc(): Promise<void> {
     pkts.push(pkt);
   }
   let sent = 0;
+  const nowS = coarseSeconds(now);
   const relay = new Relay<RootPeer>({}, {
     lookupAt: (buf, o) => peers.getAt(buf, o),
     send: () => void sent++,
@@ -257,12 +258,40 @@ async function alloc(): Promise<void> {
     drop: () => undefined,
   });
   const flags = pkts.map((p) => p[IDX_FLAGS]!);
+
+  // The whole per-datagram path of a started root (peek, relay, counters), with its socket's send
+  // replaced by a counter so that only our code is measured.
+  const rootKey = c25519Generate();
+  const rootId = Identity.fromString(`${(0x1122334455).toString(16)}:0:${Buffer.from(rootKey.publicKey).toString('hex')}:${Buffer.from(rootKey.privateKey).toString('hex')}`);
+  const planetKey = c25519Generate();
+  const planet = serializeWorld(
+    signWorld({ type: 'planet', id: 0x5eed0b0bn, timestamp: now, updatesMustBeSignedBy: planetKey.publicKey, roots: [{ identity: rootId.publicOnly(), stableEndpoints: [{ family: 4, ip: '127.0.0.1', port: 9993 }] }] }, planetKey),
+  );
+  const server = new RootServer({ port: 0, bind4: '127.0.0.1', bind6: null }, { identity: rootId, planet, validator: { validate: async () => true } });
+  await server.start();
+  for (const p of peers.values()) server.peers.set(p);
+  const sock = (server as unknown as { sockets: Array<{ sock: { send: (...a: unknown[]) => void } }> }).sockets[0]!.sock;
+  sock.send = () => void sent++;
+  const hop1 = pkts.map((p) => {
+    const c = p.slice();
+    c[IDX_FLAGS] = (c[IDX_FLAGS]! & 0xf8) | 1; // hop 1: past the introduction, the steady state
+    return c;
+  });
+
   const steps: Array<{ name: string; step: (buf: Uint8Array, i: number) => void }> = [
+    {
+      name: 'RootServer.onDatagram, relayed (socket send stubbed)',
+      step: (_buf, i) => {
+        const b = hop1[i]!;
+        b[IDX_FLAGS] = (b[IDX_FLAGS]! & 0xf8) | 1;
+        server.onDatagram(b, 0, '127.0.0.1', 9);
+      },
+    },
     {
       name: 'Relay.forward (no-op send)',
       step: (buf, i) => {
         buf[IDX_FLAGS] = flags[i]!; // undo the hop bump so the pool can be replayed forever
-        relay.forward(buf, now);
+        relay.forward(buf, nowS);
       },
     },
     {
@@ -298,6 +327,7 @@ async function alloc(): Promise<void> {
     results.push({ name, forwards: ALLOC_FORWARDS, heapDeltaBytes: h1 - h0, gcCount: gcs - g0 });
   }
   obs.disconnect();
+  await server.stop();
   if (sent < 0) console.log(sent);
   send(results, () => process.exit(0));
 }

@@ -31,7 +31,7 @@ import { armor, buildPacket, cryptField, sealPacket } from '../../vl1/packet.js'
 import { encodeHello, encodeHelloMoons } from '../../vl1/verbs/hello.js';
 import { encodeWhois } from '../../vl1/verbs/whois.js';
 import { Relay } from '../../relay/relay.js';
-import { PeerTable, RootPeer } from '../../root/peer-table.js';
+import { coarseSeconds, PeerTable, RootPeer } from '../../root/peer-table.js';
 import { measure, report, type Measurement } from './harness.js';
 import type { AllocResult, MemoryResult, ServerReply, ServerRequest } from './relay-load.js';
 
@@ -383,6 +383,7 @@ async function runSuite(ms: number, sockets: dgram.Socket[]): Promise<void> {
     routes.set(a, { ip: LOCALHOST, port: 9 });
   }
   let sent = 0;
+  const nowS = coarseSeconds(now);
   const relay = new Relay<RootPeer>({}, { lookupAt: (buf, o) => peers.getAt(buf, o), send: () => void sent++, unite: () => undefined, drop: () => undefined });
   const stepPkts = relayPackets(100, addrs, pairs);
   const flags = stepPkts.map((p) => p[IDX_FLAGS]!);
@@ -391,7 +392,7 @@ async function runSuite(ms: number, sockets: dgram.Socket[]): Promise<void> {
     for (let i = 0; i < BATCH; i++) {
       const b = stepPkts[i]!;
       b[IDX_FLAGS] = flags[i]!; // undo the hop bump so the pool replays forever
-      relay.forward(b, now);
+      relay.forward(b, nowS);
     }
   }, { ms, batch: BATCH });
   const plainStep = measure('Map.get(dest), no-op send', () => {
