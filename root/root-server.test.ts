@@ -11,7 +11,7 @@ import { Identity } from '../vl1/identity.js';
 import { PeerKey } from '../vl1/peer-key.js';
 import { c25519Generate } from '../vl1/c25519.js';
 import { Verb, ErrorCode } from '../vl1/constants.js';
-import { buildPacket, armor, cryptField, openPacket, sealPacket, setHops, packetId } from '../vl1/packet.js';
+import { buildPacket, armor, cryptField, extendedArmor, openPacket, sealPacket, setHops, packetId } from '../vl1/packet.js';
 import { encodeHello, encodeHelloMoons } from '../vl1/verbs/hello.js';
 import { decodeOk } from '../vl1/verbs/ok.js';
 import { decodeError } from '../vl1/verbs/error.js';
@@ -110,7 +110,7 @@ class RawClient {
       out.push(m);
     }
   }
-  hello(opts: { planetTimestamp?: number; identity?: Identity; moons?: Array<{ id: bigint; timestamp: number }> } = {}): Uint8Array {
+  hello(opts: { planetTimestamp?: number; identity?: Identity; moons?: Array<{ id: bigint; timestamp: number }>; extended?: boolean; port?: number } = {}): Uint8Array {
     const identity = opts.identity ?? this.id;
     const tail = encodeHelloMoons((opts.moons ?? []).map((m) => ({ type: 0x7f, ...m })));
     const payload = encodeHello({
@@ -120,7 +120,7 @@ class RawClient {
       versionRevision: 1,
       timestamp: 1_795_330_104_559,
       identity: identity.publicOnly(),
-      physicalDestination: { family: 4, ip: '127.0.0.1', port: server.port },
+      physicalDestination: { family: 4, ip: '127.0.0.1', port: opts.port ?? server.port },
       planetWorldId: planetV1.world.id,
       planetWorldTimestamp: opts.planetTimestamp ?? planetV2.world.timestamp,
       encryptedTail: tail,
@@ -128,8 +128,13 @@ class RawClient {
     const pkt = buildPacket({ dest: rootId.address, source: identity.address, verb: Verb.HELLO, payload });
     const key = new PeerKey(identity.agree(rootId));
     cryptField(pkt, key, pkt.length - tail.length, tail.length);
-    armor(pkt, key, 0);
-    return pkt;
+    if (!opts.extended) {
+      armor(pkt, key, 0);
+      return pkt;
+    }
+    // hello-encryption branch: 0x80 set before armoring, then the whole MAC+payload encrypted to the root.
+    armor(pkt, key, 0, { extendedArmor: true });
+    return extendedArmor(pkt, rootId.publicKey);
   }
   close(): void {
     this.sock.close();
@@ -468,5 +473,83 @@ test('a new client HELLOing from several sockets at once gets an OK(HELLO) on ea
   } finally {
     s1.close();
     s2.close();
+  }
+});
+
+test('an extended-armor (encrypted) HELLO, as the hello-encryption branch sends it, is answered', async () => {
+  const a = await new RawClient(aId).open();
+  try {
+    clock += 2000;
+    const before = counter('rx_extended_armor');
+    const hello = a.hello({ extended: true });
+    assert.equal(hello[18]! & 0x80, 0x80);
+    a.send(hello);
+    const reply = await a.next(5000);
+    assert.ok(reply, 'no OK(HELLO)');
+    const ok = decodeOk(openPacket(reply, a.keyWith(rootId)).payload);
+    assert.ok(ok.kind === 'HELLO');
+    assert.equal(ok.inRePacketId, packetId(hello));
+    assert.equal(counter('rx_extended_armor'), before + 1);
+  } finally {
+    a.close();
+  }
+});
+
+/** A second root on its own clock and budgets, for the rate-gate tests. */
+async function gatedRoot(opts: Partial<ConstructorParameters<typeof RootServer>[0]>) {
+  let t = 1_800_000_000_000;
+  const v = new IdentityValidator({ workers: 1 });
+  const r = new RootServer({ port: 0, bind4: '127.0.0.1', bind6: null, ...opts }, { identity: rootId, planet: planetV2.bytes, validator: v, now: () => t });
+  await r.start();
+  const send = (c: RawClient, pkt: Uint8Array) => c.sock.send(pkt, r.port, '127.0.0.1');
+  return { r, send, advance: (ms: number) => (t += ms), close: async () => (await r.stop(), await v.close()) };
+}
+
+test('new identities are validated at a bounded rate per source prefix (/24)', async () => {
+  const g = await gatedRoot({ newIdentityIntervalMs: 60_000, newIdentityBurst: 1 });
+  const a = await new RawClient(aId).open();
+  const b = await new RawClient(bId).open();
+  try {
+    g.send(a, a.hello({ port: g.r.port }));
+    assert.ok(await a.next(5000), 'the first new identity from 127.0.0.0/24 is answered');
+    g.send(b, b.hello({ port: g.r.port }));
+    assert.equal(await b.next(600), null, 'a second one from the same /24 within the interval is not');
+    assert.equal(g.r.counters.get('drop_new_identity_rate_limited'), 1);
+    assert.equal(g.r.peers.get(bId.address), undefined);
+    g.send(a, a.hello({ port: g.r.port }));
+    assert.ok(await a.next(2000), 'a known identity is not held back by the new-identity gate');
+    g.advance(60_000);
+    g.send(b, b.hello({ port: g.r.port }));
+    assert.ok(await b.next(5000), 'after the interval the next new identity is validated');
+  } finally {
+    a.close();
+    b.close();
+    await g.close();
+  }
+});
+
+test('replies to one source IP are budgeted across all the peers it claims to be', async () => {
+  const g = await gatedRoot({ repliesPerIpPerSecond: 5, repliesPerPeerPerSecond: 100 });
+  const a = await new RawClient(aId).open();
+  const b = await new RawClient(bId).open();
+  try {
+    g.send(a, a.hello({ port: g.r.port }));
+    await a.next(5000);
+    g.advance(1000);
+    g.send(b, b.hello({ port: g.r.port }));
+    await b.next(5000);
+    g.advance(5000); // the bucket refills completely
+    for (let i = 0; i < 6; i++) {
+      for (const [c, id] of [[a, aId], [b, bId]] as const) {
+        g.send(c, sealPacket({ dest: rootId.address, source: id.address, verb: Verb.ECHO, payload: new Uint8Array([i]) }, c.keyWith(rootId), 3));
+      }
+    }
+    const replies = (await a.drain(400)).length + (await b.drain(100)).length;
+    assert.equal(replies, 5, 'the burst for 127.0.0.1, whichever peer asked');
+    assert.equal(g.r.counters.get('drop_ip_rate_limited'), 12 - 5);
+  } finally {
+    a.close();
+    b.close();
+    await g.close();
   }
 });
