@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { Identity } from '../vl1/identity.js';
 import { toHex } from '../vl1/bytes.js';
 import { formatAddress } from '../vl1/address.js';
@@ -18,6 +17,7 @@ import { c25519Generate } from '../vl1/c25519.js';
 import { serializeWorld, signWorld } from '../planet/world.js';
 import { netnsUnavailableReason, withTopology, type Topology } from './netns.js';
 import { readVectorJson, REPO_ROOT } from './vectors.js';
+import { watchJsonLines } from './json-lines.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'tools', 'cli.js');
 const CLIENT = join(REPO_ROOT, 'dist', 'test', 'nat-client.js');
@@ -27,39 +27,8 @@ if (skip) console.log(`# NAT tests skipped: ${skip}`);
 const ids = readVectorJson<{ identities: { secret_string: string }[] }>('identities.json').identities.map((i) => Identity.fromString(i.secret_string));
 const [rootId, aId, bId] = ids as [Identity, Identity, Identity];
 
-/** Collects a child's JSON stdout lines; `waitFor` resolves on the first matching one. */
-function watch(child: ChildProcess, name: string) {
-  const lines: Array<Record<string, unknown>> = [];
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-    let nl: number;
-    while ((nl = out.indexOf('\n')) >= 0) {
-      const l = out.slice(0, nl);
-      out = out.slice(nl + 1);
-      try {
-        lines.push(JSON.parse(l));
-      } catch {
-        lines.push({ text: l });
-      }
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const waitFor = async (pred: (l: Record<string, unknown>) => boolean, ms: number, what: string) => {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      const hit = lines.find(pred);
-      if (hit) return hit;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`${name}: timed out waiting for ${what}\nstdout:\n${lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${err}`);
-  };
-  return { lines, waitFor, stderr: () => err };
-}
-
 /** Starts our root in the topology's root namespace with a planet listing it at 192.0.0.1/9993. */
-async function startRoot(t: Topology): Promise<{ planetHex: string; root: ReturnType<typeof watch> }> {
+async function startRoot(t: Topology): Promise<{ planetHex: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'ztroot-nat-'));
   writeFileSync(join(dir, 'identity.secret'), rootId.toString(true), { mode: 0o600 });
   const key = c25519Generate();
@@ -71,25 +40,30 @@ async function startRoot(t: Topology): Promise<{ planetHex: string; root: Return
   );
   writeFileSync(join(dir, 'planet'), planet);
   const child = t.spawn(t.root.ns, process.execPath, [CLI, 'start', '--state-dir', dir, '--bind4', t.root.ip4, '--bind6', 'none', '--port', '9993'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const root = watch(child, 'root');
-  await root.waitFor((l) => l.msg === 'root started', 15_000, 'root started');
-  return { planetHex: toHex(planet), root };
+  await watchJsonLines(child, 'root').waitFor((l) => l.msg === 'root started', 15_000, 'root started');
+  return { planetHex: toHex(planet) };
 }
 
 function startClient(t: Topology, ns: string, ip4: string, id: Identity, planetHex: string, peer?: Identity) {
   const opts = { identity: id.toString(true), planetHex, bind4: ip4, port: 9994, ...(peer ? { peer: formatAddress(peer.address), pings: 60, intervalMs: 500 } : {}) };
   const child = t.spawn(ns, process.execPath, [CLIENT, JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  return watch(child, formatAddress(id.address));
+  return watchJsonLines(child, formatAddress(id.address));
+}
+
+/** The root, then B (waits) and A (pings B) each behind its NAT, both online; returns A's event stream. */
+async function rootAndPair(t: Topology) {
+  const { planetHex } = await startRoot(t);
+  const [na, nb] = t.nats as [Topology['nats'][0], Topology['nats'][0]];
+  const b = startClient(t, nb.clients[0]!.ns, nb.clients[0]!.ip4, bId, planetHex);
+  await b.waitFor((l) => l.event === 'online', 30_000, 'B online');
+  const a = startClient(t, na.clients[0]!.ns, na.clients[0]!.ip4, aId, planetHex, bId);
+  await a.waitFor((l) => l.event === 'online', 30_000, 'A online');
+  return a;
 }
 
 test('cone NATs: relayed through the root first, then direct after RENDEZVOUS', { skip: skip ?? false, timeout: 120_000 }, async () => {
   await withTopology({ nats: [{ clients: 1 }, { clients: 1 }], ipv6: false }, async (t) => {
-    const { planetHex } = await startRoot(t);
-    const [na, nb] = t.nats as [Topology['nats'][0], Topology['nats'][0]];
-    const b = startClient(t, nb.clients[0]!.ns, nb.clients[0]!.ip4, bId, planetHex);
-    await b.waitFor((l) => l.event === 'online', 30_000, 'B online');
-    const a = startClient(t, na.clients[0]!.ns, na.clients[0]!.ip4, aId, planetHex, bId);
-    await a.waitFor((l) => l.event === 'online', 30_000, 'A online');
+    const a = await rootAndPair(t);
     await a.waitFor((l) => l.event === 'ping' && l.via === 'relayed', 20_000, 'a relayed ping');
     // RENDEZVOUS came with the first relayed packet; punching takes a round trip or two.
     await a.waitFor((l) => l.event === 'ping' && l.via === 'direct', 30_000, 'a direct ping');
@@ -102,12 +76,7 @@ test('cone NATs: relayed through the root first, then direct after RENDEZVOUS', 
 
 test('symmetric (--random-fully) NATs: the punch fails, the pair stays relayed, and pings keep flowing', { skip: skip ?? false, timeout: 120_000 }, async () => {
   await withTopology({ nats: [{ clients: 1, randomFully: true }, { clients: 1, randomFully: true }], ipv6: false }, async (t) => {
-    const { planetHex } = await startRoot(t);
-    const [na, nb] = t.nats as [Topology['nats'][0], Topology['nats'][0]];
-    const b = startClient(t, nb.clients[0]!.ns, nb.clients[0]!.ip4, bId, planetHex);
-    await b.waitFor((l) => l.event === 'online', 30_000, 'B online');
-    const a = startClient(t, na.clients[0]!.ns, na.clients[0]!.ip4, aId, planetHex, bId);
-    await a.waitFor((l) => l.event === 'online', 30_000, 'A online');
+    const a = await rootAndPair(t);
     // Long enough for RENDEZVOUS and several punch attempts to have happened.
     await a.waitFor((l) => l.event === 'ping' && (l.seq as number) >= 20, 40_000, '20 pings');
     const pings = a.lines.filter((l) => l.event === 'ping');

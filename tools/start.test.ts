@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { REPO_ROOT } from '../test/vectors.js';
+import { watchJsonLines, type JsonLine } from '../test/json-lines.js';
 import { Identity } from '../vl1/identity.js';
 import { parseWorld, serializeWorld, signWorld } from '../planet/world.js';
 import { readSigningKeyFile } from '../planet/files.js';
@@ -25,41 +26,11 @@ async function freeUdpPort(): Promise<number> {
   return p;
 }
 
-/** Runs `ztroot start`, collecting its JSON log lines; `waitFor` resolves on the first line matching. */
+/** Runs `ztroot start`, watching its JSON log lines. */
 function startRoot(args: string[]) {
   const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [CLI, 'start', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const lines: Array<Record<string, unknown>> = [];
-  let stderr = '';
-  let waiters: Array<() => void> = [];
-  let buf = '';
-  child.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        lines.push(JSON.parse(line));
-      } catch {
-        lines.push({ text: line });
-      }
-      for (const w of waiters.splice(0)) w();
-    }
-  });
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const waitFor = async (pred: (l: Record<string, unknown>) => boolean, ms = 10000) => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = lines.find(pred);
-      if (hit) return hit;
-      if (Date.now() > deadline) throw new Error(`timed out; log so far:\n${lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr}`);
-      await new Promise<void>((r) => {
-        waiters.push(r);
-        setTimeout(r, 200);
-      });
-    }
-  };
-  return { child, lines, waitFor, stderr: () => stderr };
+  const w = watchJsonLines(child, 'ztroot start');
+  return { child, lines: w.lines, stderr: w.stderr, waitFor: (pred: (l: JsonLine) => boolean, ms = 10000) => w.waitFor(pred, ms, 'a log line') };
 }
 
 test('first start makes the state (0600 secret, planet listing the root), reloads the planet on change and on SIGHUP, stops on SIGTERM', async (t) => {
