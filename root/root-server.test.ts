@@ -11,8 +11,7 @@ import { Identity } from '../vl1/identity.js';
 import { PeerKey } from '../vl1/peer-key.js';
 import { c25519Generate } from '../vl1/c25519.js';
 import { Verb, ErrorCode } from '../vl1/constants.js';
-import { buildPacket, armor, cryptField, extendedArmor, openPacket, sealPacket, setHops, packetId } from '../vl1/packet.js';
-import { encodeHello, encodeHelloMoons } from '../vl1/verbs/hello.js';
+import { buildPacket, openPacket, sealPacket, setHops, packetId } from '../vl1/packet.js';
 import { decodeOk } from '../vl1/verbs/ok.js';
 import { decodeError } from '../vl1/verbs/error.js';
 import { encodeWhois } from '../vl1/verbs/whois.js';
@@ -23,6 +22,7 @@ import { signWorld, serializeWorld, parseWorlds, type World } from '../planet/wo
 import { RootServer } from './root-server.js';
 import { IdentityValidator } from './identity-validator.js';
 import { readVectorJson } from '../test/vectors.js';
+import { RawClient as RawVl1Client } from '../test/raw-vl1-client.js';
 
 const ids: Identity[] = readVectorJson<{ identities: { secret_string: string }[] }>('identities.json').identities.map((i) =>
   Identity.fromString(i.secret_string),
@@ -60,84 +60,11 @@ after(async () => {
   await validator.close();
 });
 
-/** A raw VL1 client: one UDP socket, its identity, the key it shares with the root. */
-class RawClient {
-  readonly sock = dgram.createSocket('udp4');
-  readonly inbox: Uint8Array[] = [];
-  private waiters: Array<() => void> = [];
-  constructor(readonly id: Identity) {
-    this.sock.on('message', (m) => {
-      this.inbox.push(new Uint8Array(m));
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
-  async open(): Promise<this> {
-    this.sock.bind(0, '127.0.0.1');
-    await once(this.sock, 'listening');
-    return this;
-  }
-  get port(): number {
-    return this.sock.address().port;
-  }
-  keyWith(other: Identity): PeerKey {
-    return new PeerKey(this.id.agree(other));
-  }
-  send(buf: Uint8Array): void {
-    this.sock.send(buf, server.port, '127.0.0.1');
-  }
-  /** Next datagram, or null after `ms`. */
-  async next(ms = 1500): Promise<Uint8Array | null> {
-    const deadline = Date.now() + ms;
-    while (this.inbox.length === 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) return null;
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-    return this.inbox.shift()!;
-  }
-  /** Drains everything that arrives within `ms`. */
-  async drain(ms = 300): Promise<Uint8Array[]> {
-    const out: Uint8Array[] = [];
-    for (;;) {
-      const m = await this.next(ms);
-      if (m === null) return out;
-      out.push(m);
-    }
-  }
-  hello(opts: { planetTimestamp?: number; identity?: Identity; moons?: Array<{ id: bigint; timestamp: number }>; extended?: boolean; port?: number } = {}): Uint8Array {
-    const identity = opts.identity ?? this.id;
-    const tail = encodeHelloMoons((opts.moons ?? []).map((m) => ({ type: 0x7f, ...m })));
-    const payload = encodeHello({
-      protocolVersion: 12,
-      versionMajor: 1,
-      versionMinor: 14,
-      versionRevision: 1,
-      timestamp: 1_795_330_104_559,
-      identity: identity.publicOnly(),
-      physicalDestination: { family: 4, ip: '127.0.0.1', port: opts.port ?? server.port },
-      planetWorldId: planetV1.world.id,
-      planetWorldTimestamp: opts.planetTimestamp ?? planetV2.world.timestamp,
-      encryptedTail: tail,
-    });
-    const pkt = buildPacket({ dest: rootId.address, source: identity.address, verb: Verb.HELLO, payload });
-    const key = new PeerKey(identity.agree(rootId));
-    cryptField(pkt, key, pkt.length - tail.length, tail.length);
-    if (!opts.extended) {
-      armor(pkt, key, 0);
-      return pkt;
-    }
-    // hello-encryption branch: 0x80 set before armoring, then the whole MAC+payload encrypted to the root.
-    armor(pkt, key, 0, { extendedArmor: true });
-    return extendedArmor(pkt, rootId.publicKey);
-  }
-  close(): void {
-    this.sock.close();
+const target = { root: rootId, port: () => server.port, planetId: planetV1.world.id, planetTimestamp: planetV2.world.timestamp };
+/** A raw client aimed at the shared root of this file. */
+class RawClient extends RawVl1Client {
+  constructor(id: Identity) {
+    super(id, target);
   }
 }
 
@@ -501,7 +428,7 @@ async function gatedRoot(opts: Partial<ConstructorParameters<typeof RootServer>[
   const v = new IdentityValidator({ workers: 1 });
   const r = new RootServer({ port: 0, bind4: '127.0.0.1', bind6: null, ...opts }, { identity: rootId, planet: planetV2.bytes, validator: v, now: () => t });
   await r.start();
-  const send = (c: RawClient, pkt: Uint8Array) => c.sock.send(pkt, r.port, '127.0.0.1');
+  const send = (c: RawClient, pkt: Uint8Array) => c.send(pkt, r.port);
   return { r, send, advance: (ms: number) => (t += ms), close: async () => (await r.stop(), await v.close()) };
 }
 

@@ -164,7 +164,7 @@ export class RootServer extends EventEmitter {
   private readonly relay: Relay<RootPeer>;
   private readonly newIdentityGate: RateGate;
   private readonly ipReplyGate: RateGate;
-  private planetBytes: Uint8Array;
+  private planetBytesServed: Uint8Array;
   private planetWorld: World;
   /** Moons served, by id: the parsed world and its bytes. */
   private moons = new Map<bigint, { world: World; bytes: Uint8Array }>();
@@ -196,7 +196,7 @@ export class RootServer extends EventEmitter {
     this.log = deps.logger ?? silentLogger;
     this.now = deps.now ?? Date.now;
     this.planetWorld = this.checkListsUs(parseWorld(deps.planet), 'planet');
-    this.planetBytes = deps.planet;
+    this.planetBytesServed = deps.planet;
     this.setMoons(deps.moons ?? []);
     this.newIdentityGate = new RateGate({ intervalMs: this.opts.newIdentityIntervalMs, burst: this.opts.newIdentityBurst });
     this.ipReplyGate = new RateGate({ intervalMs: 1000 / this.opts.repliesPerIpPerSecond, burst: this.opts.repliesPerIpPerSecond });
@@ -213,10 +213,15 @@ export class RootServer extends EventEmitter {
     return this.planetWorld;
   }
 
+  /** The planet file's bytes as served in OK(HELLO). */
+  get planetBytes(): Uint8Array {
+    return this.planetBytesServed;
+  }
+
   /** Replaces the planet served in OK(HELLO) (SIGHUP / file change), after checking it lists this root. */
   setPlanet(bytes: Uint8Array): void {
     this.planetWorld = this.checkListsUs(parseWorld(bytes), 'planet');
-    this.planetBytes = bytes;
+    this.planetBytesServed = bytes;
   }
 
   /** Replaces the moons served; each must be a moon (type 127) listing this root. */
@@ -494,7 +499,7 @@ export class RootServer extends EventEmitter {
     // 1.14 as an upstream sends its planet only to holders of an older one of the same id: anyone else
     // would discard it, and it is the largest part of the reply.
     if (hello.planetWorldId === w.id && hello.planetWorldTimestamp !== undefined && hello.planetWorldTimestamp < w.timestamp) {
-      updates.push(this.planetBytes);
+      updates.push(this.planetBytesServed);
       this.count('planet_updates_sent');
     }
     if (this.moons.size > 0 && hello.encryptedTail !== undefined && hello.encryptedTail.length >= 2) {

@@ -1,0 +1,169 @@
+/**
+ * The root's HTTP side (node:http): Prometheus metrics, a small JSON API, health and readiness.
+ *
+ *   GET /metrics         Prometheus text (bearer token when configured)
+ *   GET /api/status      identity, planet summary, uptime, counts, counters
+ *   GET /api/peers       ?offset=&limit= (≤ 1000): address, paths, last seen, version, path kind
+ *   GET /api/planet      the planet's summary; ?format=bin gives the planet file itself
+ *   GET /healthz         200 while the process serves HTTP
+ *   GET /readyz          200 when the UDP sockets are bound and a planet is loaded, else 503 with reasons
+ *
+ * Listens on localhost by default: the API shows peers' addresses, which is not for the world.
+ */
+import http from 'node:http';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Registry } from 'prom-client';
+import { formatAddress } from '../vl1/address.js';
+import { formatInetAddress } from '../vl1/inet-address.js';
+import type { World } from '../planet/world.js';
+import { coarseSeconds, type RootPeer } from './peer-table.js';
+
+/** What the API reads from the root (RootServer satisfies it). */
+export interface HttpApiSource {
+  readonly identity: { address: number; toString(includePrivate?: boolean): string };
+  readonly counters: ReadonlyMap<string, number>;
+  readonly peers: { readonly size: number; values(): IterableIterator<RootPeer> };
+  readonly planet: World;
+  readonly planetBytes: Uint8Array;
+  readonly ports: number[];
+}
+
+export interface HttpApiOptions {
+  /** Required bearer token for /metrics (and /api/*); empty = none. */
+  token: string;
+  /** Version string shown in /api/status. */
+  version: string;
+}
+
+const MAX_PAGE = 1000;
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v));
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function tokenOk(req: http.IncomingMessage, token: string): boolean {
+  if (token === '') return true;
+  const got = Buffer.from(req.headers.authorization ?? '');
+  const want = Buffer.from(`Bearer ${token}`);
+  return got.length === want.length && timingSafeEqual(got, want);
+}
+
+function planetSummary(w: World, bytes: Uint8Array) {
+  return {
+    type: w.type,
+    id: w.id.toString(16).padStart(16, '0'),
+    timestamp: w.timestamp,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    size: bytes.length,
+    roots: w.roots.map((r) => ({ address: formatAddress(r.identity.address), identity: r.identity.toString(), endpoints: r.stableEndpoints.map(formatInetAddress) })),
+  };
+}
+
+function peerView(p: RootPeer, nowS: number) {
+  const paths: Array<{ kind: 'udp'; address: string; lastReceiveSecAgo: number; live: boolean }> = [];
+  if (p.ip4 !== '') paths.push({ kind: 'udp', address: `${p.ip4}/${p.port4}`, lastReceiveSecAgo: nowS - p.rx4, live: p.hasLive4(nowS) });
+  if (p.ip6 !== '') paths.push({ kind: 'udp', address: `${p.ip6}/${p.port6}`, lastReceiveSecAgo: nowS - p.rx6, live: p.hasLive6(nowS) });
+  return {
+    address: formatAddress(p.address),
+    identity: p.identity.toString(),
+    version: p.protocolVersion > 0 ? `${p.versionMajor}.${p.versionMinor}.${p.versionRevision}` : null,
+    protocolVersion: p.protocolVersion,
+    lastReceive: p.lastReceive,
+    paths,
+  };
+}
+
+/** Builds the request handler (separate from listening, so it can also sit behind the TCP/443 port's HTTPS). */
+export function createHttpApiHandler(
+  root: HttpApiSource,
+  metrics: Registry,
+  opts: HttpApiOptions,
+  ready: () => string[],
+  now: () => number = Date.now,
+): http.RequestListener {
+  const started = now();
+  return (req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://root');
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' });
+        return res.end();
+      }
+      switch (url.pathname) {
+        case '/healthz':
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          return res.end('ok\n');
+        case '/readyz': {
+          const problems = ready();
+          return json(res, problems.length === 0 ? 200 : 503, { ready: problems.length === 0, problems });
+        }
+      }
+      if (!tokenOk(req, opts.token)) {
+        res.writeHead(401, { 'www-authenticate': 'Bearer' });
+        return res.end();
+      }
+      switch (url.pathname) {
+        case '/metrics': {
+          const body = await metrics.metrics();
+          res.writeHead(200, { 'content-type': metrics.contentType });
+          return res.end(body);
+        }
+        case '/api/status':
+          return json(res, 200, {
+            address: formatAddress(root.identity.address),
+            identity: root.identity.toString(false),
+            version: opts.version,
+            uptimeSec: Math.floor((now() - started) / 1000),
+            ports: root.ports,
+            peers: root.peers.size,
+            planet: planetSummary(root.planet, root.planetBytes),
+            counters: Object.fromEntries(root.counters),
+          });
+        case '/api/peers': {
+          const offset = Number(url.searchParams.get('offset') ?? 0);
+          const limit = Number(url.searchParams.get('limit') ?? 100);
+          if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+            return json(res, 400, { error: `offset must be a whole number ≥ 0 and limit 1..${MAX_PAGE}; got offset=${url.searchParams.get('offset')} limit=${url.searchParams.get('limit')}` });
+          }
+          const nowS = coarseSeconds(now());
+          const page: unknown[] = [];
+          let i = 0;
+          for (const p of root.peers.values()) {
+            if (i++ < offset) continue;
+            if (page.length >= limit) break;
+            page.push(peerView(p, nowS));
+          }
+          return json(res, 200, { total: root.peers.size, offset, limit, peers: page });
+        }
+        case '/api/planet':
+          if (url.searchParams.get('format') === 'bin') {
+            res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="planet"' });
+            return res.end(Buffer.from(root.planetBytes));
+          }
+          return json(res, 200, planetSummary(root.planet, root.planetBytes));
+        default:
+          return json(res, 404, { error: `no such endpoint: ${url.pathname}` });
+      }
+    })().catch((e: unknown) => {
+      if (!res.headersSent) json(res, 500, { error: (e as Error).message });
+      else res.destroy();
+    });
+  };
+}
+
+/** Starts the HTTP server on `host:port`; resolves once listening. */
+export async function listenHttpApi(handler: http.RequestListener, host: string, port: number): Promise<http.Server> {
+  const server = http.createServer(handler);
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 15_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}

@@ -1,0 +1,154 @@
+/**
+ * Prometheus metrics for a root, with prom-client.
+ *
+ * The root counts events in a plain Map on the packet path (a Map update costs nothing worth measuring
+ * and allocates nothing); this module turns those counters into Prometheus families when scraped, so
+ * the packet path never touches prom-client. Names follow Prometheus conventions: counters end in
+ * `_total`, every drop is one family with a `reason` label, packets carry `verb` and `direction`, and
+ * nothing is labelled per peer (cardinality).
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { createHash } from 'node:crypto';
+import type { World } from '../planet/world.js';
+
+/** What a metrics registry reads from the root (RootServer satisfies it). */
+export interface RootMetricsSource {
+  readonly counters: ReadonlyMap<string, number>;
+  readonly peers: { readonly size: number };
+  readonly planet: World;
+  readonly planetBytes: Uint8Array;
+}
+
+/** Identity validation figures (root/identity-validator.ts `stats`). */
+export interface ValidatorMetricsSource {
+  readonly stats: { validated: number; cacheHits: number; invalid: number; rejectedQueueFull: number; failed: number; inFlight: number; queueLength: number };
+}
+
+/**
+ * How one root counter maps to a Prometheus family and labels. Unknown names land in
+ * `ztroot_events_total{event}` so that no counter is ever silently lost.
+ */
+export function classifyCounter(name: string): { family: string; labels: Record<string, string> } {
+  if (name.startsWith('drop_')) return { family: 'ztroot_packets_dropped_total', labels: { reason: name.slice(5) } };
+  if (name.startsWith('rx_')) return { family: 'ztroot_packets_total', labels: { direction: 'in', verb: name.slice(3) } };
+  if (name.startsWith('tx_')) return { family: 'ztroot_packets_total', labels: { direction: 'out', verb: name.slice(3) } };
+  switch (name) {
+    case 'relayed':
+      return { family: 'ztroot_packets_relayed_total', labels: {} };
+    case 'rendezvous_sent':
+      return { family: 'ztroot_rendezvous_sent_total', labels: {} };
+    case 'whois_answered':
+      return { family: 'ztroot_whois_total', labels: { result: 'answered' } };
+    case 'whois_miss':
+      return { family: 'ztroot_whois_total', labels: { result: 'miss' } };
+    case 'gather_answered':
+      return { family: 'ztroot_multicast_gathers_total', labels: { result: 'answered' } };
+    case 'gather_empty':
+      return { family: 'ztroot_multicast_gathers_total', labels: { result: 'empty' } };
+    case 'peers_added':
+      return { family: 'ztroot_peers_added_total', labels: {} };
+    case 'peers_expired':
+      return { family: 'ztroot_peers_expired_total', labels: {} };
+    case 'planet_updates_sent':
+      return { family: 'ztroot_world_updates_sent_total', labels: { type: 'planet' } };
+    case 'moon_updates_sent':
+      return { family: 'ztroot_world_updates_sent_total', labels: { type: 'moon' } };
+    case 'hello_identity_collision':
+      return { family: 'ztroot_identity_collisions_total', labels: {} };
+    default:
+      return { family: 'ztroot_events_total', labels: { event: name } };
+  }
+}
+
+const COUNTER_FAMILIES: Record<string, { help: string; labelNames: string[] }> = {
+  ztroot_packets_total: { help: 'Packets addressed to this root (in) and sent by it (out), by verb.', labelNames: ['direction', 'verb'] },
+  ztroot_packets_dropped_total: { help: 'Datagrams dropped, by reason.', labelNames: ['reason'] },
+  ztroot_packets_relayed_total: { help: 'Datagrams relayed to another peer.', labelNames: [] },
+  ztroot_rendezvous_sent_total: { help: 'RENDEZVOUS packets sent to introduce peers.', labelNames: [] },
+  ztroot_whois_total: { help: 'WHOIS requests by result (answered, or miss: nothing known).', labelNames: ['result'] },
+  ztroot_multicast_gathers_total: { help: 'MULTICAST_GATHER requests by result.', labelNames: ['result'] },
+  ztroot_peers_added_total: { help: 'Peers added after a validated HELLO.', labelNames: [] },
+  ztroot_peers_expired_total: { help: 'Peers forgotten after the activity timeout.', labelNames: [] },
+  ztroot_world_updates_sent_total: { help: 'Planets and moons sent in OK(HELLO) to holders of older ones.', labelNames: ['type'] },
+  ztroot_identity_collisions_total: { help: 'HELLOs claiming a known address with another key.', labelNames: [] },
+  ztroot_events_total: { help: 'Other root events, by name.', labelNames: ['event'] },
+};
+
+export interface RootMetricsOptions {
+  /** Node.js process metrics (CPU, memory, event loop lag, GC) with prom-client's defaults. Default true. */
+  processMetrics?: boolean;
+}
+
+/** A registry that reads `root` (and optionally the validator) at every scrape. */
+export function createRootMetrics(root: RootMetricsSource, validator?: ValidatorMetricsSource, opts: RootMetricsOptions = {}): Registry {
+  const registry = new Registry();
+  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'ztroot_' });
+
+  const families = new Map<string, Counter<string>>();
+  // One collector refreshes every counter family from the root's Map (the source of truth). prom-client
+  // reads each metric right after its own collect(), in registration order, so this one comes first.
+  new Gauge({
+    name: 'ztroot_peers',
+    help: 'Peers this root knows, by scope (local: they said HELLO to this root).',
+    labelNames: ['scope'],
+    registers: [registry],
+    collect() {
+      this.set({ scope: 'local' }, root.peers.size);
+      for (const c of families.values()) c.reset();
+      for (const [name, value] of root.counters) {
+        const { family, labels } = classifyCounter(name);
+        families.get(family)!.inc(labels, value);
+      }
+    },
+  });
+  for (const [name, { help, labelNames }] of Object.entries(COUNTER_FAMILIES)) {
+    families.set(name, new Counter({ name, help, labelNames, registers: [registry] }));
+  }
+
+  let planetKey = '';
+  let planetSha = '';
+  new Gauge({
+    name: 'ztroot_planet_info',
+    help: 'The planet this root serves: id, timestamp and SHA-256 as labels (value 1). Roots of one fleet should agree.',
+    labelNames: ['id', 'timestamp', 'sha256'],
+    registers: [registry],
+    collect() {
+      const w = root.planet;
+      const key = `${w.id}:${w.timestamp}`;
+      if (key !== planetKey) {
+        planetKey = key;
+        planetSha = createHash('sha256').update(root.planetBytes).digest('hex');
+        this.reset();
+      }
+      this.set({ id: w.id.toString(16).padStart(16, '0'), timestamp: String(w.timestamp), sha256: planetSha }, 1);
+    },
+  });
+
+  if (validator !== undefined) {
+    const v = validator;
+    new Counter({
+      name: 'ztroot_identity_validations_total',
+      help: 'New identities checked with the memory-hard hash, by result (cache hits cost nothing).',
+      labelNames: ['result'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const s = v.stats;
+        this.inc({ result: 'valid' }, Math.max(0, s.validated - s.invalid));
+        this.inc({ result: 'invalid' }, s.invalid);
+        this.inc({ result: 'cache_hit' }, s.cacheHits);
+        this.inc({ result: 'queue_full' }, s.rejectedQueueFull);
+        this.inc({ result: 'failed' }, s.failed);
+      },
+    });
+    new Gauge({
+      name: 'ztroot_identity_validations_pending',
+      help: 'Identity validations running or waiting for a worker.',
+      registers: [registry],
+      collect() {
+        this.set(v.stats.inFlight + v.stats.queueLength);
+      },
+    });
+  }
+  return registry;
+}

@@ -1,0 +1,113 @@
+/**
+ * A raw VL1 client for root tests: one UDP socket on 127.0.0.1, its identity, and packets built by hand
+ * with the vl1 codecs, so a test can poke any behaviour (forged MACs, hop counts, collisions, extended
+ * armor). Our own test clients may use loopback; real zerotier-one clients are tested in namespaces.
+ */
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import type { Identity } from '../vl1/identity.js';
+import { PeerKey } from '../vl1/peer-key.js';
+import { Verb } from '../vl1/constants.js';
+import { buildPacket, armor, cryptField, extendedArmor } from '../vl1/packet.js';
+import { encodeHello, encodeHelloMoons } from '../vl1/verbs/hello.js';
+
+export interface RawClientTarget {
+  /** The root's identity (public is enough). */
+  root: Identity;
+  /** The root's UDP port (read at each send: the root may start after the client is made). */
+  port(): number;
+  /** The planet the client claims to hold. */
+  planetId: bigint;
+  planetTimestamp: number;
+}
+
+export class RawClient {
+  readonly sock = dgram.createSocket('udp4');
+  readonly inbox: Uint8Array[] = [];
+  private waiters: Array<() => void> = [];
+
+  constructor(readonly id: Identity, readonly target: RawClientTarget) {
+    this.sock.on('message', (m) => {
+      this.inbox.push(new Uint8Array(m));
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  async open(): Promise<this> {
+    this.sock.bind(0, '127.0.0.1');
+    await once(this.sock, 'listening');
+    return this;
+  }
+
+  get port(): number {
+    return this.sock.address().port;
+  }
+
+  keyWith(other: Identity): PeerKey {
+    return new PeerKey(this.id.agree(other));
+  }
+
+  send(buf: Uint8Array, port = this.target.port()): void {
+    this.sock.send(buf, port, '127.0.0.1');
+  }
+
+  /** Next datagram, or null after `ms`. */
+  async next(ms = 1500): Promise<Uint8Array | null> {
+    const deadline = Date.now() + ms;
+    while (this.inbox.length === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) return null;
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    return this.inbox.shift()!;
+  }
+
+  /** Everything that arrives until `ms` pass without a datagram. */
+  async drain(ms = 300): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = [];
+    for (;;) {
+      const m = await this.next(ms);
+      if (m === null) return out;
+      out.push(m);
+    }
+  }
+
+  /** A HELLO as 1.14.1 builds it (suite 0, cryptField-encrypted moon list), optionally with extended armor. */
+  hello(opts: { planetTimestamp?: number; identity?: Identity; moons?: Array<{ id: bigint; timestamp: number }>; extended?: boolean; port?: number } = {}): Uint8Array {
+    const identity = opts.identity ?? this.id;
+    const root = this.target.root;
+    const tail = encodeHelloMoons((opts.moons ?? []).map((m) => ({ type: 0x7f, ...m })));
+    const payload = encodeHello({
+      protocolVersion: 12,
+      versionMajor: 1,
+      versionMinor: 14,
+      versionRevision: 1,
+      timestamp: 1_795_330_104_559,
+      identity: identity.publicOnly(),
+      physicalDestination: { family: 4, ip: '127.0.0.1', port: opts.port ?? this.target.port() },
+      planetWorldId: this.target.planetId,
+      planetWorldTimestamp: opts.planetTimestamp ?? this.target.planetTimestamp,
+      encryptedTail: tail,
+    });
+    const pkt = buildPacket({ dest: root.address, source: identity.address, verb: Verb.HELLO, payload });
+    const key = new PeerKey(identity.agree(root));
+    cryptField(pkt, key, pkt.length - tail.length, tail.length);
+    if (!opts.extended) {
+      armor(pkt, key, 0);
+      return pkt;
+    }
+    // hello-encryption branch: 0x80 set before armoring, then MAC and payload encrypted to the root.
+    armor(pkt, key, 0, { extendedArmor: true });
+    return extendedArmor(pkt, root.publicKey);
+  }
+
+  close(): void {
+    this.sock.close();
+  }
+}
