@@ -50,3 +50,11 @@ test('bad values are refused with the source, the key and the value named', () =
   assert.throws(() => loadConfig(['--config', join(dir, 'bad.yaml')], {}), /unknown key "prot"/);
   assert.throws(() => loadConfig(['--config', join(dir, 'missing.yaml')], {}), { code: 'ZT_ERR_FILE' });
 });
+
+test('httpListen takes host:port, [ipv6]:port or none; the token is never echoed in errors', () => {
+  assert.deepEqual(loadConfig(['--http', '[::1]:9000'], {}).config.httpListen, { host: '::1', port: 9000 });
+  assert.deepEqual(loadConfig([], { ZTROOT_HTTP: '0.0.0.0:80' }).config.httpListen, { host: '0.0.0.0', port: 80 });
+  assert.equal(loadConfig(['--http', 'none'], {}).config.httpListen, null);
+  assert.throws(() => loadConfig(['--http', '9000'], {}), /httpListen = "9000": expected host:port/);
+  assert.equal(loadConfig(['--metrics-token', 'abc'], {}).config.metricsToken, 'abc');
+});

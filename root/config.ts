@@ -28,9 +28,13 @@ export interface RootConfig {
   peerTimeoutSec: number;
   /** Identity-validation worker threads (0 = one less than the cores, at least 1). */
   validationWorkers: number;
+  /** HTTP API and /metrics: "host:port" ("[v6]:port"), or null ("none") for no HTTP server. */
+  httpListen: { host: string; port: number } | null;
+  /** Bearer token required for /metrics and /api/* (empty: none). */
+  metricsToken: string;
 }
 
-type Kind = 'string' | 'port' | 'bind' | 'list' | 'int' | 'level';
+type Kind = 'string' | 'port' | 'bind' | 'list' | 'int' | 'level' | 'listen' | 'secret';
 
 /** key → [kind, env var, flag, help]. */
 export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string]> = {
@@ -44,6 +48,8 @@ export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string
   maxHops: ['int', 'ZTROOT_MAX_HOPS', '--max-hops', 'relay datagrams with fewer hops than this, 1..7 (default 3)'],
   peerTimeoutSec: ['int', 'ZTROOT_PEER_TIMEOUT', '--peer-timeout', 'seconds before a silent peer is forgotten (default 500)'],
   validationWorkers: ['int', 'ZTROOT_VALIDATION_WORKERS', '--validation-workers', 'identity validation threads, 0 = auto (default 0)'],
+  httpListen: ['listen', 'ZTROOT_HTTP', '--http', "HTTP API and /metrics, host:port or 'none' (default 127.0.0.1:9980)"],
+  metricsToken: ['secret', 'ZTROOT_METRICS_TOKEN', '--metrics-token', 'bearer token required for /metrics and /api (default: none)'],
 };
 
 export function defaultConfig(): RootConfig {
@@ -58,6 +64,8 @@ export function defaultConfig(): RootConfig {
     maxHops: 3,
     peerTimeoutSec: 500,
     validationWorkers: 0,
+    httpListen: { host: '127.0.0.1', port: 9980 },
+    metricsToken: '',
   };
 }
 
@@ -93,6 +101,16 @@ function convert(key: keyof RootConfig, raw: unknown, source: string): RootConfi
       if (key === 'peerTimeoutSec' && n < 1) throw bad(source, key, raw, 'must be at least 1');
       return n;
     }
+    case 'listen': {
+      if (raw === 'none') return null;
+      const m = typeof raw === 'string' ? /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(raw) : null;
+      const port = m ? Number(m[3]) : NaN;
+      if (!m || port > 65535) throw bad(source, key, raw, "expected host:port, [ipv6]:port or 'none'");
+      return { host: m[1] ?? m[2]!, port };
+    }
+    case 'secret':
+      if (typeof raw !== 'string') throw bad(source, key, '(hidden)', 'expected a string');
+      return raw;
     case 'level':
       if (typeof raw !== 'string' || !LEVELS.has(raw)) throw bad(source, key, raw, `must be one of ${[...LEVELS].join(', ')}`);
       return raw as RootConfig['logLevel'];

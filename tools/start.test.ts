@@ -37,9 +37,14 @@ test('first start makes the state (0600 secret, planet listing the root), reload
   const dir = mkdtempSync(join(tmpdir(), 'ztroot-start-'));
   const state = join(dir, 'state');
   const epPort = await freeUdpPort();
-  const r = startRoot(['--state-dir', state, '--port', '0', '--bind4', '127.0.0.1', '--bind6', 'none', '--endpoint', `192.0.0.1/${epPort}`]);
+  const r = startRoot(['--state-dir', state, '--port', '0', '--bind4', '127.0.0.1', '--bind6', 'none', '--endpoint', `192.0.0.1/${epPort}`, '--http', '127.0.0.1:0', '--metrics-token', 'tok']);
   t.after(() => r.child.kill('SIGKILL'));
   const started = await r.waitFor((l) => l.msg === 'root started');
+  const httpAt = (await r.waitFor((l) => l.msg === 'HTTP API and /metrics listening')).http as string;
+  assert.equal((await fetch(`http://${httpAt}/readyz`)).status, 200);
+  assert.equal((await fetch(`http://${httpAt}/metrics`)).status, 401, 'the token is enforced');
+  const metrics = await (await fetch(`http://${httpAt}/metrics`, { headers: { authorization: 'Bearer tok' } })).text();
+  assert.match(metrics, /^ztroot_planet_info\{id="[0-9a-f]{16}",timestamp="\d+",sha256="[0-9a-f]{64}"\} 1$/m);
   assert.ok(Array.isArray(started.ports) && (started.ports as number[]).includes(epPort), 'also serves the port the planet lists');
 
   assert.equal(statSync(join(state, 'identity.secret')).mode & 0o777, 0o600);
@@ -82,6 +87,7 @@ test('--print-config shows the effective values and their sources; bad flags exi
   assert.equal(code, 0);
   assert.match(out, /^port\s+4242\s+\(flag --port\)$/m);
   assert.match(out, /^maxHops\s+2\s+\(env ZTROOT_MAX_HOPS\)$/m);
+  assert.match(out, /^httpListen\s+\{"host":"127\.0\.0\.1","port":9980\}\s+\(default\)$/m);
 
   const bad = spawn(process.execPath, [CLI, 'start', '--max-hops', '12']);
   let err = '';

@@ -16,6 +16,11 @@ import { formatAddress } from '../vl1/address.js';
 import { formatInetAddress } from '../vl1/inet-address.js';
 import { worldUpdateVerdict } from '../planet/world.js';
 import { createHash } from 'node:crypto';
+import { createRootMetrics } from '../root/metrics.js';
+import { createHttpApiHandler, listenHttpApi } from '../root/http-api.js';
+
+/** ztroot's own version (package.json), shown by the API and advertised in OK(HELLO). */
+const VERSION = '0.1.0';
 
 export async function main(argv: string[]): Promise<number> {
   const { config, origin, printConfig, help } = loadConfig(argv);
@@ -24,7 +29,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (printConfig) {
-    for (const [k, v] of Object.entries(config)) console.log(`${k.padEnd(18)} ${JSON.stringify(v).padEnd(40)} (${origin[k as keyof typeof origin]})`);
+    for (const [k, v] of Object.entries(config)) {
+      const shown = k === 'metricsToken' && v !== '' ? '"(set)"' : JSON.stringify(v); // never print a secret
+      console.log(`${k.padEnd(18)} ${shown.padEnd(40)} (${origin[k as keyof typeof origin]})`);
+    }
     return 0;
   }
   const log = pino({ level: config.logLevel, base: { svc: 'ztroot' } });
@@ -59,6 +67,18 @@ export async function main(argv: string[]): Promise<number> {
     { identity, planet: planet.bytes, validator, logger: log },
   );
   await server.start();
+  let http: import('node:http').Server | null = null;
+  if (config.httpListen !== null) {
+    const registry = createRootMetrics(server, validator);
+    const ready = () => {
+      const problems: string[] = [];
+      if (server.ports.length === 0) problems.push('UDP sockets are not bound');
+      return problems;
+    };
+    http = await listenHttpApi(createHttpApiHandler(server, registry, { token: config.metricsToken, version: VERSION }, ready), config.httpListen.host, config.httpListen.port);
+    const a = http.address() as { address: string; port: number };
+    log.info({ http: `${a.address}:${a.port}` }, 'HTTP API and /metrics listening');
+  }
   log.info(
     { address: formatAddress(identity.address), ports: server.ports, planet: planet.world.id.toString(16), planetTimestamp: planet.world.timestamp, planetSha256: sha256(planet.bytes) },
     'root started',
@@ -93,6 +113,7 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   unwatchFile(config.planetFile);
+  if (http !== null) await new Promise((r) => http!.close(r));
   await server.stop();
   await validator.close();
   log.info({ counters: Object.fromEntries(server.counters) }, 'stopped');
