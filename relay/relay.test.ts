@@ -71,7 +71,7 @@ test('drops: hop limit, unknown destination, no live path, runts, malformed frag
   assert.equal(relay.forward(packet(0x0c0c0c0c0c, 0x0a0a0a0a0a, 0), 0), false);
   assert.equal(relay.forward(new Uint8Array(20), 0), false);
   assert.equal(relay.forward(fragment(0x0b0b0b0b0b, 0x09), 0), false);
-  assert.deepEqual(drops, ['hop-limit', 'unknown-destination', 'no-path', 'runt', 'bad-fragment']);
+  assert.deepEqual(drops, ['hop_limit', 'unknown_destination', 'no_path', 'runt', 'bad_fragment']);
   assert.equal(sent.length, 0);
 });
 

@@ -32,8 +32,8 @@ export const DEFAULT_RELAY_OPTIONS: Readonly<RelayOptions> = Object.freeze({
   uniteIntervalMs: MIN_UNITE_INTERVAL,
 });
 
-/** Drop reasons the relay reports (metric label values). */
-export type RelayDropReason = 'runt' | 'hop-limit' | 'unknown-destination' | 'no-path' | 'bad-fragment';
+/** Drop reasons the relay reports (metric label values: lower case with underscores, like every drop reason). */
+export type RelayDropReason = 'runt' | 'hop_limit' | 'unknown_destination' | 'no_path' | 'bad_fragment';
 
 export interface RelayDeps<P extends RelayPeer> {
   /** The peer whose 5-byte address is at `buf[offset..]`; must not allocate (it runs per packet). */
@@ -74,22 +74,22 @@ export class Relay<P extends RelayPeer> {
     const hopByte = buf[hopIdx]!;
     // Fragment byte 15's upper 5 bits must be zero (Packet::Fragment); treat anything else as garbage.
     if (fragment && (hopByte & ~FLAGS_HOPS_MASK) !== 0) {
-      this.deps.drop('bad-fragment');
+      this.deps.drop('bad_fragment');
       return false;
     }
     const hops = hopByte & FLAGS_HOPS_MASK;
     if (hops >= this.opts.maxHops) {
-      this.deps.drop('hop-limit');
+      this.deps.drop('hop_limit');
       return false;
     }
     const destPeer = this.deps.lookupAt(buf, 8);
     if (destPeer === undefined) {
-      this.deps.drop('unknown-destination');
+      this.deps.drop('unknown_destination');
       return false;
     }
     const family = destPeer.bestFamily(nowS);
     if (family === 0) {
-      this.deps.drop('no-path');
+      this.deps.drop('no_path');
       return false;
     }
     buf[hopIdx] = (hopByte & ~FLAGS_HOPS_MASK) | (hops + 1);

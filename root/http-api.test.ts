@@ -113,7 +113,7 @@ test('counters in /metrics move by exactly what the traffic did', async () => {
 });
 
 test('every root counter name maps to a documented family; unknown ones are kept, not lost', () => {
-  assert.deepEqual(classifyCounter('drop_hop-limit'), { family: 'ztroot_packets_dropped_total', labels: { reason: 'hop-limit' } });
+  assert.deepEqual(classifyCounter('drop_hop_limit'), { family: 'ztroot_packets_dropped_total', labels: { reason: 'hop_limit' } });
   assert.deepEqual(classifyCounter('tx_RENDEZVOUS'), { family: 'ztroot_packets_total', labels: { direction: 'out', verb: 'RENDEZVOUS' } });
   assert.deepEqual(classifyCounter('something_new'), { family: 'ztroot_events_total', labels: { event: 'something_new' } });
 });

@@ -195,10 +195,10 @@ test('hop limit: a datagram that already made 3 hops is dropped and counted', as
     await online(b);
     const pkt = sealPacket({ dest: bId.address, source: aId.address, verb: Verb.USER_MESSAGE, payload: new Uint8Array(8) }, a.keyWith(bId), 3);
     setHops(pkt, 3);
-    const before = counter('drop_hop-limit');
+    const before = counter('drop_hop_limit');
     a.send(pkt);
     assert.deepEqual(await b.drain(300), []);
-    assert.equal(counter('drop_hop-limit'), before + 1);
+    assert.equal(counter('drop_hop_limit'), before + 1);
   } finally {
     a.close();
     b.close();
@@ -283,11 +283,11 @@ test('peers expire after the activity timeout, and are then unknown to the relay
     await online(b);
     server.housekeep(clock + server.opts.peerTimeoutMs + 1);
     assert.equal(server.peers.get(bId.address), undefined);
-    const before = counter('drop_unknown-destination');
+    const before = counter('drop_unknown_destination');
     // A is gone too: it has to say HELLO again before anything else is accepted from it.
     a.send(sealPacket({ dest: bId.address, source: aId.address, verb: Verb.USER_MESSAGE, payload: new Uint8Array(4) }, a.keyWith(bId), 3));
     assert.deepEqual(await b.drain(300), []);
-    assert.equal(counter('drop_unknown-destination'), before + 1);
+    assert.equal(counter('drop_unknown_destination'), before + 1);
   } finally {
     a.close();
     b.close();
