@@ -7,7 +7,8 @@
  * `_total`, every drop is one family with a `reason` label, packets carry `verb` and `direction`, and
  * nothing is labelled per peer (cardinality).
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { performance } from 'node:perf_hooks';
 import { createHash } from 'node:crypto';
 import type { World } from '../planet/world.js';
 
@@ -81,8 +82,20 @@ export interface RootMetricsOptions {
 
 /** A registry that reads `root` (and optionally the validator) at every scrape. */
 export function createRootMetrics(root: RootMetricsSource, validator?: ValidatorMetricsSource, opts: RootMetricsOptions = {}): Registry {
+  const registry = createRootMetricsRegistry(opts);
+  addRootMetrics(registry, root, validator);
+  return registry;
+}
+
+/** An empty registry with the process metrics (unless turned off). */
+export function createRootMetricsRegistry(opts: RootMetricsOptions = {}): Registry {
   const registry = new Registry();
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'ztroot_' });
+  return registry;
+}
+
+/** Adds the families that read `root` (and the validator) at every scrape to `registry`. */
+export function addRootMetrics(registry: Registry, root: RootMetricsSource, validator?: ValidatorMetricsSource): void {
 
   const families = new Map<string, Counter<string>>();
   // One collector refreshes every counter family from the root's Map (the source of truth). prom-client
@@ -150,5 +163,39 @@ export function createRootMetrics(root: RootMetricsSource, validator?: Validator
       },
     });
   }
-  return registry;
+}
+
+/** Something that validates identities (root/identity-validator.ts, or anything with its `validate`). */
+export interface Validates<I> {
+  validate(identity: I): Promise<boolean>;
+}
+
+/**
+ * Wraps a validator so every validation's latency (queueing included: what a new client waits for)
+ * lands in the histogram `ztroot_identity_validation_duration_seconds{result}` of `registry`.
+ */
+export function timeValidations<I>(validator: Validates<I>, registry: Registry): Validates<I> {
+  const h = new Histogram({
+    name: 'ztroot_identity_validation_duration_seconds',
+    help: 'Time from a new identity HELLO to its validation result (memory-hard hash, queueing included).',
+    labelNames: ['result'],
+    // The hash takes ~25–50 ms on one core; a backlog shows up in the upper buckets.
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  return {
+    validate(identity: I): Promise<boolean> {
+      const t0 = performance.now();
+      return validator.validate(identity).then(
+        (valid) => {
+          h.observe({ result: valid ? 'valid' : 'invalid' }, (performance.now() - t0) / 1000);
+          return valid;
+        },
+        (e: unknown) => {
+          h.observe({ result: 'error' }, (performance.now() - t0) / 1000);
+          throw e;
+        },
+      );
+    },
+  };
 }

@@ -12,6 +12,12 @@ REQUIRED=(
   "sysctl procps"
   # the interop test (ZT_ONE_BIN) pings across a real ZeroTier network
   "ping iputils-ping"
+  # the fleet store tests (test/redis.ts) start their own redis-server processes, standalone and a 3-master
+  # Cluster (redis-cli --cluster create); Debian's redis-server package depends on redis-tools (redis-cli)
+  "redis-server redis-server"
+  "redis-cli redis-tools"
+  # dashboards/prometheus/rules.yml is checked with promtool
+  "promtool prometheus"
 )
 missing_pkgs=()
 for entry in "${REQUIRED[@]}"; do
@@ -24,8 +30,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_pkgs[@]}"
 else
-  # Everything that needs these packages (network namespaces, NAT) also needs root and skips without it,
-  # saying so; the rest of the suite runs.
+  # The tests that need these packages skip without them, saying so (the namespace ones need root
+  # anyway); the rest of the suite runs.
   echo "missing system packages for the network-namespace tests: ${missing_pkgs[*]}" >&2
   echo "  install them with: sudo apt-get install ${missing_pkgs[*]} (and run the tests as root to include those tests)" >&2
 fi

@@ -16,7 +16,7 @@ import { formatAddress } from '../vl1/address.js';
 import { formatInetAddress } from '../vl1/inet-address.js';
 import { worldUpdateVerdict } from '../planet/world.js';
 import { createHash } from 'node:crypto';
-import { createRootMetrics } from '../root/metrics.js';
+import { addRootMetrics, createRootMetricsRegistry, timeValidations } from '../root/metrics.js';
 import { createHttpApiHandler, listenHttpApi } from '../root/http-api.js';
 
 /** ztroot's own version (package.json), shown by the API and advertised in OK(HELLO). */
@@ -59,17 +59,20 @@ export async function main(argv: string[]): Promise<number> {
   }
   const workers = config.validationWorkers > 0 ? config.validationWorkers : Math.max(1, availableParallelism() - 1);
   const validator = new IdentityValidator({ workers });
+  // Made before the server so validations are timed from the first HELLO (the histogram lives in it).
+  const registry = createRootMetricsRegistry();
+  const timedValidator = timeValidations(validator, registry);
   // Serve every port the planet lists for this root too: clients pick any stable endpoint.
   const me = planet.world.roots.find((r) => r.identity.equals(identity));
   const extraPorts = [...new Set((me?.stableEndpoints ?? []).map((e) => e.port))].filter((p) => p !== config.port);
   const server = new RootServer(
     { port: config.port, extraPorts, bind4: config.bind4, bind6: config.bind6, peerTimeoutMs: config.peerTimeoutSec * 1000, relay: { maxHops: config.maxHops } },
-    { identity, planet: planet.bytes, validator, logger: log },
+    { identity, planet: planet.bytes, validator: timedValidator, logger: log },
   );
   await server.start();
   let http: import('node:http').Server | null = null;
   if (config.httpListen !== null) {
-    const registry = createRootMetrics(server, validator);
+    addRootMetrics(registry, server, validator);
     const ready = () => {
       const problems: string[] = [];
       if (server.ports.length === 0) problems.push('UDP sockets are not bound');

@@ -1,0 +1,100 @@
+/**
+ * The Grafana dashboard and the Prometheus rules in dashboards/ are checked against the real thing:
+ * the rules with `promtool check rules` (Debian's prometheus package, installed by the test command),
+ * and every metric a panel or a rule names must appear in a scrape of a real root that handled traffic.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { parse as parseYaml } from 'yaml';
+import { Identity } from '../vl1/identity.js';
+import { c25519Generate } from '../vl1/c25519.js';
+import { Verb } from '../vl1/constants.js';
+import { sealPacket } from '../vl1/packet.js';
+import { encodeWhois } from '../vl1/verbs/whois.js';
+import { signWorld, serializeWorld } from '../planet/world.js';
+import { RootServer } from '../root/root-server.js';
+import { IdentityValidator } from '../root/identity-validator.js';
+import { addRootMetrics, createRootMetricsRegistry, timeValidations } from '../root/metrics.js';
+import { readVectorJson, REPO_ROOT } from './vectors.js';
+import { RawClient } from './raw-vl1-client.js';
+
+const DASHBOARD = join(REPO_ROOT, 'dashboards', 'grafana', 'ztroot-fleet.json');
+const RULES = join(REPO_ROOT, 'dashboards', 'prometheus', 'rules.yml');
+
+/** Metric names in a PromQL expression (ours start with ztroot_; `up` is Prometheus' own). */
+function metricNames(expr: string): string[] {
+  return [...expr.matchAll(/\bztroot_[a-z0-9_]+\b/g)].map((m) => m[0]);
+}
+
+let scraped = new Set<string>();
+before(async () => {
+  const ids = readVectorJson<{ identities: { secret_string: string }[] }>('identities.json').identities.map((i) => Identity.fromString(i.secret_string));
+  const [rootId, aId, bId] = ids as [Identity, Identity, Identity];
+  const key = c25519Generate();
+  const world = signWorld({ type: 'planet', id: 0x5eed0999n, timestamp: 1, updatesMustBeSignedBy: key.publicKey, roots: [{ identity: rootId.publicOnly(), stableEndpoints: [{ family: 4, ip: '192.0.0.1', port: 9993 }] }] }, key);
+  const registry = createRootMetricsRegistry();
+  const validator = new IdentityValidator({ workers: 1 });
+  const root = new RootServer({ port: 0, bind4: '127.0.0.1', bind6: null }, { identity: rootId, planet: serializeWorld(world), validator: timeValidations(validator, registry) });
+  await root.start();
+  addRootMetrics(registry, root, validator);
+  const target = { root: rootId, port: () => root.port, planetId: world.id, planetTimestamp: world.timestamp };
+  const a = await new RawClient(aId, target).open();
+  const b = await new RawClient(bId, target).open();
+  try {
+    // Traffic that makes every family have a sample: HELLOs (validations), WHOIS, a relay with RENDEZVOUS, a drop.
+    a.send(a.hello());
+    b.send(b.hello());
+    await a.next(5000);
+    await b.next(5000);
+    a.send(sealPacket({ dest: rootId.address, source: aId.address, verb: Verb.WHOIS, payload: encodeWhois({ addresses: [bId.address] }) }, a.keyWith(rootId), 3));
+    a.send(sealPacket({ dest: bId.address, source: aId.address, verb: Verb.USER_MESSAGE, payload: new Uint8Array(4) }, a.keyWith(bId), 3));
+    a.send(new Uint8Array(20));
+    await a.drain(300);
+    const text = await registry.metrics();
+    scraped = new Set(text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.replace(/[{ ].*$/, '')));
+  } finally {
+    a.close();
+    b.close();
+    await root.stop();
+    await validator.close();
+  }
+});
+
+test('the Grafana dashboard is well-formed and every metric a panel names exists in a scrape', () => {
+  const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+    uid: string;
+    templating: { list: Array<{ name: string; query?: string }> };
+    panels: Array<{ id: number; title: string; type: string; gridPos: { x: number; w: number }; targets: Array<{ expr: string }> }>;
+  };
+  assert.equal(dash.uid, 'ztroot-fleet');
+  assert.deepEqual(dash.templating.list.map((v) => v.name), ['datasource', 'instance']);
+  assert.equal(new Set(dash.panels.map((p) => p.id)).size, dash.panels.length, 'panel ids are unique');
+  const names = new Set<string>();
+  for (const p of dash.panels) {
+    assert.ok(p.gridPos.x + p.gridPos.w <= 24, `${p.title}: fits the 24-column grid`);
+    assert.ok(p.targets.length > 0, `${p.title}: has a query`);
+    for (const t of p.targets) for (const n of metricNames(t.expr)) names.add(n);
+  }
+  for (const n of metricNames(dash.templating.list[1]!.query ?? '')) names.add(n);
+  assert.ok(dash.panels.some((p) => p.targets.some((t) => /histogram_quantile\(0\.99/.test(t.expr))), 'a p99 panel from a histogram');
+  const missing = [...names].filter((n) => !scraped.has(n));
+  assert.deepEqual(missing, [], `dashboard names metrics a root does not export: ${missing.join(', ')}`);
+  assert.ok(names.size >= 12, `the dashboard covers the root's families (${names.size})`);
+});
+
+test('the alerting rules pass promtool and name only metrics a root exports', (t) => {
+  const rules = parseYaml(readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
+  const alerts = rules.groups.flatMap((g) => g.rules);
+  assert.deepEqual(alerts.map((r) => r.alert).sort(), ['ZtrootNoPeers', 'ZtrootPlanetMismatch', 'ZtrootRelayDropsRising', 'ZtrootRootDown', 'ZtrootValidationBacklog']);
+  const missing = alerts.flatMap((r) => metricNames(r.expr)).filter((n) => !scraped.has(n));
+  assert.deepEqual(missing, [], `rules name metrics a root does not export: ${missing.join(', ')}`);
+
+  const which = spawnSync('sh', ['-c', 'command -v promtool']);
+  if (which.status !== 0) return t.skip('promtool not installed (Debian package prometheus; the test command installs it as root)');
+  const r = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `promtool check rules failed:\n${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /SUCCESS: 5 rules found/);
+});
