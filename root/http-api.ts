@@ -7,6 +7,7 @@
  *   GET /api/planet      the planet's summary; ?format=bin gives the planet file itself
  *   GET /healthz         200 while the process serves HTTP
  *   GET /readyz          200 when the UDP sockets are bound and a planet is loaded, else 503 with reasons
+ *   GET /                the live dashboard (root/live-dashboard.ts; its WebSocket is /live)
  *
  * Listens on localhost by default: the API shows peers' addresses, which is not for the world.
  */
@@ -17,6 +18,7 @@ import { formatAddress } from '../vl1/address.js';
 import { formatInetAddress } from '../vl1/inet-address.js';
 import type { World } from '../planet/world.js';
 import { coarseSeconds, type RootPeer } from './peer-table.js';
+import { serveDashboardAsset } from './live-dashboard.js';
 
 /** What the API reads from the root (RootServer satisfies it). */
 export interface HttpApiSource {
@@ -91,6 +93,8 @@ export function createHttpApiHandler(
         res.writeHead(405, { allow: 'GET, HEAD' });
         return res.end();
       }
+      // The live dashboard's page is static and public (the data comes over /live, token-checked).
+      if (serveDashboardAsset(url.pathname, res)) return;
       switch (url.pathname) {
         case '/healthz':
           res.writeHead(200, { 'content-type': 'text/plain' });

@@ -18,6 +18,8 @@ REQUIRED=(
   "redis-cli redis-tools"
   # dashboards/prometheus/rules.yml is checked with promtool
   "promtool prometheus"
+  # the live dashboard is tested in a real headless Chromium (playwright-core drives it)
+  "chromium chromium"
 )
 missing_pkgs=()
 for entry in "${REQUIRED[@]}"; do

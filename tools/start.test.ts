@@ -40,7 +40,7 @@ test('first start makes the state (0600 secret, planet listing the root), reload
   const r = startRoot(['--state-dir', state, '--port', '0', '--bind4', '127.0.0.1', '--bind6', 'none', '--endpoint', `192.0.0.1/${epPort}`, '--http', '127.0.0.1:0', '--metrics-token', 'tok']);
   t.after(() => r.child.kill('SIGKILL'));
   const started = await r.waitFor((l) => l.msg === 'root started');
-  const httpAt = (await r.waitFor((l) => l.msg === 'HTTP API and /metrics listening')).http as string;
+  const httpAt = (await r.waitFor((l) => l.msg === 'HTTP API, /metrics and the live dashboard listening')).http as string;
   assert.equal((await fetch(`http://${httpAt}/readyz`)).status, 200);
   assert.equal((await fetch(`http://${httpAt}/metrics`)).status, 401, 'the token is enforced');
   const metrics = await (await fetch(`http://${httpAt}/metrics`, { headers: { authorization: 'Bearer tok' } })).text();

@@ -18,6 +18,7 @@ import { worldUpdateVerdict } from '../planet/world.js';
 import { createHash } from 'node:crypto';
 import { addRootMetrics, createRootMetricsRegistry, timeValidations } from '../root/metrics.js';
 import { createHttpApiHandler, listenHttpApi } from '../root/http-api.js';
+import { attachLiveDashboard } from '../root/live-dashboard.js';
 
 /** ztroot's own version (package.json), shown by the API and advertised in OK(HELLO). */
 const VERSION = '0.1.0';
@@ -71,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
   );
   await server.start();
   let http: import('node:http').Server | null = null;
+  let stopLive = (): void => {};
   if (config.httpListen !== null) {
     addRootMetrics(registry, server, validator);
     const ready = () => {
@@ -79,8 +81,9 @@ export async function main(argv: string[]): Promise<number> {
       return problems;
     };
     http = await listenHttpApi(createHttpApiHandler(server, registry, { token: config.metricsToken, version: VERSION }, ready), config.httpListen.host, config.httpListen.port);
+    stopLive = attachLiveDashboard(http, server, { token: config.metricsToken });
     const a = http.address() as { address: string; port: number };
-    log.info({ http: `${a.address}:${a.port}` }, 'HTTP API and /metrics listening');
+    log.info({ http: `${a.address}:${a.port}` }, 'HTTP API, /metrics and the live dashboard listening');
   }
   log.info(
     { address: formatAddress(identity.address), ports: server.ports, planet: planet.world.id.toString(16), planetTimestamp: planet.world.timestamp, planetSha256: sha256(planet.bytes) },
@@ -116,6 +119,7 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   unwatchFile(config.planetFile);
+  stopLive();
   if (http !== null) await new Promise((r) => http!.close(r));
   await server.stop();
   await validator.close();
