@@ -101,6 +101,7 @@ test('counters in /metrics move by exactly what the traffic did', async () => {
   assert.equal(d('ztroot_whois_total{result="miss"}'), 1);
   assert.equal(d('ztroot_packets_total{direction="out",verb="OK"}'), 4);
   assert.equal(d('ztroot_packets_relayed_total'), 2);
+  assert.equal(d('ztroot_relayed_bytes_total'), 2 * (28 + 8), 'two 36-byte datagrams');
   assert.equal(d('ztroot_rendezvous_sent_total'), 2);
   assert.equal(d('ztroot_packets_dropped_total{reason="bad_mac"}'), 1);
   assert.equal(d('ztroot_peers_added_total'), 2);

@@ -36,6 +36,8 @@ export function classifyCounter(name: string): { family: string; labels: Record<
   switch (name) {
     case 'relayed':
       return { family: 'ztroot_packets_relayed_total', labels: {} };
+    case 'relayed_bytes':
+      return { family: 'ztroot_relayed_bytes_total', labels: {} };
     case 'rendezvous_sent':
       return { family: 'ztroot_rendezvous_sent_total', labels: {} };
     case 'whois_answered':
@@ -65,6 +67,7 @@ const COUNTER_FAMILIES: Record<string, { help: string; labelNames: string[] }> =
   ztroot_packets_total: { help: 'Packets addressed to this root (in) and sent by it (out), by verb.', labelNames: ['direction', 'verb'] },
   ztroot_packets_dropped_total: { help: 'Datagrams dropped, by reason.', labelNames: ['reason'] },
   ztroot_packets_relayed_total: { help: 'Datagrams relayed to another peer.', labelNames: [] },
+  ztroot_relayed_bytes_total: { help: 'Bytes of the datagrams relayed (UDP payload).', labelNames: [] },
   ztroot_rendezvous_sent_total: { help: 'RENDEZVOUS packets sent to introduce peers.', labelNames: [] },
   ztroot_whois_total: { help: 'WHOIS requests by result (answered, or miss: nothing known).', labelNames: ['result'] },
   ztroot_multicast_gathers_total: { help: 'MULTICAST_GATHER requests by result.', labelNames: ['result'] },

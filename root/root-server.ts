@@ -155,8 +155,13 @@ export class RootServer extends EventEmitter {
   /** This root's address as the peer table splits addresses (10 high, 30 low bits). */
   private readonly hi10: number;
   private readonly lo30: number;
-  /** Counters by name: `rx_<VERB>`, `tx_<VERB>`, `drop_<reason>`, `relayed`, `rendezvous_sent`, ... */
-  readonly counters = new Map<string, number>();
+  /** Counters by name (see `counters`); the relay path's own two live in `relayCounters`. */
+  private readonly counterMap = new Map<string, number>();
+  /**
+   * [relayed datagrams, relayed bytes]. A Float64Array holds doubles unboxed: a Map value past 2^30 (hours
+   * at relay rates) would be a fresh heap number on every increment, i.e. allocation per relayed packet.
+   */
+  private readonly relayCounters = new Float64Array(2);
 
   private readonly log: Logger;
   private readonly now: () => number;
@@ -310,8 +315,15 @@ export class RootServer extends EventEmitter {
     );
   }
 
+  /** Counters by name: `rx_<VERB>`, `tx_<VERB>`, `drop_<reason>`, `relayed`, `relayed_bytes`, `rendezvous_sent`, ... */
+  get counters(): ReadonlyMap<string, number> {
+    this.counterMap.set('relayed', this.relayCounters[0]!);
+    this.counterMap.set('relayed_bytes', this.relayCounters[1]!);
+    return this.counterMap;
+  }
+
   count(name: string, n = 1): void {
-    this.counters.set(name, (this.counters.get(name) ?? 0) + n);
+    this.counterMap.set(name, (this.counterMap.get(name) ?? 0) + n);
   }
 
   housekeep(now = this.now()): void {
@@ -334,7 +346,10 @@ export class RootServer extends EventEmitter {
       // ≤ 16 bytes: junk (1.14 sends 4-byte NAT openers) or the legacy 13-byte LAN beacon.
       if (buf.length <= 16) return this.count('drop_runt');
       if (!this.isForMe(buf)) {
-        if (this.relay.forward(buf, this.clockS)) this.count('relayed');
+        if (this.relay.forward(buf, this.clockS)) {
+          this.relayCounters[0]! += 1;
+          this.relayCounters[1]! += buf.length;
+        }
         return;
       }
       const now = this.now();
