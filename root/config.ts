@@ -32,6 +32,10 @@ export interface RootConfig {
   httpListen: { host: string; port: number } | null;
   /** Bearer token required for /metrics and /api/* (empty: none). */
   metricsToken: string;
+  /** The fleet's Redis (redis://, rediss://, redis+sentinel://, redis-cluster://; see fleet/redis-url.ts); empty: no fleet. */
+  fleetRedis: string;
+  /** This process's name in the fleet (default: hostname:port); several processes may hold one root identity. */
+  rootId: string;
 }
 
 type Kind = 'string' | 'port' | 'bind' | 'list' | 'int' | 'level' | 'listen' | 'secret';
@@ -50,6 +54,8 @@ export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string
   validationWorkers: ['int', 'ZTROOT_VALIDATION_WORKERS', '--validation-workers', 'identity validation threads, 0 = auto (default 0)'],
   httpListen: ['listen', 'ZTROOT_HTTP', '--http', "HTTP API and /metrics, host:port or 'none' (default 127.0.0.1:9980)"],
   metricsToken: ['secret', 'ZTROOT_METRICS_TOKEN', '--metrics-token', 'bearer token required for /metrics and /api (default: none)'],
+  fleetRedis: ['secret', 'ZTROOT_FLEET_REDIS', '--fleet-redis', 'Redis URL shared by the fleet (default: none, a single root)'],
+  rootId: ['string', 'ZTROOT_ROOT_ID', '--root-id', 'this process in the fleet (default hostname:port)'],
 };
 
 export function defaultConfig(): RootConfig {
@@ -66,6 +72,8 @@ export function defaultConfig(): RootConfig {
     validationWorkers: 0,
     httpListen: { host: '127.0.0.1', port: 9980 },
     metricsToken: '',
+    fleetRedis: '',
+    rootId: '',
   };
 }
 

@@ -56,6 +56,14 @@ export function classifyCounter(name: string): { family: string; labels: Record<
       return { family: 'ztroot_world_updates_sent_total', labels: { type: 'planet' } };
     case 'moon_updates_sent':
       return { family: 'ztroot_world_updates_sent_total', labels: { type: 'moon' } };
+    case 'fleet_publishes':
+      return { family: 'ztroot_fleet_operations_total', labels: { op: 'publish' } };
+    case 'fleet_resyncs':
+      return { family: 'ztroot_fleet_operations_total', labels: { op: 'resync' } };
+    case 'fleet_whois_lookups':
+      return { family: 'ztroot_fleet_operations_total', labels: { op: 'whois_lookup' } };
+    case 'fleet_write_errors':
+      return { family: 'ztroot_fleet_errors_total', labels: { op: 'write' } };
     case 'hello_identity_collision':
       return { family: 'ztroot_identity_collisions_total', labels: {} };
     default:
@@ -75,6 +83,8 @@ const COUNTER_FAMILIES: Record<string, { help: string; labelNames: string[] }> =
   ztroot_peers_expired_total: { help: 'Peers forgotten after the activity timeout.', labelNames: [] },
   ztroot_world_updates_sent_total: { help: 'Planets and moons sent in OK(HELLO) to holders of older ones.', labelNames: ['type'] },
   ztroot_identity_collisions_total: { help: 'HELLOs claiming a known address with another key.', labelNames: [] },
+  ztroot_fleet_operations_total: { help: 'Operations on the fleet store, by kind.', labelNames: ['op'] },
+  ztroot_fleet_errors_total: { help: 'Failed operations on the fleet store, by kind.', labelNames: ['op'] },
   ztroot_events_total: { help: 'Other root events, by name.', labelNames: ['event'] },
 };
 

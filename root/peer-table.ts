@@ -54,6 +54,9 @@ export class RootPeer {
   versionMinor = 0;
   versionRevision = 0;
 
+  /** When this root last published the peer's location to the fleet (ms). */
+  publishedAt = 0;
+
   /** Reply budget for HELLO/ECHO/WHOIS (a fixed window, see RootServer.replyAllowed). */
   replyWindowStart = 0;
   repliesInWindow = 0;

@@ -47,10 +47,23 @@ import { Relay, type RelayOptions } from '../relay/relay.js';
 import { coarseSeconds, PeerTable, RootPeer } from './peer-table.js';
 import { MulticastSubscriptions } from './multicast-subscriptions.js';
 import { RateGate, sourcePrefixKey } from './rate-gate.js';
+import type { PeerStore } from '../fleet/peer-store.js';
+import type { PeerStoreCache } from '../fleet/cached-store.js';
 
 /** Validates identities off the event loop (root/identity-validator.ts implements it). */
 export interface IdentityValidatorLike {
   validate(identity: Identity): Promise<boolean>;
+}
+
+/**
+ * This root's part in a fleet: the shared store (never awaited on the packet path), a read-through cache
+ * over it, this process's name in the fleet, and where other roots reach it.
+ */
+export interface RootFleet {
+  store: PeerStore;
+  cache: PeerStoreCache;
+  rootId: string;
+  endpoints: InetAddress[];
 }
 
 /** Minimal logger shape (pino's). */
@@ -120,6 +133,8 @@ export interface RootServerDeps {
   planet: Uint8Array;
   /** Moons this root serves (serialized, each listing this root), for clients that orbit them. */
   moons?: Uint8Array[];
+  /** The fleet's shared store (fleet/), when this root is one of several. */
+  fleet?: RootFleet;
   validator: IdentityValidatorLike;
   logger?: Logger;
   now?: () => number;
@@ -166,6 +181,7 @@ export class RootServer extends EventEmitter {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly validator: IdentityValidatorLike;
+  private readonly fleet: RootFleet | undefined;
   private readonly relay: Relay<RootPeer>;
   private readonly newIdentityGate: RateGate;
   private readonly ipReplyGate: RateGate;
@@ -198,6 +214,7 @@ export class RootServer extends EventEmitter {
     this.hi10 = Math.floor(deps.identity.address / 0x40000000);
     this.lo30 = deps.identity.address % 0x40000000;
     this.validator = deps.validator;
+    this.fleet = deps.fleet;
     this.log = deps.logger ?? silentLogger;
     this.now = deps.now ?? Date.now;
     this.planetWorld = this.checkListsUs(parseWorld(deps.planet), 'planet');
@@ -333,6 +350,42 @@ export class RootServer extends EventEmitter {
     this.multicast.expire(now);
     this.newIdentityGate.sweep(now);
     this.ipReplyGate.sweep(now);
+    if (this.fleet !== undefined) {
+      const f = this.fleet;
+      // Three missed beats and the others see this root as gone.
+      f.store
+        .heartbeat(f.rootId, { endpoints: f.endpoints, peers: this.peers.size, version: `${this.opts.version.major}.${this.opts.version.minor}.${this.opts.version.revision}` }, 3 * this.opts.housekeepingMs)
+        .catch(() => this.count('fleet_write_errors'));
+    }
+  }
+
+  // ---- fleet --------------------------------------------------------------------------------------
+
+  /**
+   * Tells the fleet this root holds `peer` (and, when new, its identity, so any root answers WHOIS for
+   * it). Fire-and-forget: the store queues writes while Redis is away. A client sends each HELLO from
+   * several sockets, so a location is re-published at most once a minute.
+   */
+  private publish(peer: RootPeer, isNew: boolean, now: number): void {
+    const f = this.fleet;
+    if (f === undefined || (!isNew && now - peer.publishedAt < 60_000)) return;
+    peer.publishedAt = now;
+    if (isNew) f.store.putIdentity(peer.identity).catch(() => this.count('fleet_write_errors'));
+    f.store.putLocation(peer.address, { rootId: f.rootId, endpoints: pathsOf(peer) }, this.opts.peerTimeoutMs).catch(() => this.count('fleet_write_errors'));
+    this.count('fleet_publishes');
+  }
+
+  /** Re-puts everything this root holds (the store calls it after every reconnect to Redis). */
+  async resyncFleet(): Promise<void> {
+    const f = this.fleet;
+    if (f === undefined) return;
+    const writes: Promise<void>[] = [];
+    for (const p of this.peers.values()) {
+      writes.push(f.store.putIdentity(p.identity));
+      writes.push(f.store.putLocation(p.address, { rootId: f.rootId, endpoints: pathsOf(p) }, this.opts.peerTimeoutMs));
+    }
+    await Promise.allSettled(writes);
+    this.count('fleet_resyncs');
   }
 
   // ---- receive ----------------------------------------------------------------------------------
@@ -433,6 +486,7 @@ export class RootServer extends EventEmitter {
       dearmor(pkt, known.key); // throws BAD_MAC → counted by the caller
       this.count('rx_HELLO');
       known.heardFrom(family, ip, port, sock, now);
+      this.publish(known, false, now);
       return this.answerHello(known, wireId, hello, pkt, family, sock, ip, port, now);
     }
 
@@ -487,6 +541,7 @@ export class RootServer extends EventEmitter {
           }
           this.count('rx_HELLO');
           peer.heardFrom(q.family, q.ip, q.port, q.sock, later);
+          this.publish(peer, peer.publishedAt === 0, later);
           this.answerHello(peer, q.wireId, q.hello, q.pkt, q.family, q.sock, q.ip, q.port, later);
         }
       },
@@ -561,14 +616,28 @@ export class RootServer extends EventEmitter {
   private onWhois(peer: RootPeer, wireId: bigint, payload: Uint8Array, sock: number, ip: string, port: number, now: number): void {
     const { addresses } = decodeWhois(payload);
     const found: Identity[] = [];
+    const elsewhere: number[] = [];
     for (const a of addresses) {
-      if (found.length >= MAX_WHOIS_IDENTITIES) break;
+      if (found.length + elsewhere.length >= MAX_WHOIS_IDENTITIES) break;
       if (a === this.identity.address) found.push(this.identity.publicOnly());
       else {
-        const p = this.peers.get(a);
-        if (p !== undefined) found.push(p.identity);
+        const p = this.peers.get(a) ?? this.fleet?.cache.identity(a);
+        if (p !== undefined) found.push(p instanceof RootPeer ? p.identity : p);
+        else if (this.fleet !== undefined) elsewhere.push(a);
       }
     }
+    if (elsewhere.length === 0) return this.answerWhois(peer, wireId, found, sock, ip, port, now);
+    // Peers that said HELLO to another root of the fleet: look them up in the store, off the packet path
+    // (the cache makes it one look-up per address however many ask, and remembers misses).
+    const cache = this.fleet!.cache;
+    void Promise.all(elsewhere.map((a) => cache.lookupIdentity(a))).then((ids) => {
+      for (const id of ids) if (id !== undefined) found.push(id);
+      this.count('fleet_whois_lookups', elsewhere.length);
+      this.answerWhois(peer, wireId, found, sock, ip, port, this.now());
+    });
+  }
+
+  private answerWhois(peer: RootPeer, wireId: bigint, found: Identity[], sock: number, ip: string, port: number, now: number): void {
     if (found.length === 0) return this.count('whois_miss'); // 1.14 sends nothing for unknown addresses
     if (!this.replyAllowed(peer, ip, now)) return;
     this.count('whois_answered');
@@ -647,6 +716,14 @@ export class RootServer extends EventEmitter {
     if (s === undefined) return this.count('drop_no_socket');
     s.sock.send(buf, port, ip);
   }
+}
+
+/** A peer's current physical endpoints (for the fleet's location records). */
+function pathsOf(p: RootPeer): InetAddress[] {
+  const out: InetAddress[] = [];
+  if (p.ip4 !== '') out.push({ family: 4, ip: p.ip4, port: p.port4 });
+  if (p.ip6 !== '') out.push({ family: 6, ip: p.ip6, port: p.port6 });
+  return out;
 }
 
 function packetIdOf(pkt: Uint8Array): bigint {

@@ -6,11 +6,13 @@
  * clients. SIGINT/SIGTERM stop it gracefully; SIGHUP (and a change of the file) reloads the planet.
  */
 import { watchFile, unwatchFile, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { pino } from 'pino';
 import { configHelp, loadConfig } from '../root/config.js';
 import { loadOrCreateIdentity, loadOrCreatePlanet } from '../root/state.js';
-import { RootServer } from '../root/root-server.js';
+import { RootServer, type RootFleet } from '../root/root-server.js';
+import { RedisPeerStore } from '../fleet/redis-store.js';
+import { PeerStoreCache } from '../fleet/cached-store.js';
 import { IdentityValidator } from '../root/identity-validator.js';
 import { formatAddress } from '../vl1/address.js';
 import { formatInetAddress } from '../vl1/inet-address.js';
@@ -31,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (printConfig) {
     for (const [k, v] of Object.entries(config)) {
-      const shown = k === 'metricsToken' && v !== '' ? '"(set)"' : JSON.stringify(v); // never print a secret
+      const shown = (k === 'metricsToken' || k === 'fleetRedis') && v !== '' ? '"(set)"' : JSON.stringify(v); // never print a secret
       console.log(`${k.padEnd(18)} ${shown.padEnd(40)} (${origin[k as keyof typeof origin]})`);
     }
     return 0;
@@ -66,9 +68,24 @@ export async function main(argv: string[]): Promise<number> {
   // Serve every port the planet lists for this root too: clients pick any stable endpoint.
   const me = planet.world.roots.find((r) => r.identity.equals(identity));
   const extraPorts = [...new Set((me?.stableEndpoints ?? []).map((e) => e.port))].filter((p) => p !== config.port);
-  const server = new RootServer(
+  // The fleet: a Redis store shared by the planet's roots (nothing on the packet path waits for it).
+  let fleetStore: RedisPeerStore | null = null;
+  let server: RootServer | undefined;
+  let fleet: RootFleet | undefined;
+  if (config.fleetRedis !== '') {
+    fleetStore = new RedisPeerStore({ url: config.fleetRedis, fleet: planet.world.id.toString(16), resync: () => server?.resyncFleet() });
+    fleetStore.on('degraded', (e: Error) => log.warn({ err: e.message }, 'fleet store unreachable: serving from what this root knows, writes queued'));
+    fleetStore.on('recovered', () => log.info({}, 'fleet store back: queued writes flushed and state resynchronised'));
+    fleet = {
+      store: fleetStore,
+      cache: new PeerStoreCache(fleetStore),
+      rootId: config.rootId !== '' ? config.rootId : `${hostname()}:${config.port}`,
+      endpoints: me?.stableEndpoints ?? [],
+    };
+  }
+  server = new RootServer(
     { port: config.port, extraPorts, bind4: config.bind4, bind6: config.bind6, peerTimeoutMs: config.peerTimeoutSec * 1000, relay: { maxHops: config.maxHops } },
-    { identity, planet: planet.bytes, validator: timedValidator, logger: log },
+    { identity, planet: planet.bytes, validator: timedValidator, logger: log, ...(fleet ? { fleet } : {}) },
   );
   await server.start();
   let http: import('node:http').Server | null = null;
@@ -122,6 +139,7 @@ export async function main(argv: string[]): Promise<number> {
   stopLive();
   if (http !== null) await new Promise((r) => http!.close(r));
   await server.stop();
+  await fleetStore?.close();
   await validator.close();
   log.info({ counters: Object.fromEntries(server.counters) }, 'stopped');
   return 0;

@@ -1,0 +1,149 @@
+/**
+ * Two roots of one planet sharing a real redis-server (started by the test, no persistence): a peer that
+ * only ever spoke to root A is known to root B (WHOIS on B answers for it), both roots announce
+ * themselves with heartbeats, and a root resynchronises what it holds after Redis comes back.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Identity } from '../vl1/identity.js';
+import { c25519Generate } from '../vl1/c25519.js';
+import { Verb } from '../vl1/constants.js';
+import { openPacket, sealPacket } from '../vl1/packet.js';
+import { encodeWhois } from '../vl1/verbs/whois.js';
+import { decodeOk } from '../vl1/verbs/ok.js';
+import { signWorld, serializeWorld } from '../planet/world.js';
+import { RootServer } from './root-server.js';
+import { IdentityValidator } from './identity-validator.js';
+import { RedisPeerStore } from '../fleet/redis-store.js';
+import { PeerStoreCache } from '../fleet/cached-store.js';
+import { readVectorJson } from '../test/vectors.js';
+import { RawClient } from '../test/raw-vl1-client.js';
+import { RedisServer, redisUnavailableReason } from '../test/redis.js';
+
+const skip = redisUnavailableReason() ?? false;
+if (skip) console.log(`# fleet root tests skipped: ${skip}`);
+
+const ids = readVectorJson<{ identities: { secret_string: string }[] }>('identities.json').identities.map((i) => Identity.fromString(i.secret_string));
+const [rootAId, rootBId, xId, yId] = ids as [Identity, Identity, Identity, Identity];
+const key = c25519Generate();
+const world = signWorld(
+  {
+    type: 'planet',
+    id: 0x5eedf1ee7n,
+    timestamp: 1,
+    updatesMustBeSignedBy: key.publicKey,
+    roots: [
+      { identity: rootAId.publicOnly(), stableEndpoints: [{ family: 4, ip: '192.0.0.1', port: 9993 }] },
+      { identity: rootBId.publicOnly(), stableEndpoints: [{ family: 4, ip: '192.0.0.2', port: 9993 }] },
+    ],
+  },
+  key,
+);
+const planet = serializeWorld(world);
+
+let redis: RedisServer;
+const started: Array<{ root: RootServer; store: RedisPeerStore; validator: IdentityValidator }> = [];
+
+async function startRoot(identity: Identity, rootId: string) {
+  const validator = new IdentityValidator({ workers: 1 });
+  let root: RootServer | undefined;
+  const store = new RedisPeerStore({ url: redis.url, fleet: world.id.toString(16), resync: () => root?.resyncFleet() });
+  const cache = new PeerStoreCache(store, { negativeTtlMs: 100 });
+  root = new RootServer(
+    { port: 0, bind4: '127.0.0.1', bind6: null, housekeepingMs: 200 },
+    { identity, planet, validator, fleet: { store, cache, rootId, endpoints: [{ family: 4, ip: '127.0.0.1', port: 0 }] } },
+  );
+  await root.start();
+  await store.whenHealthy(5000);
+  started.push({ root, store, validator });
+  return root;
+}
+
+before(async () => {
+  if (skip) return;
+  redis = await RedisServer.start();
+});
+after(async () => {
+  for (const s of started) {
+    await s.root.stop();
+    await s.store.close();
+    await s.validator.close();
+  }
+  await redis?.stop();
+});
+
+test('WHOIS on root B answers for a peer that only ever spoke to root A; both roots heartbeat', { skip, timeout: 30_000 }, async () => {
+  const a = await startRoot(rootAId, 'root-a');
+  const b = await startRoot(rootBId, 'root-b');
+  const x = await new RawClient(xId, { root: rootAId, port: () => a.port, planetId: world.id, planetTimestamp: world.timestamp }).open();
+  const y = await new RawClient(yId, { root: rootBId, port: () => b.port, planetId: world.id, planetTimestamp: world.timestamp }).open();
+  try {
+    x.send(x.hello());
+    assert.ok(await x.next(5000), 'X is online at root A');
+    y.send(y.hello());
+    assert.ok(await y.next(5000), 'Y is online at root B');
+    assert.equal(b.peers.get(xId.address), undefined, 'root B never heard from X');
+
+    // Y asks B who X is; B has to ask the fleet (the write from A may still be in flight: retry briefly).
+    const k = y.keyWith(rootBId);
+    let reply: Uint8Array | null = null;
+    for (let i = 0; i < 20 && reply === null; i++) {
+      y.send(sealPacket({ dest: rootBId.address, source: yId.address, verb: Verb.WHOIS, payload: encodeWhois({ addresses: [xId.address] }) }, k, 3));
+      reply = await y.next(300);
+    }
+    assert.ok(reply, 'B answered WHOIS for X');
+    const ok = decodeOk(openPacket(reply, k).payload);
+    assert.ok(ok.kind === 'WHOIS');
+    assert.deepEqual(ok.identities.map((i) => i.toString()), [xId.toString()]);
+    assert.ok((b.counters.get('fleet_whois_lookups') ?? 0) >= 1);
+
+    // X's location is recorded as held by root A.
+    const locs = await started[0]!.store.getLocations(xId.address);
+    assert.deepEqual(locs.map((l) => l.rootId), ['root-a']);
+    assert.deepEqual(locs[0]!.endpoints, [{ family: 4, ip: '127.0.0.1', port: x.port }]);
+
+    // Housekeeping (every 200 ms here) announces both roots.
+    let roots: string[] = [];
+    for (let i = 0; i < 20 && roots.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      roots = (await started[0]!.store.roots()).map((r) => r.rootId).sort();
+    }
+    assert.deepEqual(roots, ['root-a', 'root-b']);
+  } finally {
+    x.close();
+    y.close();
+  }
+});
+
+test('after Redis restarts empty, each root puts back what it holds (resync)', { skip, timeout: 30_000 }, async () => {
+  const a = started[0]!.root;
+  assert.ok(a.peers.get(xId.address), 'root A holds X from the previous test');
+  await redis.kill();
+  await redis.restart(); // same port, no data
+  const store = started[0]!.store;
+  await store.whenHealthy(10_000);
+  let id: Identity | undefined;
+  for (let i = 0; i < 50 && id === undefined; i++) {
+    id = await store.getIdentity(xId.address).catch(() => undefined);
+    if (id === undefined) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(id?.toString(), xId.toString(), 'X is back in Redis');
+  assert.ok((a.counters.get('fleet_resyncs') ?? 0) >= 1);
+});
+
+test('`ztroot fleet status` lists the roots with their heartbeats and peer counts', { skip, timeout: 30_000 }, async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const { REPO_ROOT } = await import('../test/vectors.js');
+  // The previous test restarted Redis empty: wait for the heartbeats to come back.
+  for (let i = 0; i < 30 && (await started[0]!.store.roots()).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  const cli = join(REPO_ROOT, 'dist', 'tools', 'cli.js');
+  const r = spawnSync(process.execPath, [cli, 'fleet', 'status', '--redis', redis.url, '--fleet', world.id.toString(16)], { encoding: 'utf8', timeout: 15_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /2 root\(s\)/);
+  assert.match(r.stdout, /^root-a\s+1\s/m);
+  assert.match(r.stdout, /^root-b\s+1\s/m);
+  const bad = spawnSync(process.execPath, [cli, 'fleet', 'status', '--fleet', 'x'], { encoding: 'utf8', env: { ...process.env, ZTROOT_FLEET_REDIS: '' } });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--redis is required/);
+});
