@@ -16,6 +16,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
+import { formatAddress, parseAddress } from '../vl1/address.js';
 import type { Identity } from '../vl1/identity.js';
 import { formatInetAddress, parseInetAddress } from '../vl1/inet-address.js';
 import type { InetAddress } from '../vl1/inet-address.js';
@@ -51,6 +52,8 @@ export interface RootInfo {
   peers?: number;
   /** Software version (informational). */
   version?: string;
+  /** The root's ZeroTier address, which names the key forwarded packets are armored with (planet roots agree keys). */
+  address?: number;
 }
 
 /** A heartbeat as read back. */
@@ -151,7 +154,8 @@ export function decodeEndpoints(s: string, what: string): InetAddress[] {
 /** Heartbeat info as stored: JSON with endpoints in text form. */
 export function encodeRootInfo(info: RootInfo, rootId: string): string {
   if (typeof info !== 'object' || info === null) throw new ZtError(ZtErrorCode.BAD_VALUE, `root ${rootId}: info must be an object`);
-  const o: { e: string; p?: number; v?: string } = { e: encodeEndpoints(info.endpoints, `root ${rootId}`) };
+  const o: { e: string; p?: number; v?: string; a?: string } = { e: encodeEndpoints(info.endpoints, `root ${rootId}`) };
+  if (info.address !== undefined) o.a = formatAddress(info.address);
   if (info.peers !== undefined) {
     if (!Number.isSafeInteger(info.peers) || info.peers < 0) throw new ZtError(ZtErrorCode.BAD_VALUE, `root ${rootId}: peers ${String(info.peers)} is not a count`);
     o.p = info.peers;
@@ -174,9 +178,10 @@ export function decodeRootInfo(s: string, rootId: string): RootInfo {
   if (typeof o !== 'object' || o === null || typeof (o as { e?: unknown }).e !== 'string') {
     throw new ZtError(ZtErrorCode.BAD_FORMAT, `root ${rootId}: heartbeat lacks its endpoints`);
   }
-  const { e, p, v } = o as { e: string; p?: unknown; v?: unknown };
+  const { e, p, v, a } = o as { e: string; p?: unknown; v?: unknown; a?: unknown };
   const info: RootInfo = { endpoints: decodeEndpoints(e, `root ${rootId}`) };
   if (typeof p === 'number' && Number.isSafeInteger(p) && p >= 0) info.peers = p;
   if (typeof v === 'string') info.version = v;
+  if (typeof a === 'string' && /^[0-9a-f]{10}$/.test(a)) info.address = parseAddress(a);
   return info;
 }

@@ -43,6 +43,11 @@ export interface RelayDeps<P extends RelayPeer> {
   /** Asks the control plane to send RENDEZVOUS to both; called at most once per pair per interval. */
   unite(a: P, b: P): void;
   drop(reason: RelayDropReason): void;
+  /**
+   * A datagram for an address no local peer has, with its hop count already raised: return true if it was
+   * handled elsewhere (another root of the fleet holds the peer), false to count it as unknown.
+   */
+  elsewhere?(buf: Uint8Array): boolean;
 }
 
 export class Relay<P extends RelayPeer> {
@@ -84,6 +89,11 @@ export class Relay<P extends RelayPeer> {
     }
     const destPeer = this.deps.lookupAt(buf, 8);
     if (destPeer === undefined) {
+      if (this.deps.elsewhere !== undefined) {
+        buf[hopIdx] = (hopByte & ~FLAGS_HOPS_MASK) | (hops + 1);
+        if (this.deps.elsewhere(buf)) return true;
+        buf[hopIdx] = hopByte;
+      }
       this.deps.drop('unknown_destination');
       return false;
     }

@@ -17,6 +17,10 @@ import { IdentityValidator } from './identity-validator.js';
 import { RedisPeerStore } from '../fleet/redis-store.js';
 import { PeerStoreCache } from '../fleet/cached-store.js';
 import { readVectorJson } from '../test/vectors.js';
+import type { InetAddress } from '../vl1/inet-address.js';
+import { decodeRendezvous } from '../vl1/verbs/rendezvous.js';
+import { buildPacket, armor } from '../vl1/packet.js';
+import { PeerKey } from '../vl1/peer-key.js';
 import { RawClient } from '../test/raw-vl1-client.js';
 import { RedisServer, redisUnavailableReason } from '../test/redis.js';
 
@@ -49,11 +53,10 @@ async function startRoot(identity: Identity, rootId: string) {
   let root: RootServer | undefined;
   const store = new RedisPeerStore({ url: redis.url, fleet: world.id.toString(16), resync: () => root?.resyncFleet() });
   const cache = new PeerStoreCache(store, { negativeTtlMs: 100 });
-  root = new RootServer(
-    { port: 0, bind4: '127.0.0.1', bind6: null, housekeepingMs: 200 },
-    { identity, planet, validator, fleet: { store, cache, rootId, endpoints: [{ family: 4, ip: '127.0.0.1', port: 0 }] } },
-  );
+  const endpoints: InetAddress[] = [];
+  root = new RootServer({ port: 0, bind4: '127.0.0.1', bind6: null, housekeepingMs: 200 }, { identity, planet, validator, fleet: { store, cache, rootId, endpoints } });
   await root.start();
+  endpoints.push({ family: 4, ip: '127.0.0.1', port: root.port }); // where the other roots forward to
   await store.whenHealthy(5000);
   started.push({ root, store, validator });
   return root;
@@ -146,4 +149,66 @@ test('`ztroot fleet status` lists the roots with their heartbeats and peer count
   const bad = spawnSync(process.execPath, [cli, 'fleet', 'status', '--fleet', 'x'], { encoding: 'utf8', env: { ...process.env, ZTROOT_FLEET_REDIS: '' } });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--redis is required/);
+});
+
+test('a client attached only to root A reaches a client attached only to root B; both are introduced; forgeries are dropped', { skip, timeout: 30_000 }, async () => {
+  const [a, b] = [started[0]!.root, started[1]!.root];
+  const x = await new RawClient(xId, { root: rootAId, port: () => a.port, planetId: world.id, planetTimestamp: world.timestamp }).open();
+  const y = await new RawClient(yId, { root: rootBId, port: () => b.port, planetId: world.id, planetTimestamp: world.timestamp }).open();
+  try {
+    x.send(x.hello());
+    y.send(y.hello());
+    assert.ok(await x.next(5000));
+    assert.ok(await y.next(5000));
+    assert.equal(a.peers.get(yId.address), undefined, 'root A does not hold Y');
+    assert.equal(b.peers.get(xId.address), undefined, 'root B does not hold X');
+
+    // X → Y through root A; A finds Y's root in the fleet (the first datagrams may go while that look-up runs).
+    const xy = x.keyWith(yId);
+    let got: Uint8Array | undefined;
+    const fromX = (m: Uint8Array) => m.length > 18 && m[13] === ((xId.address / 2 ** 32) & 0xff) && m[8] === ((yId.address / 2 ** 32) & 0xff);
+    for (let i = 0; i < 30 && got === undefined; i++) {
+      x.send(sealPacket({ dest: yId.address, source: xId.address, verb: Verb.USER_MESSAGE, payload: new TextEncoder().encode(`hello Y ${i}`) }, xy, 3));
+      got = (await y.drain(150)).find(fromX);
+    }
+    assert.ok(got, 'Y received X\'s datagram via root A → root B');
+    assert.match(new TextDecoder().decode(openPacket(got.slice(), y.keyWith(xId)).payload), /^hello Y \d+$/);
+    assert.equal(got[18]! & 7, 2, 'two relay hops: root A, then root B');
+    assert.ok((a.counters.get('fleet_forwarded') ?? 0) >= 1);
+    assert.ok((b.counters.get('fleet_delivered') ?? 0) >= 1);
+
+    // Each root told its own client where the other one is (each peer's location as its own root sees it).
+    const rendezvous = async (c: RawClient, root: Identity) => {
+      for (let i = 0; i < 10; i++) {
+        const r = (await c.drain(150))
+          .map((m) => {
+            try {
+              const o = openPacket(m.slice(), c.keyWith(root));
+              return o.verb === Verb.RENDEZVOUS ? decodeRendezvous(o.payload) : null;
+            } catch {
+              return null;
+            }
+          })
+          .find((v) => v !== null);
+        if (r) return r;
+        x.send(sealPacket({ dest: yId.address, source: xId.address, verb: Verb.USER_MESSAGE, payload: new Uint8Array(4) }, xy, 3));
+      }
+      return undefined;
+    };
+    const atX = await rendezvous(x, rootAId);
+    assert.deepEqual(atX, { flags: 0, address: yId.address, endpoint: { family: 4, ip: '127.0.0.1', port: y.port } });
+    const atY = await rendezvous(y, rootBId);
+    assert.deepEqual(atY, { flags: 0, address: xId.address, endpoint: { family: 4, ip: '127.0.0.1', port: x.port } });
+
+    // A "forwarded" datagram from someone who is not a root of the planet: its MAC cannot verify.
+    const before = b.counters.get('drop_fleet_unauthenticated') ?? 0;
+    const fake = buildPacket({ dest: rootBId.address, source: rootAId.address, verb: Verb.USER_MESSAGE, payload: new Uint8Array(60) });
+    armor(fake, new PeerKey(yId.agree(rootBId)), 3); // Y's key, not root A's
+    y.send(fake);
+    await y.drain(200);
+    assert.equal(b.counters.get('drop_fleet_unauthenticated'), before + 1);
+  } finally {
+    x.close();
+    y.close();
+  }
 });

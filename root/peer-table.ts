@@ -54,8 +54,9 @@ export class RootPeer {
   versionMinor = 0;
   versionRevision = 0;
 
-  /** When this root last published the peer's location to the fleet (ms). */
+  /** When this root last published the peer's location to the fleet (ms), and the paths it published. */
   publishedAt = 0;
+  publishedWhere = '';
 
   /** Reply budget for HELLO/ECHO/WHOIS (a fixed window, see RootServer.replyAllowed). */
   replyWindowStart = 0;

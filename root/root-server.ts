@@ -25,6 +25,7 @@ import {
   IDX_PAYLOAD,
   IDX_VERB,
   MIN_PACKET_LENGTH,
+  MIN_UNITE_INTERVAL,
   PEER_ACTIVITY_TIMEOUT,
   PROTO_VERSION,
   PROTO_VERSION_MIN,
@@ -47,7 +48,7 @@ import { Relay, type RelayOptions } from '../relay/relay.js';
 import { coarseSeconds, PeerTable, RootPeer } from './peer-table.js';
 import { MulticastSubscriptions } from './multicast-subscriptions.js';
 import { RateGate, sourcePrefixKey } from './rate-gate.js';
-import type { PeerStore } from '../fleet/peer-store.js';
+import type { PeerStore, RootHeartbeat } from '../fleet/peer-store.js';
 import type { PeerStoreCache } from '../fleet/cached-store.js';
 
 /** Validates identities off the event loop (root/identity-validator.ts implements it). */
@@ -140,6 +141,9 @@ export interface RootServerDeps {
   now?: () => number;
 }
 
+/** First bytes of a USER_MESSAGE between roots that carries a forwarded datagram ("ZTFW"). */
+const FLEET_FORWARD_MAGIC = new Uint8Array([0x5a, 0x54, 0x46, 0x57]);
+
 /** How often the relay path's cached clock is refreshed (ms). */
 const CLOCK_REFRESH_MS = 100;
 
@@ -182,6 +186,14 @@ export class RootServer extends EventEmitter {
   private readonly now: () => number;
   private readonly validator: IdentityValidatorLike;
   private readonly fleet: RootFleet | undefined;
+  /** Keys agreed with every root of the planet (this one included): they armor datagrams forwarded between roots. */
+  private rootKeys = new Map<number, PeerKey>();
+  /** The fleet's roots by rootId, from the heartbeats (refreshed at housekeeping). */
+  private fleetRoots = new Map<string, RootHeartbeat>();
+  /** Set while a datagram forwarded by another root is delivered: it is never forwarded again (no loops). */
+  private deliveringFromFleet = false;
+  /** Introductions across roots, at most once per unite interval per pair. */
+  private readonly crossUniteGate: RateGate;
   private readonly relay: Relay<RootPeer>;
   private readonly newIdentityGate: RateGate;
   private readonly ipReplyGate: RateGate;
@@ -215,10 +227,12 @@ export class RootServer extends EventEmitter {
     this.lo30 = deps.identity.address % 0x40000000;
     this.validator = deps.validator;
     this.fleet = deps.fleet;
+    this.crossUniteGate = new RateGate({ intervalMs: this.opts.relay.uniteIntervalMs ?? MIN_UNITE_INTERVAL });
     this.log = deps.logger ?? silentLogger;
     this.now = deps.now ?? Date.now;
     this.planetWorld = this.checkListsUs(parseWorld(deps.planet), 'planet');
     this.planetBytesServed = deps.planet;
+    this.agreeWithRoots();
     this.setMoons(deps.moons ?? []);
     this.newIdentityGate = new RateGate({ intervalMs: this.opts.newIdentityIntervalMs, burst: this.opts.newIdentityBurst });
     this.ipReplyGate = new RateGate({ intervalMs: 1000 / this.opts.repliesPerIpPerSecond, burst: this.opts.repliesPerIpPerSecond });
@@ -228,6 +242,7 @@ export class RootServer extends EventEmitter {
         family === 4 ? this.sendOn(peer.sock4, buf, peer.ip4, peer.port4) : this.sendOn(peer.sock6, buf, peer.ip6, peer.port6),
       unite: (a, b) => this.unite(a, b),
       drop: (reason) => this.count(`drop_${reason}`),
+      elsewhere: (buf) => this.forwardToFleet(buf),
     });
   }
 
@@ -244,6 +259,15 @@ export class RootServer extends EventEmitter {
   setPlanet(bytes: Uint8Array): void {
     this.planetWorld = this.checkListsUs(parseWorld(bytes), 'planet');
     this.planetBytesServed = bytes;
+    this.agreeWithRoots();
+  }
+
+  /** The fleet trusts exactly the planet's roots: forwarded datagrams must carry a MAC under one of these keys. */
+  private agreeWithRoots(): void {
+    if (this.fleet === undefined) return;
+    const keys = new Map<number, PeerKey>();
+    for (const r of this.planetWorld.roots) keys.set(r.identity.address, new PeerKey(this.identity.agree(r.identity)));
+    this.rootKeys = keys;
   }
 
   /** Replaces the moons served; each must be a moon (type 127) listing this root. */
@@ -353,9 +377,14 @@ export class RootServer extends EventEmitter {
     if (this.fleet !== undefined) {
       const f = this.fleet;
       // Three missed beats and the others see this root as gone.
+      const version = `${this.opts.version.major}.${this.opts.version.minor}.${this.opts.version.revision}`;
       f.store
-        .heartbeat(f.rootId, { endpoints: f.endpoints, peers: this.peers.size, version: `${this.opts.version.major}.${this.opts.version.minor}.${this.opts.version.revision}` }, 3 * this.opts.housekeepingMs)
+        .heartbeat(f.rootId, { endpoints: f.endpoints, peers: this.peers.size, version, address: this.identity.address }, 3 * this.opts.housekeepingMs)
         .catch(() => this.count('fleet_write_errors'));
+      f.store.roots().then(
+        (list) => (this.fleetRoots = new Map(list.map((r) => [r.rootId, r]))),
+        () => this.count('fleet_read_errors'),
+      );
     }
   }
 
@@ -368,11 +397,97 @@ export class RootServer extends EventEmitter {
    */
   private publish(peer: RootPeer, isNew: boolean, now: number): void {
     const f = this.fleet;
-    if (f === undefined || (!isNew && now - peer.publishedAt < 60_000)) return;
+    if (f === undefined) return;
+    // A peer that moved (new NAT mapping, new network) is republished at once: other roots introduce it there.
+    const where = `${peer.ip4}/${peer.port4} ${peer.ip6}/${peer.port6}`;
+    if (!isNew && where === peer.publishedWhere && now - peer.publishedAt < 60_000) return;
     peer.publishedAt = now;
+    peer.publishedWhere = where;
     if (isNew) f.store.putIdentity(peer.identity).catch(() => this.count('fleet_write_errors'));
     f.store.putLocation(peer.address, { rootId: f.rootId, endpoints: pathsOf(peer) }, this.opts.peerTimeoutMs).catch(() => this.count('fleet_write_errors'));
     this.count('fleet_publishes');
+  }
+
+  /**
+   * Relay miss: another root of the fleet may hold the destination. Its location comes from the cache (a
+   * miss starts a look-up and this datagram is dropped; the next ones go). The datagram travels inside a
+   * USER_MESSAGE from this root to that root, armored with the key the two root identities agree — so only
+   * the planet's roots can make one. Hops were already raised by the relay; the far root raises them again.
+   */
+  private forwardToFleet(buf: Uint8Array): boolean {
+    const f = this.fleet;
+    if (f === undefined || this.deliveringFromFleet) return false;
+    const dest = readU40(buf, 8);
+    const locs = f.cache.locations(dest);
+    if (locs === undefined) {
+      this.count('fleet_location_misses');
+      return false;
+    }
+    for (const l of locs) {
+      if (l.rootId === f.rootId) continue;
+      const root = this.fleetRoots.get(l.rootId);
+      const addr = root?.info.address;
+      const key = addr === undefined ? undefined : this.rootKeys.get(addr);
+      if (root === undefined || addr === undefined || key === undefined) continue;
+      const ep = root.info.endpoints.find((e) => this.sockets.some((s) => s.family === e.family));
+      if (ep === undefined) continue;
+      const payload = new Uint8Array(FLEET_FORWARD_MAGIC.length + buf.length);
+      payload.set(FLEET_FORWARD_MAGIC, 0);
+      payload.set(buf, FLEET_FORWARD_MAGIC.length);
+      const out = sealPacket({ dest: addr, source: this.identity.address, verb: Verb.USER_MESSAGE, payload }, key, 3, { compress: false });
+      this.sendOn(this.sockets.findIndex((s) => s.family === ep.family), out, ep.ip, ep.port);
+      this.count('fleet_forwarded');
+      // First hop (the relay made it 1): tell our peer, the sender, where the destination is.
+      const src = this.peers.getAt(buf, 13);
+      if (src !== undefined && (buf[IDX_FLAGS]! & 7) === 1) this.uniteAcross(src, dest, l.endpoints);
+      return true;
+    }
+    return false;
+  }
+
+  /** A datagram another root forwarded: authenticate, unwrap, and deliver to a peer of ours (never onwards). */
+  private onFleetForward(pkt: Uint8Array, key: PeerKey): void {
+    let opened;
+    try {
+      opened = openPacket(pkt, key);
+    } catch {
+      return this.count('drop_fleet_unauthenticated');
+    }
+    const p = opened.payload;
+    if (opened.verb !== Verb.USER_MESSAGE || p.length < FLEET_FORWARD_MAGIC.length + MIN_PACKET_LENGTH || !FLEET_FORWARD_MAGIC.every((b, i) => p[i] === b)) {
+      return this.count('drop_fleet_not_forward');
+    }
+    const inner = p.subarray(FLEET_FORWARD_MAGIC.length);
+    const firstHop = !isFragment(inner) && (inner[IDX_FLAGS]! & 7) === 1;
+    this.deliveringFromFleet = true;
+    try {
+      if (this.relay.forward(inner, this.clockS)) {
+        this.count('fleet_delivered');
+        this.relayCounters[0]! += 1;
+        this.relayCounters[1]! += inner.length;
+        // Tell our peer, the destination, where the sender is (its location as its own root sees it).
+        const dst = this.peers.getAt(inner, 8);
+        const srcAddr = readU40(inner, 13);
+        const srcLocs = this.fleet!.cache.locations(srcAddr);
+        if (firstHop && dst !== undefined && srcLocs !== undefined) {
+          for (const l of srcLocs) if (l.rootId !== this.fleet!.rootId) this.uniteAcross(dst, srcAddr, l.endpoints);
+        }
+      }
+    } finally {
+      this.deliveringFromFleet = false;
+    }
+  }
+
+  /** RENDEZVOUS to our peer `to` about a peer held by another root, at most once per pair per unite interval. */
+  private uniteAcross(to: RootPeer, about: number, endpoints: readonly InetAddress[]): void {
+    const now = this.now();
+    if (!this.crossUniteGate.allow(`${to.address}:${about}`, now)) return;
+    const s = coarseSeconds(now);
+    for (const family of [6, 4] as const) {
+      const live = family === 6 ? to.hasLive6(s) : to.hasLive4(s);
+      const ep = endpoints.find((e) => e.family === family);
+      if (live && ep !== undefined) this.sendRendezvous(to, about, ep);
+    }
   }
 
   /** Re-puts everything this root holds (the store calls it after every reconnect to Redis). */
@@ -413,6 +528,11 @@ export class RootServer extends EventEmitter {
       }
       if (buf.length < MIN_PACKET_LENGTH) return this.count('drop_runt');
       const source = readU40(buf, 13);
+      // Another root of the fleet (possibly another process with this very identity) forwarding a datagram.
+      if (this.fleet !== undefined && ((buf[IDX_FLAGS]! >> 3) & 7) === CipherSuite.AES_GMAC_SIV) {
+        const key = this.rootKeys.get(source);
+        if (key !== undefined) return this.onFleetForward(buf, key);
+      }
       if (source === this.identity.address) return this.count('drop_from_self');
       const family = this.sockets[sock]?.family;
       if (family === undefined) return this.count('drop_no_socket');
@@ -696,18 +816,17 @@ export class RootServer extends EventEmitter {
     for (const family of [6, 4] as const) {
       const live = family === 6 ? a.hasLive6(now) && b.hasLive6(now) : a.hasLive4(now) && b.hasLive4(now);
       if (!live) continue;
-      this.sendRendezvous(a, b, family);
-      this.sendRendezvous(b, a, family);
+      this.sendRendezvous(a, b.address, pathOf(b, family));
+      this.sendRendezvous(b, a.address, pathOf(a, family));
     }
   }
 
-  /** Tells `to` where `about` is on `family`, sent on `to`'s path of that family. */
-  private sendRendezvous(to: RootPeer, about: RootPeer, family: 4 | 6): void {
-    const endpoint: InetAddress = family === 4 ? { family, ip: about.ip4, port: about.port4 } : { family, ip: about.ip6, port: about.port6 };
-    const payload = encodeRendezvous({ flags: 0, address: about.address, endpoint });
+  /** Tells `to` that peer `about` is at `endpoint`, sent on `to`'s path of the endpoint's family. */
+  private sendRendezvous(to: RootPeer, about: number, endpoint: InetAddress): void {
+    const payload = encodeRendezvous({ flags: 0, address: about, endpoint });
     const out = sealPacket({ dest: to.address, source: this.identity.address, verb: Verb.RENDEZVOUS, payload }, to.key, to.suite as ArmorSuite);
     this.count('rendezvous_sent');
-    if (family === 4) this.sendOn(to.sock4, out, to.ip4, to.port4);
+    if (endpoint.family === 4) this.sendOn(to.sock4, out, to.ip4, to.port4);
     else this.sendOn(to.sock6, out, to.ip6, to.port6);
   }
 
@@ -716,6 +835,11 @@ export class RootServer extends EventEmitter {
     if (s === undefined) return this.count('drop_no_socket');
     s.sock.send(buf, port, ip);
   }
+}
+
+/** A peer's path of one family as an InetAddress. */
+function pathOf(p: RootPeer, family: 4 | 6): InetAddress {
+  return family === 4 ? { family, ip: p.ip4, port: p.port4 } : { family, ip: p.ip6, port: p.port6 };
 }
 
 /** A peer's current physical endpoints (for the fleet's location records). */
