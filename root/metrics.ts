@@ -62,6 +62,8 @@ export function classifyCounter(name: string): { family: string; labels: Record<
       return { family: 'ztroot_fleet_operations_total', labels: { op: 'resync' } };
     case 'fleet_whois_lookups':
       return { family: 'ztroot_fleet_operations_total', labels: { op: 'whois_lookup' } };
+    case 'fleet_location_lookups':
+      return { family: 'ztroot_fleet_operations_total', labels: { op: 'location_lookup' } };
     case 'fleet_write_errors':
       return { family: 'ztroot_fleet_errors_total', labels: { op: 'write' } };
     case 'hello_identity_collision':

@@ -144,6 +144,11 @@ export interface RootServerDeps {
 /** First bytes of a USER_MESSAGE between roots that carries a forwarded datagram ("ZTFW"). */
 const FLEET_FORWARD_MAGIC = new Uint8Array([0x5a, 0x54, 0x46, 0x57]);
 
+/** Datagrams held per destination while its location is looked up, destinations at most, and for how long. */
+const HELD_PER_DEST = 4;
+const HELD_DESTS = 1024;
+const HELD_MS = 2000;
+
 /** How often the relay path's cached clock is refreshed (ms). */
 const CLOCK_REFRESH_MS = 100;
 
@@ -190,6 +195,9 @@ export class RootServer extends EventEmitter {
   private rootKeys = new Map<number, PeerKey>();
   /** The fleet's roots by rootId, from the heartbeats (refreshed at housekeeping). */
   private fleetRoots = new Map<string, RootHeartbeat>();
+  private fleetRootsReadAt = -Infinity;
+  /** Datagrams held while their destination's location is looked up (bounded; see forwardToFleet). */
+  private readonly heldForFleet = new Map<number, { since: number; bufs: Uint8Array[] }>();
   /** Set while a datagram forwarded by another root is delivered: it is never forwarded again (no loops). */
   private deliveringFromFleet = false;
   /** Introductions across roots, at most once per unite interval per pair. */
@@ -308,6 +316,7 @@ export class RootServer extends EventEmitter {
     }
     this.housekeeping = setInterval(() => this.housekeep(), this.opts.housekeepingMs);
     this.housekeeping.unref();
+    this.fleetTick(); // announce ourselves now, not one housekeeping period from now
     this.clockS = coarseSeconds(this.now());
     this.clockTimer = setInterval(() => (this.clockS = coarseSeconds(this.now())), CLOCK_REFRESH_MS);
     this.clockTimer.unref();
@@ -374,18 +383,31 @@ export class RootServer extends EventEmitter {
     this.multicast.expire(now);
     this.newIdentityGate.sweep(now);
     this.ipReplyGate.sweep(now);
-    if (this.fleet !== undefined) {
-      const f = this.fleet;
-      // Three missed beats and the others see this root as gone.
-      const version = `${this.opts.version.major}.${this.opts.version.minor}.${this.opts.version.revision}`;
-      f.store
-        .heartbeat(f.rootId, { endpoints: f.endpoints, peers: this.peers.size, version, address: this.identity.address }, 3 * this.opts.housekeepingMs)
-        .catch(() => this.count('fleet_write_errors'));
-      f.store.roots().then(
-        (list) => (this.fleetRoots = new Map(list.map((r) => [r.rootId, r]))),
-        () => this.count('fleet_read_errors'),
-      );
-    }
+    this.fleetTick();
+  }
+
+  /** Announces this root to the fleet (three missed beats and it counts as gone) and re-reads the others. */
+  private fleetTick(): void {
+    const f = this.fleet;
+    if (f === undefined) return;
+    const version = `${this.opts.version.major}.${this.opts.version.minor}.${this.opts.version.revision}`;
+    f.store
+      .heartbeat(f.rootId, { endpoints: f.endpoints, peers: this.peers.size, version, address: this.identity.address }, 3 * this.opts.housekeepingMs)
+      .catch(() => this.count('fleet_write_errors'));
+    void this.refreshFleetRoots(this.now());
+  }
+
+  /** Re-reads the fleet's roots, at most once a second (a location may name a root that started after our last read). */
+  private refreshFleetRoots(now: number, force = false): Promise<void> {
+    const f = this.fleet;
+    if (f === undefined || (!force && now - this.fleetRootsReadAt < 1000)) return Promise.resolve();
+    this.fleetRootsReadAt = now;
+    return f.store.roots().then(
+      (list) => {
+        this.fleetRoots = new Map(list.map((r) => [r.rootId, r]));
+      },
+      () => this.count('fleet_read_errors'),
+    );
   }
 
   // ---- fleet --------------------------------------------------------------------------------------
@@ -419,13 +441,11 @@ export class RootServer extends EventEmitter {
     if (f === undefined || this.deliveringFromFleet) return false;
     const dest = readU40(buf, 8);
     const locs = f.cache.locations(dest);
-    if (locs === undefined) {
-      this.count('fleet_location_misses');
-      return false;
-    }
+    if (locs === undefined) return this.holdForFleet(dest, buf);
     for (const l of locs) {
       if (l.rootId === f.rootId) continue;
       const root = this.fleetRoots.get(l.rootId);
+      if (root === undefined) void this.refreshFleetRoots(this.now());
       const addr = root?.info.address;
       const key = addr === undefined ? undefined : this.rootKeys.get(addr);
       if (root === undefined || addr === undefined || key === undefined) continue;
@@ -443,6 +463,44 @@ export class RootServer extends EventEmitter {
       return true;
     }
     return false;
+  }
+
+  /**
+   * The destination's location is being looked up: keep a copy of the datagram (at most HELD_PER_DEST per
+   * destination, HELD_DESTS destinations, for HELD_MS) and forward it when the look-up completes — as a 1.14
+   * node queues packets while it WHOISes. Nothing waits: the relay step returns at once.
+   */
+  private holdForFleet(dest: number, buf: Uint8Array): boolean {
+    const f = this.fleet!;
+    const now = this.now();
+    let held = this.heldForFleet.get(dest);
+    if (held === undefined || now - held.since > HELD_MS) {
+      if (held === undefined && this.heldForFleet.size >= HELD_DESTS) {
+        this.count('fleet_hold_full');
+        return false;
+      }
+      held = { since: now, bufs: [] };
+      this.heldForFleet.set(dest, held);
+      void this.releaseHeld(dest);
+    }
+    if (held.bufs.length >= HELD_PER_DEST) {
+      this.count('fleet_hold_full');
+      return false;
+    }
+    held.bufs.push(buf.slice()); // the datagram buffer is not ours after this call
+    this.count('fleet_location_lookups');
+    return true;
+  }
+
+  /** Looks `dest` up (and the roots' list, if its root is new to us), then forwards what was held for it. */
+  private async releaseHeld(dest: number): Promise<void> {
+    const f = this.fleet!;
+    const locs = await f.cache.lookupLocations(dest);
+    if (locs.some((l) => l.rootId !== f.rootId && !this.fleetRoots.has(l.rootId))) await this.refreshFleetRoots(this.now(), true);
+    const h = this.heldForFleet.get(dest);
+    this.heldForFleet.delete(dest);
+    if (h === undefined || this.now() - h.since > HELD_MS) return;
+    for (const b of h.bufs) if (!this.forwardToFleet(b)) this.count('drop_unknown_destination');
   }
 
   /** A datagram another root forwarded: authenticate, unwrap, and deliver to a peer of ours (never onwards). */
@@ -501,6 +559,8 @@ export class RootServer extends EventEmitter {
     }
     await Promise.allSettled(writes);
     this.count('fleet_resyncs');
+    // Reconnected: the roots' list read while Redis was away (e.g. at start) is stale.
+    await this.refreshFleetRoots(this.now(), true);
   }
 
   // ---- receive ----------------------------------------------------------------------------------
