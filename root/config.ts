@@ -36,9 +36,11 @@ export interface RootConfig {
   fleetRedis: string;
   /** This process's name in the fleet (default: hostname:port); several processes may hold one root identity. */
   rootId: string;
+  /** Also serve every port the planet lists for this root (off when several processes of one root share a host). */
+  servePlanetPorts: boolean;
 }
 
-type Kind = 'string' | 'port' | 'bind' | 'list' | 'int' | 'level' | 'listen' | 'secret';
+type Kind = 'string' | 'port' | 'bind' | 'list' | 'int' | 'level' | 'listen' | 'secret' | 'bool';
 
 /** key → [kind, env var, flag, help]. */
 export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string]> = {
@@ -56,6 +58,7 @@ export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string
   metricsToken: ['secret', 'ZTROOT_METRICS_TOKEN', '--metrics-token', 'bearer token required for /metrics and /api (default: none)'],
   fleetRedis: ['secret', 'ZTROOT_FLEET_REDIS', '--fleet-redis', 'Redis URL shared by the fleet (default: none, a single root)'],
   rootId: ['string', 'ZTROOT_ROOT_ID', '--root-id', 'this process in the fleet (default hostname:port)'],
+  servePlanetPorts: ['bool', 'ZTROOT_SERVE_PLANET_PORTS', '--serve-planet-ports', 'also listen on every port the planet lists for this root, true|false (default true)'],
 };
 
 export function defaultConfig(): RootConfig {
@@ -74,6 +77,7 @@ export function defaultConfig(): RootConfig {
     metricsToken: '',
     fleetRedis: '',
     rootId: '',
+    servePlanetPorts: true,
   };
 }
 
@@ -116,6 +120,10 @@ function convert(key: keyof RootConfig, raw: unknown, source: string): RootConfi
       if (!m || port > 65535) throw bad(source, key, raw, "expected host:port, [ipv6]:port or 'none'");
       return { host: m[1] ?? m[2]!, port };
     }
+    case 'bool':
+      if (raw === true || raw === 'true') return true;
+      if (raw === false || raw === 'false') return false;
+      throw bad(source, key, raw, 'expected true or false');
     case 'secret':
       if (typeof raw !== 'string') throw bad(source, key, '(hidden)', 'expected a string');
       return raw;

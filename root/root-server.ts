@@ -450,7 +450,10 @@ export class RootServer extends EventEmitter {
       const key = addr === undefined ? undefined : this.rootKeys.get(addr);
       if (root === undefined || addr === undefined || key === undefined) continue;
       const ep = root.info.endpoints.find((e) => this.sockets.some((s) => s.family === e.family));
-      if (ep === undefined) continue;
+      if (ep === undefined) {
+        void this.refreshFleetRoots(this.now()); // an early heartbeat may have had no endpoints yet
+        continue;
+      }
       const payload = new Uint8Array(FLEET_FORWARD_MAGIC.length + buf.length);
       payload.set(FLEET_FORWARD_MAGIC, 0);
       payload.set(buf, FLEET_FORWARD_MAGIC.length);

@@ -114,3 +114,54 @@ test('three root processes on one Redis: leaves on different roots meet, relayed
   assert.equal(vias.at(-1), 'direct', `the pair went direct after RENDEZVOUS: ${vias.join(' ')}`);
   assert.equal(x.peerInfo(yId.address)?.paths.some((p) => p.alive), true);
 });
+
+test('two processes holding one root identity behave as one root: a leaf on each meets the other', { skip, timeout: 60_000 }, async (t) => {
+  const ids = readVectorJson<{ identities: { secret_string: string }[] }>('identities.json').identities.map((i) => Identity.fromString(i.secret_string));
+  const rootId = ids[11]!;
+  const [xId, yId] = [ids[12]!, ids[13]!];
+  const ports = [await freeUdpPort(), await freeUdpPort()];
+  const key = c25519Generate();
+  // One root, two endpoints: two machines (here processes) share its identity.
+  const world = signWorld(
+    { type: 'planet', id: 0x5eed0e11n, timestamp: Date.now(), updatesMustBeSignedBy: key.publicKey, roots: [{ identity: rootId.publicOnly(), stableEndpoints: ports.map((port) => ({ family: 4 as const, ip: '127.0.0.1', port })) }] },
+    key,
+  );
+  const planet = serializeWorld(world);
+  const redis = await RedisServer.start();
+  const procs: ChildProcess[] = [];
+  const nodes: Vl1Node[] = [];
+  t.after(async () => {
+    for (const n of nodes) await n.stop();
+    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => (p.exitCode === null ? once(p, 'exit') : Promise.resolve())));
+    await redis.stop();
+  });
+  for (const [i, port] of ports.entries()) {
+    const dir = mkdtempSync(join(tmpdir(), `ztroot-same-${i}-`));
+    writeFileSync(join(dir, 'identity.secret'), rootId.toString(true), { mode: 0o600 });
+    writeFileSync(join(dir, 'planet'), planet);
+    // Both machines of the root on one host: each serves only its own port.
+    const p = spawn(process.execPath, [CLI, 'start', '--state-dir', dir, '--bind4', '127.0.0.1', '--bind6', 'none', '--port', String(port), '--http', 'none', '--fleet-redis', redis.url, '--root-id', `machine-${i}`, '--serve-planet-ports', 'false'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    procs.push(p);
+    await watchJsonLines(p, `machine-${i}`).waitFor((x) => x.msg === 'root started' || x.msg === 'root listening', 15_000, 'root started');
+  }
+  // Each leaf reaches the root at one endpoint only (a planet trimmed to it).
+  const at = (i: number): World => ({ ...world, roots: [{ ...world.roots[0]!, stableEndpoints: [world.roots[0]!.stableEndpoints[i]!] }] });
+  const x = new Vl1Node({ identity: xId, planet: at(0), bind: { address: '127.0.0.1', port: 0 }, helloRetryMs: 500 });
+  const y = new Vl1Node({ identity: yId, planet: at(1), bind: { address: '127.0.0.1', port: 0 }, helloRetryMs: 500 });
+  nodes.push(x, y);
+  await x.start();
+  await y.start();
+  await Promise.all([x.whenOnline(15_000), y.whenOnline(15_000)]);
+  assert.equal((await x.whois(yId.address, 10_000)).toString(), yId.toString(), 'machine 0 answers WHOIS for a peer of machine 1');
+  const got = new Promise<{ via: string; hops: number }>((resolve) =>
+    y.on('packet', (p) => {
+      if (p.source === xId.address && p.verb === Verb.USER_MESSAGE) resolve({ via: p.via, hops: p.hops });
+    }),
+  );
+  await x.send(yId.address, Verb.USER_MESSAGE, new TextEncoder().encode('same root, other machine'));
+  const first = await Promise.race([got, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('Y never received X\'s datagram')), 5000))]);
+  assert.deepEqual(first, { via: 'relayed', hops: 2 }, 'forwarded from one machine of the root to the other');
+});

@@ -15,7 +15,7 @@ import { RedisPeerStore } from '../fleet/redis-store.js';
 import { PeerStoreCache } from '../fleet/cached-store.js';
 import { IdentityValidator } from '../root/identity-validator.js';
 import { formatAddress } from '../vl1/address.js';
-import { formatInetAddress } from '../vl1/inet-address.js';
+import { formatInetAddress, type InetAddress } from '../vl1/inet-address.js';
 import { worldUpdateVerdict } from '../planet/world.js';
 import { createHash } from 'node:crypto';
 import { addRootMetrics, createRootMetricsRegistry, timeValidations } from '../root/metrics.js';
@@ -67,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
   const timedValidator = timeValidations(validator, registry);
   // Serve every port the planet lists for this root too: clients pick any stable endpoint.
   const me = planet.world.roots.find((r) => r.identity.equals(identity));
-  const extraPorts = [...new Set((me?.stableEndpoints ?? []).map((e) => e.port))].filter((p) => p !== config.port);
+  const extraPorts = config.servePlanetPorts ? [...new Set((me?.stableEndpoints ?? []).map((e) => e.port))].filter((p) => p !== config.port) : [];
   // The fleet: a Redis store shared by the planet's roots (nothing on the packet path waits for it).
   let fleetStore: RedisPeerStore | null = null;
   let server: RootServer | undefined;
@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
       store: fleetStore,
       cache: new PeerStoreCache(fleetStore),
       rootId: config.rootId !== '' ? config.rootId : `${hostname()}:${config.port}`,
-      endpoints: me?.stableEndpoints ?? [],
+      endpoints: servedEndpoints(me?.stableEndpoints ?? [], [config.port, ...extraPorts]),
     };
   }
   server = new RootServer(
@@ -143,6 +143,16 @@ export async function main(argv: string[]): Promise<number> {
   await validator.close();
   log.info({ counters: Object.fromEntries(server.counters) }, 'stopped');
   return 0;
+}
+
+/**
+ * The planet's endpoints of this root that this process serves: other roots forward to them. With several
+ * processes per root identity the planet lists all of theirs, and announcing another's would have a
+ * process forward to itself.
+ */
+function servedEndpoints(all: InetAddress[], ports: number[]): InetAddress[] {
+  const served = all.filter((e) => ports.includes(e.port));
+  return served.length > 0 ? served : all;
 }
 
 function sha256(b: Uint8Array): string {
