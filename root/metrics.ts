@@ -20,6 +20,12 @@ export interface RootMetricsSource {
   readonly planetBytes: Uint8Array;
 }
 
+/** The fleet store and its cache, when the root is part of a fleet. */
+export interface FleetMetricsSource {
+  readonly store: { readonly healthy: boolean; stats(): { queued: number; dropped: number } };
+  readonly cache: { stats(): { identities: number } };
+}
+
 /** Identity validation figures (root/identity-validator.ts `stats`). */
 export interface ValidatorMetricsSource {
   readonly stats: { validated: number; cacheHits: number; invalid: number; rejectedQueueFull: number; failed: number; inFlight: number; queueLength: number };
@@ -96,9 +102,9 @@ export interface RootMetricsOptions {
 }
 
 /** A registry that reads `root` (and optionally the validator) at every scrape. */
-export function createRootMetrics(root: RootMetricsSource, validator?: ValidatorMetricsSource, opts: RootMetricsOptions = {}): Registry {
+export function createRootMetrics(root: RootMetricsSource, validator?: ValidatorMetricsSource, opts: RootMetricsOptions = {}, fleet?: FleetMetricsSource): Registry {
   const registry = createRootMetricsRegistry(opts);
-  addRootMetrics(registry, root, validator);
+  addRootMetrics(registry, root, validator, fleet);
   return registry;
 }
 
@@ -110,18 +116,20 @@ export function createRootMetricsRegistry(opts: RootMetricsOptions = {}): Regist
 }
 
 /** Adds the families that read `root` (and the validator) at every scrape to `registry`. */
-export function addRootMetrics(registry: Registry, root: RootMetricsSource, validator?: ValidatorMetricsSource): void {
+export function addRootMetrics(registry: Registry, root: RootMetricsSource, validator?: ValidatorMetricsSource, fleet?: FleetMetricsSource): void {
 
   const families = new Map<string, Counter<string>>();
   // One collector refreshes every counter family from the root's Map (the source of truth). prom-client
   // reads each metric right after its own collect(), in registration order, so this one comes first.
   new Gauge({
     name: 'ztroot_peers',
-    help: 'Peers this root knows, by scope (local: they said HELLO to this root).',
+    help: 'Peers this root knows, by scope (local: they said HELLO to this root; remote: known through the fleet).',
     labelNames: ['scope'],
     registers: [registry],
     collect() {
       this.set({ scope: 'local' }, root.peers.size);
+      // Remote: peers of other roots this root currently knows through the fleet (its cache).
+      if (fleet !== undefined) this.set({ scope: 'remote' }, fleet.cache.stats().identities);
       for (const c of families.values()) c.reset();
       for (const [name, value] of root.counters) {
         const { family, labels } = classifyCounter(name);
@@ -151,6 +159,25 @@ export function addRootMetrics(registry: Registry, root: RootMetricsSource, vali
       this.set({ id: w.id.toString(16).padStart(16, '0'), timestamp: String(w.timestamp), sha256: planetSha }, 1);
     },
   });
+
+  if (fleet !== undefined) {
+    new Gauge({
+      name: 'ztroot_fleet_store_up',
+      help: 'Whether the fleet store (Redis) is reachable: 1 up, 0 degraded (serving from what this root knows, writes queued).',
+      registers: [registry],
+      collect() {
+        this.set(fleet.store.healthy ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'ztroot_fleet_store_queued_writes',
+      help: 'Writes to the fleet store waiting for it to come back.',
+      registers: [registry],
+      collect() {
+        this.set(fleet.store.stats().queued);
+      },
+    });
+  }
 
   if (validator !== undefined) {
     const v = validator;

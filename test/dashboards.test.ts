@@ -19,6 +19,8 @@ import { RootServer } from '../root/root-server.js';
 import { IdentityValidator } from '../root/identity-validator.js';
 import { addRootMetrics, createRootMetricsRegistry, timeValidations } from '../root/metrics.js';
 import { readVectorJson, REPO_ROOT } from './vectors.js';
+import { MemoryPeerStore } from '../fleet/memory-store.js';
+import { PeerStoreCache } from '../fleet/cached-store.js';
 import { RawClient } from './raw-vl1-client.js';
 
 const DASHBOARD = join(REPO_ROOT, 'dashboards', 'grafana', 'ztroot-fleet.json');
@@ -37,9 +39,11 @@ before(async () => {
   const world = signWorld({ type: 'planet', id: 0x5eed0999n, timestamp: 1, updatesMustBeSignedBy: key.publicKey, roots: [{ identity: rootId.publicOnly(), stableEndpoints: [{ family: 4, ip: '192.0.0.1', port: 9993 }] }] }, key);
   const registry = createRootMetricsRegistry();
   const validator = new IdentityValidator({ workers: 1 });
-  const root = new RootServer({ port: 0, bind4: '127.0.0.1', bind6: null }, { identity: rootId, planet: serializeWorld(world), validator: timeValidations(validator, registry) });
+  const store = new MemoryPeerStore();
+  const fleet = { store, cache: new PeerStoreCache(store), rootId: 'dash', endpoints: [] };
+  const root = new RootServer({ port: 0, bind4: '127.0.0.1', bind6: null }, { identity: rootId, planet: serializeWorld(world), validator: timeValidations(validator, registry), fleet });
   await root.start();
-  addRootMetrics(registry, root, validator);
+  addRootMetrics(registry, root, validator, fleet);
   const target = { root: rootId, port: () => root.port, planetId: world.id, planetTimestamp: world.timestamp };
   const a = await new RawClient(aId, target).open();
   const b = await new RawClient(bId, target).open();
@@ -60,6 +64,7 @@ before(async () => {
     b.close();
     await root.stop();
     await validator.close();
+    await store.close();
   }
 });
 
@@ -88,7 +93,7 @@ test('the Grafana dashboard is well-formed and every metric a panel names exists
 test('the alerting rules pass promtool and name only metrics a root exports', (t) => {
   const rules = parseYaml(readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
   const alerts = rules.groups.flatMap((g) => g.rules);
-  assert.deepEqual(alerts.map((r) => r.alert).sort(), ['ZtrootNoPeers', 'ZtrootPlanetMismatch', 'ZtrootRelayDropsRising', 'ZtrootRootDown', 'ZtrootValidationBacklog']);
+  assert.deepEqual(alerts.map((r) => r.alert).sort(), ['ZtrootFleetStoreDegraded', 'ZtrootNoPeers', 'ZtrootPlanetMismatch', 'ZtrootRelayDropsRising', 'ZtrootRootDown', 'ZtrootValidationBacklog']);
   const missing = alerts.flatMap((r) => metricNames(r.expr)).filter((n) => !scraped.has(n));
   assert.deepEqual(missing, [], `rules name metrics a root does not export: ${missing.join(', ')}`);
 
@@ -96,5 +101,5 @@ test('the alerting rules pass promtool and name only metrics a root exports', (t
   if (which.status !== 0) return t.skip('promtool not installed (Debian package prometheus; the test command installs it as root)');
   const r = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
   assert.equal(r.status, 0, `promtool check rules failed:\n${r.stdout}\n${r.stderr}`);
-  assert.match(r.stdout, /SUCCESS: 5 rules found/);
+  assert.match(r.stdout, /SUCCESS: 6 rules found/);
 });

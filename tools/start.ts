@@ -91,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
   let http: import('node:http').Server | null = null;
   let stopLive = (): void => {};
   if (config.httpListen !== null) {
-    addRootMetrics(registry, server, validator);
+    addRootMetrics(registry, server, validator, fleet);
     const ready = () => {
       const problems: string[] = [];
       if (server.ports.length === 0) problems.push('UDP sockets are not bound');
