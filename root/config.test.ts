@@ -58,3 +58,27 @@ test('httpListen takes host:port, [ipv6]:port or none; the token is never echoed
   assert.throws(() => loadConfig(['--http', '9000'], {}), /httpListen = "9000": expected host:port/);
   assert.equal(loadConfig(['--metrics-token', 'abc'], {}).config.metricsToken, 'abc');
 });
+
+test('TCP relay keys: listener, limits, destinations, allow-list and TLS, with bad values named', () => {
+  const c = loadConfig(['--tcp-relay', '[::]:443', '--tcp-relay-max-per-ip', '8', '--tcp-relay-destinations', 'any', '--tcp-relay-allow-file', 'allow.txt'], {
+    ZTROOT_TCP_RELAY_IDLE: '60',
+  }).config;
+  assert.deepEqual(c.tcpRelay, { host: '::', port: 443 });
+  assert.equal(c.tcpRelayMaxPerIp, 8);
+  assert.equal(c.tcpRelayIdleSec, 60);
+  assert.equal(c.tcpRelayDestinations, 'any');
+  assert.equal(c.tcpRelayAllowFile, resolve('allow.txt'));
+  assert.equal(c.tcpRelayAllowFailOpen, false, 'fails closed unless told otherwise');
+  const d = loadConfig([], {}).config;
+  assert.equal(d.tcpRelay, null, 'no TCP relay unless asked for (443 needs privileges)');
+  assert.equal(d.tcpRelayMinPort, 1025);
+  const bad: Array<[string[], RegExp]> = [
+    [['--tcp-relay', '443'], /tcpRelay = "443": expected host:port/],
+    [['--tcp-relay-destinations', 'all'], /tcpRelayDestinations = "all": must be 'peers' or 'any'/],
+    [['--tcp-relay-queue-bytes', '100'], /tcpRelayQueueBytes = "100": must be at least 16384/],
+    [['--tcp-relay-max-connections', '0'], /tcpRelayMaxConnections = "0": must be at least 1/],
+    [['--tcp-relay', '0.0.0.0:443', '--tls-cert', 'c.pem'], /tlsCert and tlsKey go together: got only tlsCert/],
+    [['--tls-cert', 'c.pem', '--tls-key', 'k.pem'], /set tcpRelay too/],
+  ];
+  for (const [argv, re] of bad) assert.throws(() => loadConfig(argv, {}), (e: unknown) => (e as { code: string }).code === 'ZT_ERR_BAD_CONFIG' && re.test((e as Error).message), argv.join(' '));
+});

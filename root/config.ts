@@ -38,9 +38,29 @@ export interface RootConfig {
   rootId: string;
   /** Also serve every port the planet lists for this root (off when several processes of one root share a host). */
   servePlanetPorts: boolean;
+  /** TCP fallback relay listener ("host:port", usually port 443), or null ("none", the default) for none. */
+  tcpRelay: { host: string; port: number } | null;
+  /** Open TCP connections in total, and per source IP. */
+  tcpRelayMaxConnections: number;
+  tcpRelayMaxPerIp: number;
+  /** Seconds without a record before a tunnel is closed (tcp-proxy: 300). */
+  tcpRelayIdleSec: number;
+  /** Bytes queued per connection before datagrams to it are dropped (tcp-proxy: 128 KiB). */
+  tcpRelayQueueBytes: number;
+  /** Where tunnel clients may send (see RootServerOptions.tunnelDestinations): peers | any. */
+  tcpRelayDestinations: 'peers' | 'any';
+  /** Lowest UDP port tunnel clients may send to. */
+  tcpRelayMinPort: number;
+  /** File of ZeroTier addresses allowed to use the TCP relay (one per line); empty: everyone. */
+  tcpRelayAllowFile: string;
+  /** When the allow-list file cannot be read or parsed: true lets everyone in, false (default) no one. */
+  tcpRelayAllowFailOpen: boolean;
+  /** PEM certificate and key: TLS on the TCP relay's port is then answered by the HTTP API over HTTPS. */
+  tlsCert: string;
+  tlsKey: string;
 }
 
-type Kind = 'string' | 'port' | 'bind' | 'list' | 'int' | 'level' | 'listen' | 'secret' | 'bool';
+type Kind = 'string' | 'path' | 'port' | 'bind' | 'list' | 'int' | 'level' | 'listen' | 'secret' | 'bool' | 'destinations';
 
 /** key → [kind, env var, flag, help]. */
 export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string]> = {
@@ -59,6 +79,17 @@ export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string
   fleetRedis: ['secret', 'ZTROOT_FLEET_REDIS', '--fleet-redis', 'Redis URL shared by the fleet (default: none, a single root)'],
   rootId: ['string', 'ZTROOT_ROOT_ID', '--root-id', 'this process in the fleet (default hostname:port)'],
   servePlanetPorts: ['bool', 'ZTROOT_SERVE_PLANET_PORTS', '--serve-planet-ports', 'also listen on every port the planet lists for this root, true|false (default true)'],
+  tcpRelay: ['listen', 'ZTROOT_TCP_RELAY', '--tcp-relay', "TCP fallback relay for clients without UDP, host:port (e.g. [::]:443) or 'none' (default none)"],
+  tcpRelayMaxConnections: ['int', 'ZTROOT_TCP_RELAY_MAX_CONNECTIONS', '--tcp-relay-max-connections', 'open TCP connections in total (default 200000)'],
+  tcpRelayMaxPerIp: ['int', 'ZTROOT_TCP_RELAY_MAX_PER_IP', '--tcp-relay-max-per-ip', 'open TCP connections per source IP (default 256)'],
+  tcpRelayIdleSec: ['int', 'ZTROOT_TCP_RELAY_IDLE', '--tcp-relay-idle', 'seconds without traffic before a tunnel is closed (default 300)'],
+  tcpRelayQueueBytes: ['int', 'ZTROOT_TCP_RELAY_QUEUE_BYTES', '--tcp-relay-queue-bytes', 'bytes queued per connection before datagrams are dropped (default 131072)'],
+  tcpRelayDestinations: ['destinations', 'ZTROOT_TCP_RELAY_DESTINATIONS', '--tcp-relay-destinations', "where tunnel clients may send: 'peers' (known peers and roots) or 'any' (default peers)"],
+  tcpRelayMinPort: ['port', 'ZTROOT_TCP_RELAY_MIN_PORT', '--tcp-relay-min-port', 'lowest UDP port tunnel clients may send to (default 1025)'],
+  tcpRelayAllowFile: ['path', 'ZTROOT_TCP_RELAY_ALLOW_FILE', '--tcp-relay-allow-file', 'file of ZeroTier addresses allowed to use the TCP relay (default: everyone)'],
+  tcpRelayAllowFailOpen: ['bool', 'ZTROOT_TCP_RELAY_ALLOW_FAIL_OPEN', '--tcp-relay-allow-fail-open', 'if the allow-list cannot be read: true = allow all, false = deny all (default false)'],
+  tlsCert: ['path', 'ZTROOT_TLS_CERT', '--tls-cert', 'PEM certificate: TLS on the TCP relay port gets the HTTP API over HTTPS (with --tls-key)'],
+  tlsKey: ['path', 'ZTROOT_TLS_KEY', '--tls-key', 'PEM private key for --tls-cert'],
 };
 
 export function defaultConfig(): RootConfig {
@@ -78,6 +109,17 @@ export function defaultConfig(): RootConfig {
     fleetRedis: '',
     rootId: '',
     servePlanetPorts: true,
+    tcpRelay: null,
+    tcpRelayMaxConnections: 200_000,
+    tcpRelayMaxPerIp: 256,
+    tcpRelayIdleSec: 300,
+    tcpRelayQueueBytes: 131_072,
+    tcpRelayDestinations: 'peers',
+    tcpRelayMinPort: 1025,
+    tcpRelayAllowFile: '',
+    tcpRelayAllowFailOpen: false,
+    tlsCert: '',
+    tlsKey: '',
   };
 }
 
@@ -99,6 +141,12 @@ function convert(key: keyof RootConfig, raw: unknown, source: string): RootConfi
     case 'string':
       if (typeof raw !== 'string' || raw === '') throw bad(source, key, raw, 'expected a non-empty string');
       return raw;
+    case 'path':
+      if (typeof raw !== 'string') throw bad(source, key, raw, 'expected a file path');
+      return raw === '' ? '' : resolve(raw);
+    case 'destinations':
+      if (raw !== 'peers' && raw !== 'any') throw bad(source, key, raw, "must be 'peers' or 'any'");
+      return raw;
     case 'port': {
       const n = asInt(raw);
       if (n < 0 || n > 65535) throw bad(source, key, raw, 'port must be 0..65535');
@@ -111,6 +159,9 @@ function convert(key: keyof RootConfig, raw: unknown, source: string): RootConfi
       const n = asInt(raw);
       if (key === 'maxHops' && (n < 1 || n > 7)) throw bad(source, key, raw, 'must be 1..7');
       if (key === 'peerTimeoutSec' && n < 1) throw bad(source, key, raw, 'must be at least 1');
+      if ((key === 'tcpRelayMaxConnections' || key === 'tcpRelayMaxPerIp' || key === 'tcpRelayIdleSec') && n < 1) throw bad(source, key, raw, 'must be at least 1');
+      // One frame must fit: the largest ZeroTier datagram with its record header and address.
+      if (key === 'tcpRelayQueueBytes' && n < 16384) throw bad(source, key, raw, 'must be at least 16384');
       return n;
     }
     case 'listen': {
@@ -219,6 +270,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (config.planetFile === '') config.planetFile = resolve(config.stateDir, 'planet');
   else config.planetFile = resolve(config.planetFile);
   if (config.bind4 === null && config.bind6 === null) throw new ZtError(ZtErrorCode.BAD_CONFIG, 'bind4 and bind6 are both "none": nothing to listen on');
+  if ((config.tlsCert === '') !== (config.tlsKey === '')) {
+    throw new ZtError(ZtErrorCode.BAD_CONFIG, `tlsCert and tlsKey go together: got ${config.tlsCert === '' ? 'only tlsKey' : 'only tlsCert'}`);
+  }
+  if (config.tlsCert !== '' && config.tcpRelay === null) throw new ZtError(ZtErrorCode.BAD_CONFIG, 'tlsCert/tlsKey serve HTTPS on the TCP relay port: set tcpRelay too');
   return { config, origin, printConfig, help };
 }
 
