@@ -9,6 +9,12 @@
  */
 import { FRAGMENT_IDX_HOPS, FRAGMENT_INDICATOR, FRAGMENT_IDX_INDICATOR, FLAGS_HOPS_MASK, IDX_FLAGS, MIN_FRAGMENT_LENGTH, MIN_PACKET_LENGTH, MIN_UNITE_INTERVAL, RELAY_MAX_HOPS } from '../vl1/constants.js';
 
+/** `bestFamily`'s answer for a peer reached over its TCP fallback tunnel rather than UDP. */
+export const VIA_TUNNEL = 1;
+
+/** Where a datagram for a peer goes: 0 nowhere, VIA_TUNNEL, or UDP of family 4 / 6. */
+export type RelayVia = 0 | typeof VIA_TUNNEL | 4 | 6;
+
 /** What the relay needs to know of a peer (the root's peer record satisfies it). */
 export interface RelayPeer {
   readonly address: number;
@@ -17,7 +23,7 @@ export interface RelayPeer {
   ip6: string;
   port6: number;
   /** `nowS`: coarse seconds (root/peer-table.ts `coarseSeconds`). */
-  bestFamily(nowS: number): 0 | 4 | 6;
+  bestFamily(nowS: number): RelayVia;
 }
 
 export interface RelayOptions {
@@ -38,8 +44,8 @@ export type RelayDropReason = 'runt' | 'hop_limit' | 'unknown_destination' | 'no
 export interface RelayDeps<P extends RelayPeer> {
   /** The peer whose 5-byte address is at `buf[offset..]`; must not allocate (it runs per packet). */
   lookupAt(buf: Uint8Array, offset: number): P | undefined;
-  /** Sends `buf` to `family`'s path of `peer` (synchronously hands it to the socket). */
-  send(buf: Uint8Array, peer: P, family: 4 | 6): void;
+  /** Sends `buf` on `peer`'s path `via` (UDP of that family, or its tunnel); synchronously hands it to the socket. */
+  send(buf: Uint8Array, peer: P, via: Exclude<RelayVia, 0>): void;
   /** Asks the control plane to send RENDEZVOUS to both; called at most once per pair per interval. */
   unite(a: P, b: P): void;
   drop(reason: RelayDropReason): void;

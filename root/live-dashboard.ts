@@ -21,6 +21,8 @@ export interface LiveSource {
   readonly peers: { readonly size: number };
   readonly planet: World;
   readonly planetBytes: Uint8Array;
+  /** The TCP fallback listener, when the root runs one. */
+  readonly tunnel?: { readonly tunnels: number } | null;
 }
 
 /** One second's view, as sent to the page. */
@@ -121,7 +123,7 @@ export function attachLiveDashboard(server: http.Server, root: LiveSource, opts:
         rendezvous: rate((n) => n === 'rendezvous_sent'),
       },
       dropsByReason,
-      tcpClients: 0, // the TCP/443 relay reports here once it lands (issue 5)
+      tcpClients: root.tunnel?.tunnels ?? 0,
       roots: [{ address: formatAddress(root.identity.address), planet: planetShort(), peers: root.peers.size, heartbeatAgoSec: 0 }], // the fleet's other roots join with issue 6
     };
     prev = { t, c };

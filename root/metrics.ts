@@ -18,7 +18,33 @@ export interface RootMetricsSource {
   readonly peers: { readonly size: number };
   readonly planet: World;
   readonly planetBytes: Uint8Array;
+  /** The TCP fallback listener, when the root runs one. */
+  readonly tunnel?: { readonly connections: number; readonly tunnels: number } | null;
 }
+
+/** The TCP relay's counters (relay/tcp-tunnel-server.ts) by family and label. */
+const TCP_COUNTERS: Record<string, [string, Record<string, string>]> = {
+  tcp_accepted: ['ztroot_tcp_connections_total', { result: 'accepted' }],
+  tcp_tunnels_opened: ['ztroot_tcp_connections_total', { result: 'tunnel' }],
+  tcp_tls_handoffs: ['ztroot_tcp_connections_total', { result: 'tls' }],
+  tcp_refused_total_limit: ['ztroot_tcp_connections_total', { result: 'refused_total_limit' }],
+  tcp_refused_ip_limit: ['ztroot_tcp_connections_total', { result: 'refused_ip_limit' }],
+  tcp_tls_unconfigured: ['ztroot_tcp_connections_total', { result: 'tls_unconfigured' }],
+  tcp_bad_protocol: ['ztroot_tcp_connections_total', { result: 'bad_protocol' }],
+  tcp_closed: ['ztroot_tcp_closes_total', { reason: 'any' }],
+  tcp_greeting_timeouts: ['ztroot_tcp_closes_total', { reason: 'greeting_timeout' }],
+  tcp_idle_timeouts: ['ztroot_tcp_closes_total', { reason: 'idle' }],
+  tcp_slow_reader_closes: ['ztroot_tcp_closes_total', { reason: 'slow_reader' }],
+  tcp_bad_records: ['ztroot_tcp_closes_total', { reason: 'bad_record' }],
+  tcp_records_too_large: ['ztroot_tcp_closes_total', { reason: 'record_too_large' }],
+  tcp_rx_datagrams: ['ztroot_tcp_datagrams_total', { direction: 'in' }],
+  tcp_tx_datagrams: ['ztroot_tcp_datagrams_total', { direction: 'out' }],
+  tcp_rx_bytes: ['ztroot_tcp_bytes_total', { direction: 'in' }],
+  tcp_tx_bytes: ['ztroot_tcp_bytes_total', { direction: 'out' }],
+  tcp_queue_full_drops: ['ztroot_tcp_dropped_total', { reason: 'queue_full' }],
+  tcp_source_mismatch: ['ztroot_tcp_dropped_total', { reason: 'source_mismatch' }],
+  tcp_allowlist_denied: ['ztroot_tcp_dropped_total', { reason: 'allowlist_denied' }],
+};
 
 /** The fleet store and its cache, when the root is part of a fleet. */
 export interface FleetMetricsSource {
@@ -36,6 +62,8 @@ export interface ValidatorMetricsSource {
  * `ztroot_events_total{event}` so that no counter is ever silently lost.
  */
 export function classifyCounter(name: string): { family: string; labels: Record<string, string> } {
+  const tcp = TCP_COUNTERS[name];
+  if (tcp !== undefined) return { family: tcp[0], labels: tcp[1] };
   if (name.startsWith('drop_')) return { family: 'ztroot_packets_dropped_total', labels: { reason: name.slice(5) } };
   if (name.startsWith('rx_')) return { family: 'ztroot_packets_total', labels: { direction: 'in', verb: name.slice(3) } };
   if (name.startsWith('tx_')) return { family: 'ztroot_packets_total', labels: { direction: 'out', verb: name.slice(3) } };
@@ -93,6 +121,11 @@ const COUNTER_FAMILIES: Record<string, { help: string; labelNames: string[] }> =
   ztroot_identity_collisions_total: { help: 'HELLOs claiming a known address with another key.', labelNames: [] },
   ztroot_fleet_operations_total: { help: 'Operations on the fleet store, by kind.', labelNames: ['op'] },
   ztroot_fleet_errors_total: { help: 'Failed operations on the fleet store, by kind.', labelNames: ['op'] },
+  ztroot_tcp_connections_total: { help: 'TCP relay connections by outcome: accepted, then tunnel or tls (handed to HTTPS), or refused.', labelNames: ['result'] },
+  ztroot_tcp_closes_total: { help: 'TCP relay connections closed (reason any), and those closed by a limit or bad input, by reason.', labelNames: ['reason'] },
+  ztroot_tcp_datagrams_total: { help: 'Datagrams carried over TCP tunnels, by direction (in: from clients).', labelNames: ['direction'] },
+  ztroot_tcp_bytes_total: { help: 'Bytes of the datagrams carried over TCP tunnels, by direction.', labelNames: ['direction'] },
+  ztroot_tcp_dropped_total: { help: 'Datagrams dropped by the TCP relay, by reason (queue_full: the client reads too slowly).', labelNames: ['reason'] },
   ztroot_events_total: { help: 'Other root events, by name.', labelNames: ['event'] },
 };
 
@@ -140,6 +173,19 @@ export function addRootMetrics(registry: Registry, root: RootMetricsSource, vali
   for (const [name, { help, labelNames }] of Object.entries(COUNTER_FAMILIES)) {
     families.set(name, new Counter({ name, help, labelNames, registers: [registry] }));
   }
+
+  new Gauge({
+    name: 'ztroot_tcp_connections',
+    help: 'Open TCP relay connections (kind all: every connection, tunnel: ZeroTier tunnels among them).',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const t = root.tunnel;
+      if (t === undefined || t === null) return;
+      this.set({ kind: 'all' }, t.connections);
+      this.set({ kind: 'tunnel' }, t.tunnels);
+    },
+  });
 
   let planetKey = '';
   let planetSha = '';

@@ -9,6 +9,7 @@
 import type { Identity } from '../vl1/identity.js';
 import type { PeerKey } from '../vl1/peer-key.js';
 import { PEER_PATH_EXPIRATION } from '../vl1/constants.js';
+import { VIA_TUNNEL, type RelayVia } from '../relay/relay.js';
 
 /** 2024-01-01T00:00:00Z: the origin of coarse time. */
 const COARSE_EPOCH_MS = 1_704_067_200_000;
@@ -46,6 +47,12 @@ export class RootPeer {
   port6 = 0;
   rx6 = 0;
   sock6 = 0;
+  /**
+   * The peer's TCP fallback tunnel, as the root's path index for it (negative; 0: none), and when it was
+   * last heard on it (coarse seconds). The root clears it when the connection closes.
+   */
+  tunnelSock = 0;
+  rxT = 0;
   /** Last authenticated packet from this peer, any family (ms). */
   lastReceive = 0;
 
@@ -77,6 +84,13 @@ export class RootPeer {
    */
   heardFrom(family: 4 | 6, ip: string, port: number, sock: number, nowMs: number): void {
     const s = coarseSeconds(nowMs);
+    this.lastReceive = nowMs;
+    // A tunnel (negative index) is a path of its own: its TCP peer address is no UDP path to send to.
+    if (sock < 0) {
+      this.tunnelSock = sock;
+      this.rxT = s;
+      return;
+    }
     if (family === 4) {
       this.ip4 = ip;
       this.port4 = port;
@@ -88,7 +102,11 @@ export class RootPeer {
       this.rx6 = s;
       this.sock6 = sock;
     }
-    this.lastReceive = nowMs;
+  }
+
+  /** Whether the peer has a TCP fallback tunnel open to this root. */
+  get hasTunnel(): boolean {
+    return this.tunnelSock < 0;
   }
 
   /** True when the IPv4 / IPv6 path was heard from within ZeroTier's path expiration (243 s); `nowS` in coarse seconds. */
@@ -100,10 +118,13 @@ export class RootPeer {
   }
 
   /**
-   * The family to send to: the live path heard from most recently (so a peer that moved from IPv6 to
-   * IPv4 is reached where it is now); 0 when it has no live path. `nowS` in coarse seconds.
+   * Where to send: the tunnel while the peer keeps one open (a 1.14 client keeps it only while it hears no
+   * UDP, vl1.md §9.2, so UDP we receive from it may well be one-way), else the live UDP path heard from
+   * most recently (so a peer that moved from IPv6 to IPv4 is reached where it is now); 0 when it has no
+   * live path. `nowS` in coarse seconds.
    */
-  bestFamily(nowS: number): 0 | 4 | 6 {
+  bestFamily(nowS: number): RelayVia {
+    if (this.tunnelSock < 0) return VIA_TUNNEL;
     const l4 = this.hasLive4(nowS);
     const l6 = this.hasLive6(nowS);
     if (l4 && l6) return this.rx6 >= this.rx4 ? 6 : 4;

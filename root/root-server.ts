@@ -14,6 +14,8 @@
  */
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
+import { networkInterfaces } from 'node:os';
+import type tls from 'node:tls';
 import { Identity } from '../vl1/identity.js';
 import { PeerKey } from '../vl1/peer-key.js';
 import {
@@ -21,6 +23,7 @@ import {
   ErrorCode,
   FLAG_EXTENDED_ARMOR,
   FLAG_FRAGMENTED,
+  FRAGMENT_IDX_HOPS,
   IDX_FLAGS,
   IDX_PAYLOAD,
   IDX_VERB,
@@ -41,10 +44,11 @@ import { encodeOk } from '../vl1/verbs/ok.js';
 import { encodeError } from '../vl1/verbs/error.js';
 import { decodeWhois } from '../vl1/verbs/whois.js';
 import { encodeRendezvous } from '../vl1/verbs/rendezvous.js';
-import type { InetAddress } from '../vl1/inet-address.js';
+import { formatIpv4, formatIpv6, parseIp, type InetAddress } from '../vl1/inet-address.js';
 import { formatAddress } from '../vl1/address.js';
 import { parseWorld, type World } from '../planet/world.js';
 import { Relay, type RelayOptions } from '../relay/relay.js';
+import { TcpTunnelServer, type TunnelConnection, type TunnelServerOptions } from '../relay/tcp-tunnel-server.js';
 import { coarseSeconds, PeerTable, RootPeer } from './peer-table.js';
 import { MulticastSubscriptions } from './multicast-subscriptions.js';
 import { RateGate, sourcePrefixKey } from './rate-gate.js';
@@ -107,6 +111,15 @@ export interface RootServerOptions {
   newIdentityBurst: number;
   /** Largest OK(MULTICAST_GATHER) member list (root.cpp: 255). */
   maxGatherResults: number;
+  /**
+   * Where a TCP tunnel client may send datagrams that are not for this root (out of the root's own UDP
+   * socket): 'peers' — only to a current path of the peer the datagram is addressed to (ours or the
+   * fleet's), a root's stable endpoint, or an address that sent to this client; 'any' — anywhere, as
+   * ZeroTier's tcp-proxy does. Either way never to a port below `tunnelMinPort`.
+   */
+  tunnelDestinations: 'peers' | 'any';
+  /** Lowest UDP port a tunnel client may send to (tcp-proxy: above 1024, so no well-known services). */
+  tunnelMinPort: number;
   /** Versions we advertise in OK(HELLO): ztroot's own release, not ZeroTier's. */
   version: { major: number; minor: number; revision: number };
   relay: Partial<RelayOptions>;
@@ -124,6 +137,8 @@ export const DEFAULT_ROOT_OPTIONS: Readonly<RootServerOptions> = Object.freeze({
   newIdentityIntervalMs: 500,
   newIdentityBurst: 10,
   maxGatherResults: 255,
+  tunnelDestinations: 'peers',
+  tunnelMinPort: 1025,
   version: { major: 0, minor: 1, revision: 0 },
   relay: {},
 });
@@ -157,6 +172,24 @@ const MAX_WHOIS_IDENTITIES = 19;
 
 /** HELLOs kept per identity while it is validated: 2 families × 3 client ports, with room to spare. */
 const MAX_PENDING_HELLOS = 8;
+
+/** Addresses remembered per tunnel as having sent to it (they may be answered under the 'peers' policy). */
+const TUNNEL_RECENT_SENDERS = 64;
+
+/** `rxSock` while no datagram from a UDP socket is being handled. */
+const NO_SOCK = -0x7fffffff;
+
+/**
+ * A TCP fallback tunnel as the root sees it: the connection, the root endpoint the client last addressed
+ * (what we send it is framed as coming from there, so it learns an ordinary path to the root), the peer it
+ * carries once authenticated, and who sent to it over UDP.
+ */
+interface TunnelPath {
+  conn: TunnelConnection;
+  local: InetAddress;
+  peer: RootPeer | undefined;
+  recentSenders: Set<string>;
+}
 
 /** A HELLO authenticated with the key of the identity it claims, waiting for that identity's validation. */
 interface PendingHello {
@@ -219,6 +252,19 @@ export class RootServer extends EventEmitter {
    */
   private clockS = 0;
   private clockTimer: NodeJS.Timeout | null = null;
+  /** The TCP fallback listener (startTunnel), and its tunnels by path index (−1 − connection id). */
+  private tunnelServer: TcpTunnelServer | null = null;
+  private readonly tunnels = new Map<number, TunnelPath>();
+  /**
+   * The UDP socket index, source IP and port of the datagram being handled (NO_SOCK otherwise): a datagram
+   * relayed to a tunnel client is framed with the source it came from (see sendToTunnel).
+   */
+  private rxSock = NO_SOCK;
+  private rxIp = '';
+  private rxPort = 0;
+  /** "ip/port" of this root's own endpoints, and of every root's stable endpoints (planet and moons). */
+  private ownEndpoints = new Set<string>();
+  private rootEndpoints = new Set<string>();
   /**
    * Identities whose validation is in flight, with the HELLOs that arrived meanwhile: a 1.x client sends its first
    * HELLO to every stable endpoint from every bound socket at once (vl1.md §7.2), and each one answered is a path
@@ -246,8 +292,12 @@ export class RootServer extends EventEmitter {
     this.ipReplyGate = new RateGate({ intervalMs: 1000 / this.opts.repliesPerIpPerSecond, burst: this.opts.repliesPerIpPerSecond });
     this.relay = new Relay<RootPeer>(this.opts.relay, {
       lookupAt: (buf, o) => this.peers.getAt(buf, o),
-      send: (buf, peer, family) =>
-        family === 4 ? this.sendOn(peer.sock4, buf, peer.ip4, peer.port4) : this.sendOn(peer.sock6, buf, peer.ip6, peer.port6),
+      send: (buf, peer, via) =>
+        via === 4
+          ? this.sendOn(peer.sock4, buf, peer.ip4, peer.port4)
+          : via === 6
+            ? this.sendOn(peer.sock6, buf, peer.ip6, peer.port6)
+            : this.sendToTunnel(buf, peer),
       unite: (a, b) => this.unite(a, b),
       drop: (reason) => this.count(`drop_${reason}`),
       elsewhere: (buf) => this.forwardToFleet(buf),
@@ -268,6 +318,7 @@ export class RootServer extends EventEmitter {
     this.planetWorld = this.checkListsUs(parseWorld(bytes), 'planet');
     this.planetBytesServed = bytes;
     this.agreeWithRoots();
+    this.learnEndpoints();
   }
 
   /** The fleet trusts exactly the planet's roots: forwarded datagrams must carry a MAC under one of these keys. */
@@ -287,6 +338,35 @@ export class RootServer extends EventEmitter {
       next.set(world.id, { world, bytes });
     }
     this.moons = next;
+    this.learnEndpoints();
+  }
+
+  /**
+   * Which addresses are this root's (a tunnel client's datagram sent there is handled or relayed here) and
+   * which are any root's (a tunnel client may always reach those): the worlds' stable endpoints, the
+   * fleet's configured endpoints, and every local interface address on every bound port.
+   */
+  private learnEndpoints(): void {
+    const own = new Set<string>();
+    const roots = new Set<string>();
+    for (const w of [this.planetWorld, ...[...this.moons.values()].map((m) => m.world)]) {
+      for (const r of w.roots) {
+        for (const e of r.stableEndpoints) {
+          roots.add(`${e.ip}/${e.port}`);
+          if (r.identity.address === this.identity.address) own.add(`${e.ip}/${e.port}`);
+        }
+      }
+    }
+    for (const e of this.fleet?.endpoints ?? []) own.add(`${e.ip}/${e.port}`);
+    const ports = this.sockets.map((s) => s.sock.address().port);
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) {
+        const ip = parseIp(a.address.split('%')[0]!);
+        if (ip !== null) for (const p of ports) own.add(`${ip.length === 4 ? formatIpv4(ip) : formatIpv6(ip)}/${p}`);
+      }
+    }
+    this.ownEndpoints = own;
+    this.rootEndpoints = roots;
   }
 
   private checkListsUs(w: World, what: string): World {
@@ -314,6 +394,7 @@ export class RootServer extends EventEmitter {
       await this.stop();
       throw e;
     }
+    this.learnEndpoints();
     this.housekeeping = setInterval(() => this.housekeep(), this.opts.housekeepingMs);
     this.housekeeping.unref();
     this.fleetTick(); // announce ourselves now, not one housekeeping period from now
@@ -348,7 +429,33 @@ export class RootServer extends EventEmitter {
     });
   }
 
+  /**
+   * Listens for TCP fallback clients (vl1.md §9) on host:port — 443 in production, where `https` (when
+   * given) answers TLS on the same port. Call after `start`; `stop` closes it.
+   * @throws the listen error (port in use, address not available).
+   */
+  async startTunnel(host: string, port: number, opts: Partial<TunnelServerOptions> = {}, https?: tls.Server): Promise<TcpTunnelServer> {
+    if (this.tunnelServer !== null) throw new ZtError(ZtErrorCode.BAD_CONFIG, 'the TCP relay is already listening');
+    const server = new TcpTunnelServer(
+      opts,
+      { onDatagram: (conn, datagram, dest) => this.onTunnelDatagram(conn, datagram, dest), onClose: (conn) => this.onTunnelClose(conn) },
+      { ...(https !== undefined ? { https } : {}), logger: this.log, now: this.now },
+    );
+    await server.listen(host, port);
+    this.tunnelServer = server;
+    this.log.info({ host, port: server.port, tls: https !== undefined }, 'TCP relay listening');
+    return server;
+  }
+
+  /** The TCP fallback listener, when started. */
+  get tunnel(): TcpTunnelServer | null {
+    return this.tunnelServer;
+  }
+
   async stop(): Promise<void> {
+    const tunnel = this.tunnelServer;
+    this.tunnelServer = null;
+    if (tunnel !== null) await tunnel.close();
     if (this.housekeeping) clearInterval(this.housekeeping);
     if (this.clockTimer) clearInterval(this.clockTimer);
     this.housekeeping = this.clockTimer = null;
@@ -369,6 +476,7 @@ export class RootServer extends EventEmitter {
   get counters(): ReadonlyMap<string, number> {
     this.counterMap.set('relayed', this.relayCounters[0]!);
     this.counterMap.set('relayed_bytes', this.relayCounters[1]!);
+    if (this.tunnelServer !== null) for (const [k, v] of this.tunnelServer.counters) this.counterMap.set(k, v);
     return this.counterMap;
   }
 
@@ -421,7 +529,7 @@ export class RootServer extends EventEmitter {
     const f = this.fleet;
     if (f === undefined) return;
     // A peer that moved (new NAT mapping, new network) is republished at once: other roots introduce it there.
-    const where = `${peer.ip4}/${peer.port4} ${peer.ip6}/${peer.port6}`;
+    const where = `${peer.ip4}/${peer.port4} ${peer.ip6}/${peer.port6} ${peer.tunnelSock}`;
     if (!isNew && where === peer.publishedWhere && now - peer.publishedAt < 60_000) return;
     peer.publishedAt = now;
     peer.publishedWhere = where;
@@ -521,6 +629,7 @@ export class RootServer extends EventEmitter {
     const inner = p.subarray(FLEET_FORWARD_MAGIC.length);
     const firstHop = !isFragment(inner) && (inner[IDX_FLAGS]! & 7) === 1;
     this.deliveringFromFleet = true;
+    this.rxSock = NO_SOCK; // relayed by another root: a tunnel client gets it as from this root
     try {
       if (this.relay.forward(inner, this.clockS)) {
         this.count('fleet_delivered');
@@ -545,7 +654,7 @@ export class RootServer extends EventEmitter {
     if (!this.crossUniteGate.allow(`${to.address}:${about}`, now)) return;
     const s = coarseSeconds(now);
     for (const family of [6, 4] as const) {
-      const live = family === 6 ? to.hasLive6(s) : to.hasLive4(s);
+      const live = to.hasTunnel || (family === 6 ? to.hasLive6(s) : to.hasLive4(s));
       const ep = endpoints.find((e) => e.family === family);
       if (live && ep !== undefined) this.sendRendezvous(to, about, ep);
     }
@@ -577,7 +686,13 @@ export class RootServer extends EventEmitter {
       // ≤ 16 bytes: junk (1.14 sends 4-byte NAT openers) or the legacy 13-byte LAN beacon.
       if (buf.length <= 16) return this.count('drop_runt');
       if (!this.isForMe(buf)) {
-        if (this.relay.forward(buf, this.clockS)) {
+        // Plain stores, no allocation: read only if the destination turns out to be a tunnel client.
+        this.rxSock = sock;
+        this.rxIp = ip;
+        this.rxPort = port;
+        const sent = this.relay.forward(buf, this.clockS);
+        this.rxSock = NO_SOCK;
+        if (sent) {
           this.relayCounters[0]! += 1;
           this.relayCounters[1]! += buf.length;
         }
@@ -597,7 +712,7 @@ export class RootServer extends EventEmitter {
         if (key !== undefined) return this.onFleetForward(buf, key);
       }
       if (source === this.identity.address) return this.count('drop_from_self');
-      const family = this.sockets[sock]?.family;
+      const family = this.familyOf(sock);
       if (family === undefined) return this.count('drop_no_socket');
 
       let pkt = buf;
@@ -614,7 +729,7 @@ export class RootServer extends EventEmitter {
       // The in-re id of our reply is the id as it was on the wire (for suite 3, the tag half), §3.2.
       const wireId = packetIdOf(pkt);
       const opened = openPacket(pkt, peer.key);
-      peer.heardFrom(family, ip, port, sock, now);
+      this.heard(peer, family, ip, port, sock, now);
       this.count(`rx_${verbName(opened.verb)}`);
       this.dispatch(peer, wireId, opened.verb, opened.payload, family, sock, ip, port, now);
     } catch (e) {
@@ -668,7 +783,7 @@ export class RootServer extends EventEmitter {
     if (known !== undefined && known.identity.equals(id)) {
       dearmor(pkt, known.key); // throws BAD_MAC → counted by the caller
       this.count('rx_HELLO');
-      known.heardFrom(family, ip, port, sock, now);
+      this.heard(known, family, ip, port, sock, now);
       this.publish(known, false, now);
       return this.answerHello(known, wireId, hello, pkt, family, sock, ip, port, now);
     }
@@ -723,7 +838,7 @@ export class RootServer extends EventEmitter {
             continue;
           }
           this.count('rx_HELLO');
-          peer.heardFrom(q.family, q.ip, q.port, q.sock, later);
+          this.heard(peer, q.family, q.ip, q.port, q.sock, later);
           this.publish(peer, peer.publishedAt === 0, later);
           this.answerHello(peer, q.wireId, q.hello, q.pkt, q.family, q.sock, q.ip, q.port, later);
         }
@@ -845,6 +960,115 @@ export class RootServer extends EventEmitter {
     );
   }
 
+  // ---- TCP fallback tunnels ---------------------------------------------------------------------
+
+  /** The address family of path `sock` (a UDP socket, or a tunnel's TCP peer), or undefined if it is gone. */
+  private familyOf(sock: number): 4 | 6 | undefined {
+    return sock >= 0 ? this.sockets[sock]?.family : this.tunnels.get(sock)?.conn.remote.family;
+  }
+
+  /** Records that `peer` was heard on path `sock`; a tunnel that closed meanwhile (a HELLO answered after validation) is not one. */
+  private heard(peer: RootPeer, family: 4 | 6, ip: string, port: number, sock: number, now: number): void {
+    if (sock < 0) {
+      const t = this.tunnels.get(sock);
+      if (t === undefined) return;
+      t.peer = peer;
+    }
+    peer.heardFrom(family, ip, port, sock, now);
+  }
+
+  /**
+   * A datagram a tunnel client sent towards `dest`. For this root (its ZeroTier address, or one of its
+   * endpoints for relaying) it is handled exactly as a UDP datagram would be, on the tunnel's path; for
+   * anywhere else it leaves from this root's UDP socket (one socket for every client, unlike tcp-proxy's
+   * port per client) and the answers come back by their ZeroTier destination (sendToTunnel).
+   */
+  onTunnelDatagram(conn: TunnelConnection, datagram: Uint8Array, dest: InetAddress | null): void {
+    try {
+      if (dest === null) return this.count('drop_tunnel_no_destination');
+      const sock = -1 - conn.id;
+      let t = this.tunnels.get(sock);
+      if (t === undefined) {
+        t = { conn, local: dest, peer: undefined, recentSenders: new Set() };
+        this.tunnels.set(sock, t);
+      }
+      const key = `${dest.ip}/${dest.port}`;
+      if ((datagram.length > 16 && this.isForMe(datagram)) || this.ownEndpoints.has(key)) {
+        if (this.ownEndpoints.has(key)) t.local = dest;
+        return this.onDatagram(datagram, sock, conn.remote.ip, conn.remote.port);
+      }
+      this.sendFromTunnel(t, datagram, dest, key);
+    } catch (e) {
+      this.count('drop_internal_error');
+      this.log.error({ err: e instanceof Error ? e.stack : String(e) }, 'unexpected error handling a tunnel datagram');
+    }
+  }
+
+  /** The tunnel closed: its peer falls back to its UDP paths, if it has live ones. */
+  onTunnelClose(conn: TunnelConnection): void {
+    const sock = -1 - conn.id;
+    const t = this.tunnels.get(sock);
+    this.tunnels.delete(sock);
+    if (t?.peer !== undefined && t.peer.tunnelSock === sock) t.peer.tunnelSock = 0;
+  }
+
+  /** Out of our UDP socket on behalf of a tunnel client, if the destination policy allows it. */
+  private sendFromTunnel(t: TunnelPath, datagram: Uint8Array, dest: InetAddress, key: string): void {
+    if (dest.port < this.opts.tunnelMinPort) return this.count('drop_tunnel_low_port');
+    const to = datagram.length >= 13 ? this.peers.getAt(datagram, 8) : undefined;
+    if (this.opts.tunnelDestinations === 'peers' && !this.tunnelMayReach(t, datagram, dest, key, to)) return this.count('drop_tunnel_destination');
+    // From the socket the destination last reached us on: its NAT expects answers from there.
+    let sock = -1;
+    if (to !== undefined && dest.family === 4 && to.ip4 === dest.ip && to.port4 === dest.port) sock = to.sock4;
+    else if (to !== undefined && dest.family === 6 && to.ip6 === dest.ip && to.port6 === dest.port) sock = to.sock6;
+    else sock = this.sockets.findIndex((s) => s.family === dest.family);
+    if (sock < 0) return this.count('drop_tunnel_no_socket');
+    this.count('tunnel_sent_udp');
+    // A copy: the socket sends later, and the datagram is a view into the tunnel's receive buffer.
+    this.sendOn(sock, datagram.slice(), dest.ip, dest.port);
+  }
+
+  /** The 'peers' policy: a path of the addressed peer (ours or the fleet's), a root's endpoint, or someone who sent to this client. */
+  private tunnelMayReach(t: TunnelPath, datagram: Uint8Array, dest: InetAddress, key: string, to: RootPeer | undefined): boolean {
+    if (this.rootEndpoints.has(key) || t.recentSenders.has(key)) return true;
+    if (to !== undefined) {
+      if (dest.family === 4 ? to.ip4 === dest.ip && to.port4 === dest.port : to.ip6 === dest.ip && to.port6 === dest.port) return true;
+    }
+    if (this.fleet === undefined || datagram.length < 13) return false;
+    const locs = this.fleet.cache.locations(readU40(datagram, 8));
+    return locs !== undefined && locs.some((l) => l.endpoints.some((e) => e.family === dest.family && e.ip === dest.ip && e.port === dest.port));
+  }
+
+  /**
+   * The relay's send to a tunnel client. A datagram that came in over UDP is handed over as tcp-proxy's
+   * per-client socket would: hops as they were and framed with its real source, so the client answers that
+   * source straight through its tunnel (our UDP socket) and both ends see an ordinary direct path. Anything
+   * else (from another tunnel, from the fleet) is framed as coming from this root and keeps its raised hops.
+   */
+  private sendToTunnel(buf: Uint8Array, peer: RootPeer): void {
+    const t = this.tunnels.get(peer.tunnelSock);
+    if (t === undefined) {
+      peer.tunnelSock = 0;
+      return this.count('drop_no_socket');
+    }
+    const rx = this.rxSock;
+    if (rx < 0) {
+      t.conn.send(buf, t.local);
+      return;
+    }
+    const family = this.sockets[rx]?.family;
+    if (family === undefined) return this.count('drop_no_socket');
+    // The relay raised the hop count by exactly one just before this call.
+    const hopIdx = isFragment(buf) ? FRAGMENT_IDX_HOPS : IDX_FLAGS;
+    buf[hopIdx] = buf[hopIdx]! - 1;
+    const key = `${this.rxIp}/${this.rxPort}`;
+    if (!t.recentSenders.has(key)) {
+      if (t.recentSenders.size >= TUNNEL_RECENT_SENDERS) t.recentSenders.delete(t.recentSenders.values().next().value!);
+      t.recentSenders.add(key);
+    }
+    t.conn.send(buf, { family, ip: this.rxIp, port: this.rxPort });
+  }
+
   // ---- send -------------------------------------------------------------------------------------
 
   /**
@@ -876,11 +1100,20 @@ export class RootServer extends EventEmitter {
   /** RENDEZVOUS both ways, for each address family both peers have a live path in (IPv6 first). */
   private unite(a: RootPeer, b: RootPeer): void {
     const now = this.clockS;
+    // A tunnel client has no UDP address anyone could reach, so it is never named; it is told about the
+    // other peer, whom it then reaches through its tunnel and our UDP socket (see sendFromTunnel).
+    if (a.hasTunnel && b.hasTunnel) return;
     for (const family of [6, 4] as const) {
-      const live = family === 6 ? a.hasLive6(now) && b.hasLive6(now) : a.hasLive4(now) && b.hasLive4(now);
-      if (!live) continue;
-      this.sendRendezvous(a, b.address, pathOf(b, family));
-      this.sendRendezvous(b, a.address, pathOf(a, family));
+      const liveA = family === 6 ? a.hasLive6(now) : a.hasLive4(now);
+      const liveB = family === 6 ? b.hasLive6(now) : b.hasLive4(now);
+      if (a.hasTunnel) {
+        if (liveB) this.sendRendezvous(a, b.address, pathOf(b, family));
+      } else if (b.hasTunnel) {
+        if (liveA) this.sendRendezvous(b, a.address, pathOf(a, family));
+      } else if (liveA && liveB) {
+        this.sendRendezvous(a, b.address, pathOf(b, family));
+        this.sendRendezvous(b, a.address, pathOf(a, family));
+      }
     }
   }
 
@@ -889,11 +1122,19 @@ export class RootServer extends EventEmitter {
     const payload = encodeRendezvous({ flags: 0, address: about, endpoint });
     const out = sealPacket({ dest: to.address, source: this.identity.address, verb: Verb.RENDEZVOUS, payload }, to.key, to.suite as ArmorSuite);
     this.count('rendezvous_sent');
-    if (endpoint.family === 4) this.sendOn(to.sock4, out, to.ip4, to.port4);
+    if (to.hasTunnel) this.sendOn(to.tunnelSock, out, '', 0);
+    else if (endpoint.family === 4) this.sendOn(to.sock4, out, to.ip4, to.port4);
     else this.sendOn(to.sock6, out, to.ip6, to.port6);
   }
 
+  /** Sends on path `sock`: a UDP socket index to ip:port, or (negative) a tunnel, framed as from the endpoint it addressed. */
   private sendOn(sock: number, buf: Uint8Array, ip: string, port: number): void {
+    if (sock < 0) {
+      const t = this.tunnels.get(sock);
+      if (t === undefined) return this.count('drop_no_socket');
+      t.conn.send(buf, t.local);
+      return;
+    }
     const s = this.sockets[sock];
     if (s === undefined) return this.count('drop_no_socket');
     s.sock.send(buf, port, ip);
@@ -905,9 +1146,10 @@ function pathOf(p: RootPeer, family: 4 | 6): InetAddress {
   return family === 4 ? { family, ip: p.ip4, port: p.port4 } : { family, ip: p.ip6, port: p.port6 };
 }
 
-/** A peer's current physical endpoints (for the fleet's location records). */
+/** A peer's current physical endpoints (for the fleet's location records): none for a tunnel client, whose UDP may be one-way. */
 function pathsOf(p: RootPeer): InetAddress[] {
   const out: InetAddress[] = [];
+  if (p.hasTunnel) return out;
   if (p.ip4 !== '') out.push({ family: 4, ip: p.ip4, port: p.port4 });
   if (p.ip6 !== '') out.push({ family: 6, ip: p.ip6, port: p.port6 });
   return out;

@@ -1,0 +1,452 @@
+/**
+ * The TCP fallback relay's listener: ZeroTier's tunnel framing (relay/tcp-framing.ts, vl1.md §9) and HTTPS on
+ * one port, with the limits a public service needs.
+ *
+ *   accept ─► limits (total, per IP) ─► first byte ─┬─ 0x16 TLS ClientHello ─► the HTTPS server (unshift + 'connection')
+ *                                                   ├─ 0x17 ZeroTier ─► hello ─► records ─► handler.onDatagram
+ *                                                   └─ anything else ─► close
+ *
+ * ZeroTier's tcp-proxy has none of the limits: here a connection must say what it is within the greeting
+ * deadline (slowloris), is closed after the idle timeout, can have at most `maxQueueBytes` queued towards it
+ * (beyond that datagrams are dropped and counted, and a client that keeps not reading is closed), and cannot
+ * announce a record larger than `maxRecordBytes`. Deadlines are checked by one sweep over all connections,
+ * not a timer each: the target is 100 k connections held.
+ */
+import net from 'node:net';
+import type tls from 'node:tls';
+import type { InetAddress } from '../vl1/inet-address.js';
+import { isZtError, ZtErrorCode } from '../vl1/errors.js';
+import { FRAGMENT_IDX_INDICATOR, FRAGMENT_INDICATOR, IDX_SOURCE, MIN_PACKET_LENGTH } from '../vl1/constants.js';
+import {
+  decodeTunnelRecord,
+  MAX_TUNNEL_BODY,
+  TUNNEL_HEADER_LENGTH,
+  TUNNEL_HELLO_LENGTH,
+  TUNNEL_RECORD_TYPE,
+  TunnelRecordReader,
+  tunnelAddressLength,
+  writeTunnelAddress,
+  type TunnelVersion,
+} from './tcp-framing.js';
+import { AllowList } from './allow-list.js';
+
+export interface TunnelServerOptions {
+  /** Open TCP connections in total (tunnels, TLS handed off, not yet sniffed). */
+  maxConnections: number;
+  /** Open TCP connections per source IP (one NAT may hide many clients). */
+  maxConnectionsPerIp: number;
+  /** The first bytes must tell TLS from ZeroTier, and a ZeroTier client's whole hello arrive, within this (ms). */
+  greetingTimeoutMs: number;
+  /** A tunnel with no record received for this long is closed (ms; tcp-proxy: 300 s). */
+  idleTimeoutMs: number;
+  /** Bytes queued towards one connection before datagrams to it are dropped (tcp-proxy: 128 KiB). */
+  maxQueueBytes: number;
+  /** A connection that keeps dropping for want of a drain this long is closed (ms). */
+  slowReaderMs: number;
+  /** Largest record body accepted; a header announcing more closes the connection. */
+  maxRecordBytes: number;
+  /** Only these ZeroTier addresses may use the relay; null: everyone. */
+  allowList: { file: string; failOpen: boolean } | null;
+  /** How often deadlines are checked (ms). */
+  sweepMs: number;
+}
+
+export const DEFAULT_TUNNEL_SERVER_OPTIONS: Readonly<TunnelServerOptions> = Object.freeze({
+  maxConnections: 200_000,
+  maxConnectionsPerIp: 256,
+  greetingTimeoutMs: 10_000,
+  idleTimeoutMs: 300_000,
+  maxQueueBytes: 131_072,
+  slowReaderMs: 30_000,
+  maxRecordBytes: MAX_TUNNEL_BODY,
+  allowList: null,
+  sweepMs: 1000,
+});
+
+/** One client's TCP tunnel. */
+export interface TunnelConnection {
+  /** Unique per server, a small integer. */
+  readonly id: number;
+  /** The TCP peer (an IPv4-mapped IPv6 address is given as IPv4). */
+  readonly remote: InetAddress;
+  /** From the client's hello. */
+  readonly version: TunnelVersion | null;
+  /** The ZeroTier address the connection speaks for (source of its first whole packet), −1 until then. */
+  readonly address: number;
+  readonly open: boolean;
+  /** Frames `datagram` as coming from `source` and queues it; false (and counted) when closed or the queue is full. */
+  send(datagram: Uint8Array, source: InetAddress | null): boolean;
+  close(reason: string): void;
+}
+
+export interface TunnelHandler {
+  /** A datagram the client sent towards `destination` (null: address type 00). Synchronous; copy what you keep. */
+  onDatagram(conn: TunnelConnection, datagram: Uint8Array, destination: InetAddress | null): void;
+  /** The tunnel is gone (any reason); once per connection that completed the hello. */
+  onClose(conn: TunnelConnection): void;
+}
+
+export interface TunnelServerDeps {
+  /** An https.Server (not listening) for TLS connections; without it they are closed and counted. */
+  https?: tls.Server;
+  logger?: { debug(o: object, m?: string): void; info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
+  now?: () => number;
+}
+
+/** Counter names, in a fixed order (metric labels; see root/metrics.ts). */
+const COUNTER_NAMES = [
+  'tcp_accepted',
+  'tcp_closed',
+  'tcp_tls_handoffs',
+  'tcp_tls_unconfigured',
+  'tcp_tunnels_opened',
+  'tcp_refused_total_limit',
+  'tcp_refused_ip_limit',
+  'tcp_greeting_timeouts',
+  'tcp_idle_timeouts',
+  'tcp_bad_protocol',
+  'tcp_bad_records',
+  'tcp_records_too_large',
+  'tcp_rx_datagrams',
+  'tcp_rx_bytes',
+  'tcp_tx_datagrams',
+  'tcp_tx_bytes',
+  'tcp_queue_full_drops',
+  'tcp_slow_reader_closes',
+  'tcp_allowlist_denied',
+  'tcp_source_mismatch',
+] as const;
+type CounterName = (typeof COUNTER_NAMES)[number];
+const C = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, i])) as Record<CounterName, number>;
+
+/** Connection states. */
+const SNIFFING = 0;
+const TUNNEL = 1;
+const TLS = 2;
+const CLOSED = 3;
+
+/** One accepted TCP connection; a tunnel once its hello arrived. Small on purpose (100 k of them). */
+class Connection implements TunnelConnection {
+  state = SNIFFING;
+  version: TunnelVersion | null = null;
+  address = -1;
+  /** When it was accepted, when a record last arrived, and since when sends have been dropped (0: not dropping); ms. */
+  readonly acceptedAt: number;
+  lastRx: number;
+  droppingSince = 0;
+  reader: TunnelRecordReader | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly socket: net.Socket,
+    readonly remote: InetAddress,
+    private readonly server: TcpTunnelServer,
+    now: number,
+  ) {
+    this.acceptedAt = now;
+    this.lastRx = now;
+  }
+
+  get open(): boolean {
+    return this.state === TUNNEL;
+  }
+
+  send(datagram: Uint8Array, source: InetAddress | null): boolean {
+    return this.server.sendOn(this, datagram, source);
+  }
+
+  close(reason: string): void {
+    this.server.closeConnection(this, reason);
+  }
+}
+
+export class TcpTunnelServer {
+  private readonly opts: TunnelServerOptions;
+  private readonly handler: TunnelHandler;
+  private readonly deps: TunnelServerDeps;
+  private readonly now: () => number;
+  private readonly server: net.Server;
+  private readonly conns = new Map<number, Connection>();
+  private readonly perIp = new Map<string, number>();
+  private readonly counts = new Float64Array(COUNTER_NAMES.length);
+  private readonly allow: AllowList | null;
+  private nextId = 1;
+  private tunnelCount = 0;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private lastAllowRefresh = 0;
+
+  constructor(opts: Partial<TunnelServerOptions>, handler: TunnelHandler, deps: TunnelServerDeps = {}) {
+    this.opts = { ...DEFAULT_TUNNEL_SERVER_OPTIONS, ...opts };
+    this.handler = handler;
+    this.deps = deps;
+    this.now = deps.now ?? Date.now;
+    this.allow = this.opts.allowList === null ? null : new AllowList(this.opts.allowList.file, this.opts.allowList.failOpen, deps.logger);
+    // pauseOnConnect: nothing is read before the limits are checked.
+    this.server = net.createServer({ pauseOnConnect: true, noDelay: true }, (s) => this.onConnection(s));
+    this.server.on('error', (e) => deps.logger?.error({ err: e.message }, 'TCP relay listener error'));
+  }
+
+  /** Binds; port 0 picks a free one. @throws the listen error (EADDRINUSE, EACCES for 443 without privileges, ...). */
+  listen(host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error): void => reject(e);
+      this.server.once('error', onError);
+      // A big backlog: a fleet-wide UDP outage sends every client here at once.
+      this.server.listen({ host, port, backlog: 4096, exclusive: true }, () => {
+        this.server.off('error', onError);
+        this.sweepTimer = setInterval(() => this.sweep(), this.opts.sweepMs);
+        this.sweepTimer.unref();
+        resolve();
+      });
+    });
+  }
+
+  get port(): number {
+    const a = this.server.address();
+    return a !== null && typeof a === 'object' ? a.port : 0;
+  }
+
+  /** Open TCP connections of every kind. */
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  /** Connections that completed the ZeroTier hello. */
+  get tunnels(): number {
+    return this.tunnelCount;
+  }
+
+  get counters(): ReadonlyMap<string, number> {
+    return new Map(COUNTER_NAMES.map((n, i) => [n, this.counts[i]!]));
+  }
+
+  /** Whether the allow-list (if any) is in force: 'ok', 'failed-open' or 'failed-closed'; null without one. */
+  get allowListState(): AllowList['state'] | null {
+    return this.allow?.state ?? null;
+  }
+
+  /** Stops listening and closes every connection (onClose for each tunnel). */
+  async close(): Promise<void> {
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    for (const c of [...this.conns.values()]) this.closeConnection(c, 'server closing');
+    await closed;
+  }
+
+  // ---- accept and sniff --------------------------------------------------------------------------
+
+  private onConnection(socket: net.Socket): void {
+    const ip = normaliseIp(socket.remoteAddress ?? '');
+    const port = socket.remotePort ?? 0;
+    if (ip === '') {
+      socket.destroy(); // already gone
+      return;
+    }
+    if (this.conns.size >= this.opts.maxConnections) {
+      this.counts[C.tcp_refused_total_limit]!++;
+      socket.destroy();
+      return;
+    }
+    const n = this.perIp.get(ip) ?? 0;
+    if (n >= this.opts.maxConnectionsPerIp) {
+      this.counts[C.tcp_refused_ip_limit]!++;
+      socket.destroy();
+      return;
+    }
+    this.perIp.set(ip, n + 1);
+    this.counts[C.tcp_accepted]!++;
+    const conn = new Connection(this.nextId++, socket, { family: ip.includes(':') ? 6 : 4, ip, port }, this, this.now());
+    this.conns.set(conn.id, conn);
+    socket.on('error', () => undefined); // resets are normal; 'close' follows
+    socket.on('close', () => this.onSocketClose(conn));
+    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
+    socket.on('drain', () => (conn.droppingSince = 0));
+    socket.resume();
+  }
+
+  private onData(conn: Connection, chunk: Buffer): void {
+    if (conn.state === SNIFFING && conn.reader === null) {
+      const first = chunk[0]!;
+      if (first === 0x16) return this.handToTls(conn, chunk);
+      if (first !== TUNNEL_RECORD_TYPE) {
+        this.counts[C.tcp_bad_protocol]!++;
+        return this.closeConnection(conn, 'neither TLS nor ZeroTier');
+      }
+      conn.reader = new TunnelRecordReader(this.opts.maxRecordBytes);
+    }
+    if (conn.state === CLOSED || conn.reader === null) return;
+    const reader = conn.reader;
+    reader.push(chunk);
+    try {
+      for (let body = reader.next(); body !== null; body = conn.state === CLOSED ? null : reader.next()) this.onRecord(conn, body);
+    } catch (e) {
+      if (isZtError(e, ZtErrorCode.TOO_LONG)) this.counts[C.tcp_records_too_large]!++;
+      else this.counts[C.tcp_bad_records]!++;
+      this.deps.logger?.debug({ remote: conn.remote.ip, err: (e as Error).message }, 'TCP relay: bad stream');
+      this.closeConnection(conn, (e as Error).message);
+    }
+  }
+
+  /** TLS: give the socket, first bytes put back, to the HTTPS server; it stays counted until it closes. */
+  private handToTls(conn: Connection, chunk: Buffer): void {
+    const https = this.deps.https;
+    if (https === undefined) {
+      this.counts[C.tcp_tls_unconfigured]!++;
+      return this.closeConnection(conn, 'TLS without a certificate');
+    }
+    conn.state = TLS;
+    this.counts[C.tcp_tls_handoffs]!++;
+    const s = conn.socket;
+    s.pause();
+    s.removeAllListeners('data');
+    s.removeAllListeners('drain');
+    s.unshift(chunk);
+    https.emit('connection', s);
+    s.resume();
+  }
+
+  private onRecord(conn: Connection, body: Uint8Array): void {
+    const now = this.now();
+    conn.lastRx = now;
+    if (conn.state === SNIFFING) {
+      if (body.length !== TUNNEL_HELLO_LENGTH) {
+        this.counts[C.tcp_bad_protocol]!++;
+        return this.closeConnection(conn, 'first record is not the hello');
+      }
+      conn.version = { major: body[0]!, minor: body[1]!, revision: (body[2]! << 8) | body[3]! };
+      conn.state = TUNNEL;
+      this.tunnelCount++;
+      this.counts[C.tcp_tunnels_opened]!++;
+      return;
+    }
+    if (body.length === TUNNEL_HELLO_LENGTH) return; // a repeated hello: harmless
+    const rec = decodeTunnelRecord(body); // throws → bad record, close (1.14 closes on an unknown address type)
+    if (rec.kind !== 'datagram') return;
+    const d = rec.datagram;
+    if (!this.admit(conn, d)) return;
+    this.counts[C.tcp_rx_datagrams]!++;
+    this.counts[C.tcp_rx_bytes]! += d.length;
+    try {
+      this.handler.onDatagram(conn, d, rec.address);
+    } catch (e) {
+      this.deps.logger?.error({ err: e instanceof Error ? e.stack : String(e) }, 'TCP relay handler failed');
+    }
+  }
+
+  /**
+   * A tunnel speaks for one ZeroTier address: the source of its first whole packet (a node tunnels only
+   * its own packets). With an allow-list that address must be on it; fragments (no source) pass only once
+   * an allowed address is known.
+   */
+  private admit(conn: Connection, d: Uint8Array): boolean {
+    const fragment = d.length > FRAGMENT_IDX_INDICATOR && d[FRAGMENT_IDX_INDICATOR] === FRAGMENT_INDICATOR;
+    if (fragment || d.length < MIN_PACKET_LENGTH) return this.allow === null || conn.address >= 0;
+    const src = d[IDX_SOURCE]! * 2 ** 32 + (((d[IDX_SOURCE + 1]! << 24) | (d[IDX_SOURCE + 2]! << 16) | (d[IDX_SOURCE + 3]! << 8) | d[IDX_SOURCE + 4]!) >>> 0);
+    if (conn.address < 0) {
+      if (this.allow !== null && !this.allow.allowed(src)) {
+        this.counts[C.tcp_allowlist_denied]!++;
+        this.closeConnection(conn, 'address not on the allow-list');
+        return false;
+      }
+      conn.address = src;
+      return true;
+    }
+    if (src !== conn.address) {
+      this.counts[C.tcp_source_mismatch]!++;
+      return false;
+    }
+    return true;
+  }
+
+  // ---- send ---------------------------------------------------------------------------------------
+
+  /** @see TunnelConnection.send */
+  sendOn(conn: Connection, datagram: Uint8Array, source: InetAddress | null): boolean {
+    if (conn.state !== TUNNEL) return false;
+    const prefix = tunnelAddressLength(source);
+    const body = prefix + datagram.length;
+    if (body > 0xffff) return false;
+    const s = conn.socket;
+    if (s.writableLength + TUNNEL_HEADER_LENGTH + body > this.opts.maxQueueBytes) {
+      this.counts[C.tcp_queue_full_drops]!++;
+      if (conn.droppingSince === 0) conn.droppingSince = this.now();
+      return false;
+    }
+    const frame = Buffer.allocUnsafe(TUNNEL_HEADER_LENGTH + body);
+    frame[0] = TUNNEL_RECORD_TYPE;
+    frame[1] = 3;
+    frame[2] = 3;
+    frame[3] = body >> 8;
+    frame[4] = body & 0xff;
+    try {
+      writeTunnelAddress(frame, TUNNEL_HEADER_LENGTH, source);
+    } catch {
+      return false; // not an IP of its family: the caller's bug, nothing to send
+    }
+    frame.set(datagram, TUNNEL_HEADER_LENGTH + prefix);
+    s.write(frame);
+    this.counts[C.tcp_tx_datagrams]!++;
+    this.counts[C.tcp_tx_bytes]! += datagram.length;
+    return true;
+  }
+
+  // ---- deadlines and closing ----------------------------------------------------------------------
+
+  /** One pass over every connection: greeting, idle and slow-reader deadlines; the allow-list's file. */
+  private sweep(): void {
+    const now = this.now();
+    const o = this.opts;
+    for (const c of this.conns.values()) {
+      if (c.state === SNIFFING) {
+        if (now - c.acceptedAt >= o.greetingTimeoutMs) {
+          this.counts[C.tcp_greeting_timeouts]!++;
+          this.closeConnection(c, 'greeting timeout');
+        }
+      } else if (c.state === TUNNEL) {
+        if (now - c.lastRx >= o.idleTimeoutMs) {
+          this.counts[C.tcp_idle_timeouts]!++;
+          this.closeConnection(c, 'idle');
+        } else if (c.droppingSince !== 0 && now - c.droppingSince >= o.slowReaderMs) {
+          this.counts[C.tcp_slow_reader_closes]!++;
+          this.closeConnection(c, 'slow reader');
+        }
+      }
+    }
+    if (this.allow !== null && now - this.lastAllowRefresh >= 5000) {
+      this.lastAllowRefresh = now;
+      this.allow.refresh();
+    }
+  }
+
+  /** @see TunnelConnection.close */
+  closeConnection(conn: Connection, reason: string): void {
+    if (conn.state === CLOSED) return;
+    this.deps.logger?.debug({ remote: `${conn.remote.ip}:${conn.remote.port}`, id: conn.id, reason }, 'TCP relay connection closed');
+    conn.socket.destroy();
+    this.onSocketClose(conn);
+  }
+
+  private onSocketClose(conn: Connection): void {
+    if (!this.conns.delete(conn.id)) return;
+    const wasTunnel = conn.state === TUNNEL;
+    conn.state = CLOSED;
+    conn.reader = null;
+    this.counts[C.tcp_closed]!++;
+    const n = (this.perIp.get(conn.remote.ip) ?? 1) - 1;
+    if (n <= 0) this.perIp.delete(conn.remote.ip);
+    else this.perIp.set(conn.remote.ip, n);
+    if (!wasTunnel) return;
+    this.tunnelCount--;
+    try {
+      this.handler.onClose(conn);
+    } catch (e) {
+      this.deps.logger?.error({ err: e instanceof Error ? e.stack : String(e) }, 'TCP relay close handler failed');
+    }
+  }
+}
+
+/** `::ffff:192.0.2.1` → `192.0.2.1`: a dual-stack listener sees IPv4 clients that way. */
+function normaliseIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}

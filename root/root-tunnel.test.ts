@@ -1,0 +1,171 @@
+/**
+ * The root's TCP fallback relay (vl1.md §9), integrated: a tunnel client is a path of its peer. Raw
+ * clients on both sides (test/raw-tunnel-client.ts over TCP, test/raw-vl1-client.ts over UDP) so each rule
+ * is checked on the bytes: what is framed with which source, which hops, which RENDEZVOUS, what the
+ * destination policy lets out of the root's UDP socket.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { Identity } from '../vl1/identity.js';
+import { PeerKey } from '../vl1/peer-key.js';
+import { Verb } from '../vl1/constants.js';
+import { openPacket, sealPacket } from '../vl1/packet.js';
+import { decodeOk } from '../vl1/verbs/ok.js';
+import { decodeRendezvous } from '../vl1/verbs/rendezvous.js';
+import { toHex } from '../vl1/bytes.js';
+import { c25519Generate } from '../vl1/c25519.js';
+import { signWorld, serializeWorld } from '../planet/world.js';
+import { RootServer } from './root-server.js';
+import { IdentityValidator } from './identity-validator.js';
+import { readVectorJson } from '../test/vectors.js';
+import { RawClient } from '../test/raw-vl1-client.js';
+import { RawTunnelClient } from '../test/raw-tunnel-client.js';
+import type { InetAddress } from '../vl1/inet-address.js';
+
+const ids: Identity[] = readVectorJson<{ identities: { secret_string: string }[] }>('identities.json').identities.map((i) => Identity.fromString(i.secret_string));
+const [rootId, aId, bId, cId] = ids as [Identity, Identity, Identity, Identity];
+const planetKey = c25519Generate();
+const planet = signWorld(
+  { type: 'planet', id: 0x5eed0043n, timestamp: 1_700_000_000_000, updatesMustBeSignedBy: planetKey.publicKey, roots: [{ identity: rootId.publicOnly(), stableEndpoints: [{ family: 4, ip: '192.0.0.1', port: 9993 }] }] },
+  planetKey,
+);
+
+let validator: IdentityValidator;
+let server: RootServer;
+const target = { root: rootId, port: () => server.port, planetId: planet.id, planetTimestamp: planet.timestamp };
+const rootEp = (): InetAddress => ({ family: 4, ip: '127.0.0.1', port: server.port });
+
+before(async () => {
+  validator = new IdentityValidator({ workers: 1 });
+  server = new RootServer({ port: 0, bind4: '127.0.0.1', bind6: null }, { identity: rootId, planet: serializeWorld(planet), validator });
+  await server.start();
+  await server.startTunnel('127.0.0.1', 0, { greetingTimeoutMs: 2000 });
+});
+after(async () => {
+  await server.stop();
+  await validator.close();
+});
+
+function counter(name: string): number {
+  return server.counters.get(name) ?? 0;
+}
+
+/** A HELLO from `id` as 1.14.1 builds it (the UDP raw client's builder; its socket is never bound). */
+function helloFrom(id: Identity): Uint8Array {
+  const c = new RawClient(id, target);
+  const h = c.hello();
+  c.close();
+  return h;
+}
+
+function verbOf(pkt: Uint8Array, me: Identity, from: Identity): { verb: number; payload: Uint8Array } | null {
+  try {
+    return openPacket(pkt.slice(), new PeerKey(me.agree(from)));
+  } catch {
+    return null;
+  }
+}
+
+async function tunnelOnline(id: Identity): Promise<RawTunnelClient> {
+  const t = await new RawTunnelClient('127.0.0.1', server.tunnel!.port).open();
+  t.send(helloFrom(id), rootEp());
+  const m = await t.next(5000);
+  assert.ok(m, 'OK(HELLO) over the tunnel');
+  return t;
+}
+
+test('HELLO through the tunnel: OK(HELLO) comes back framed as from the root endpoint the client addressed, reflecting its TCP address', async () => {
+  const t = await new RawTunnelClient('127.0.0.1', server.tunnel!.port).open();
+  try {
+    t.send(helloFrom(aId), rootEp());
+    const m = await t.next(5000);
+    assert.ok(m, 'an answer over the tunnel');
+    assert.deepEqual(m.from, rootEp(), 'framed with the root endpoint the client sent to');
+    const opened = verbOf(m.datagram, aId, rootId);
+    assert.equal(opened?.verb, Verb.OK);
+    const ok = decodeOk(opened!.payload);
+    assert.equal(ok.kind, 'HELLO');
+    if (ok.kind === 'HELLO') assert.deepEqual(ok.physicalAddress, { family: 4, ip: '127.0.0.1', port: t.local.port }, 'the reflected address is the TCP peer');
+    const peer = server.peers.get(aId.address)!;
+    assert.ok(peer.hasTunnel, 'the tunnel is a path of the peer');
+    assert.equal(peer.ip4, '', 'and no UDP path was made of the TCP address');
+    assert.equal(server.tunnel!.tunnels, 1);
+  } finally {
+    t.close();
+  }
+  // Closing drops the path: the peer is left with none.
+  for (let i = 0; i < 50 && server.peers.get(aId.address)!.hasTunnel; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(server.peers.get(aId.address)!.hasTunnel, false);
+});
+
+test('tunnel ↔ UDP through the root: relayed both ways, RENDEZVOUS only to the tunnel client, direct sends through the root socket', async () => {
+  const a = await tunnelOnline(aId);
+  const b = await new RawClient(bId, target).open();
+  try {
+    b.send(b.hello());
+    assert.ok(await b.next(5000), 'B online over UDP');
+    const ab = b.keyWith(aId); // same key both ways
+
+    // A → root endpoint → B: relayed with hops 1, and A (only A) is told where B is.
+    const rv0 = counter('rendezvous_sent');
+    const toB = sealPacket({ dest: bId.address, source: aId.address, verb: Verb.USER_MESSAGE, payload: new TextEncoder().encode('A to B') }, ab, 3);
+    a.send(toB, rootEp());
+    const atB = await b.drain(400);
+    const relayed = atB.find((m) => verbOf(m, bId, aId)?.verb === Verb.USER_MESSAGE);
+    assert.ok(relayed, 'B got A’s packet');
+    assert.equal(relayed[18]! & 7, 1, 'one hop through the root');
+    assert.equal(atB.filter((m) => verbOf(m, bId, rootId)?.verb === Verb.RENDEZVOUS).length, 0, 'B is never told a tunnel client’s address');
+    const rvA = (await a.drain(400)).map((d) => verbOf(d.datagram, aId, rootId)).filter((o) => o?.verb === Verb.RENDEZVOUS);
+    assert.deepEqual(
+      rvA.map((o) => decodeRendezvous(o!.payload)),
+      [{ flags: 0, address: bId.address, endpoint: { family: 4, ip: '127.0.0.1', port: b.port } }],
+      'A is told B’s UDP address',
+    );
+    assert.equal(counter('rendezvous_sent'), rv0 + 1);
+
+    // B → root → A: handed over untouched, framed with B's real address (as tcp-proxy's own socket would).
+    const toA = sealPacket({ dest: aId.address, source: bId.address, verb: Verb.USER_MESSAGE, payload: new TextEncoder().encode('B to A') }, ab, 3);
+    b.send(toA);
+    const atA = await a.next(2000);
+    assert.ok(atA, 'A got B’s packet through its tunnel');
+    assert.deepEqual(atA.from, { family: 4, ip: '127.0.0.1', port: b.port });
+    assert.equal(toHex(atA.datagram), toHex(toA), 'byte for byte, hops untouched');
+
+    // A → B's address directly (after the RENDEZVOUS): out of the root's UDP socket, untouched.
+    const direct = sealPacket({ dest: bId.address, source: aId.address, verb: Verb.USER_MESSAGE, payload: new TextEncoder().encode('direct') }, ab, 3);
+    const sent0 = counter('tunnel_sent_udp');
+    a.send(direct, { family: 4, ip: '127.0.0.1', port: b.port });
+    const got = await b.next(2000);
+    assert.ok(got);
+    assert.equal(toHex(got), toHex(direct), 'untouched');
+    assert.equal(counter('tunnel_sent_udp'), sent0 + 1);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+test('destination policy: no ports ≤ 1024, no addresses that are neither a peer’s path nor a root nor a recent sender', async () => {
+  const a = await tunnelOnline(cId);
+  const stranger = dgram.createSocket('udp4');
+  stranger.bind(0, '127.0.0.1');
+  await once(stranger, 'listening');
+  let strangerGot = 0;
+  stranger.on('message', () => strangerGot++);
+  try {
+    const pkt = sealPacket({ dest: bId.address, source: cId.address, verb: Verb.USER_MESSAGE, payload: new Uint8Array(20) }, new PeerKey(cId.agree(bId)), 3);
+    const low0 = counter('drop_tunnel_low_port');
+    a.send(pkt, { family: 4, ip: '127.0.0.1', port: 1024 });
+    const pol0 = counter('drop_tunnel_destination');
+    a.send(pkt, { family: 4, ip: '127.0.0.1', port: stranger.address().port });
+    await a.drain(300);
+    assert.equal(counter('drop_tunnel_low_port'), low0 + 1);
+    assert.equal(counter('drop_tunnel_destination'), pol0 + 1);
+    assert.equal(strangerGot, 0, 'nothing reached an address nobody vouched for');
+  } finally {
+    a.close();
+    stranger.close();
+  }
+});
