@@ -13,6 +13,7 @@
  * not a timer each: the target is 100 k connections held.
  */
 import net from 'node:net';
+import { Duplex } from 'node:stream';
 import type tls from 'node:tls';
 import type { InetAddress } from '../vl1/inet-address.js';
 import { isZtError, ZtErrorCode } from '../vl1/errors.js';
@@ -298,12 +299,9 @@ export class TcpTunnelServer {
     conn.state = TLS;
     this.counts[C.tcp_tls_handoffs]!++;
     const s = conn.socket;
-    s.pause();
     s.removeAllListeners('data');
     s.removeAllListeners('drain');
-    s.unshift(chunk);
-    https.emit('connection', s);
-    s.resume();
+    https.emit('connection', prefixed(s, chunk));
   }
 
   private onRecord(conn: Connection, body: Uint8Array): void {
@@ -444,6 +442,37 @@ export class TcpTunnelServer {
       this.deps.logger?.error({ err: e instanceof Error ? e.stack : String(e) }, 'TCP relay close handler failed');
     }
   }
+}
+
+/**
+ * The socket as a stream that first yields the bytes already read. `socket.unshift` is not enough for
+ * TLS: a TLSSocket over a net.Socket reads its C++ handle directly and would never see them; over a plain
+ * Duplex it reads the stream. (HTTPS here is the dashboard and a disguise, not a data path: the extra
+ * copy does not matter.)
+ */
+function prefixed(socket: net.Socket, first: Buffer): Duplex {
+  const d = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _enc, cb) {
+      socket.write(chunk, cb);
+    },
+    final(cb) {
+      socket.end(cb);
+    },
+    destroy(err, cb) {
+      socket.destroy();
+      cb(err);
+    },
+  });
+  d.push(first);
+  socket.on('data', (c: Buffer) => {
+    if (!d.push(c)) socket.pause();
+  });
+  socket.on('end', () => d.push(null));
+  socket.on('close', () => d.destroy());
+  return d;
 }
 
 /** `::ffff:192.0.2.1` → `192.0.2.1`: a dual-stack listener sees IPv4 clients that way. */
