@@ -3,7 +3,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import https from 'node:https';
+import net from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +16,7 @@ import { watchJsonLines, type JsonLine } from '../test/json-lines.js';
 import { Identity } from '../vl1/identity.js';
 import { parseWorld, serializeWorld, signWorld } from '../planet/world.js';
 import { readSigningKeyFile } from '../planet/files.js';
+import { encodeTunnelHello } from '../relay/tcp-framing.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'tools', 'cli.js');
 
@@ -95,4 +98,47 @@ test('--print-config shows the effective values and their sources; bad flags exi
   const [badCode] = (await once(bad, 'exit')) as [number];
   assert.equal(badCode, 1);
   assert.match(err, /maxHops = "12": must be 1\.\.7/);
+});
+
+test('--tcp-relay with a certificate: one port answers HTTPS (the API behind the token) and ZeroTier tunnels, both in the metrics', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ztroot-start-'));
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  if (made.status !== 0) return t.skip('skipped: openssl is not installed (needed to make a test certificate)');
+  const epPort = await freeUdpPort();
+  const base = ['--state-dir', join(dir, 'state'), '--port', '0', '--bind4', '127.0.0.1', '--bind6', 'none', '--endpoint', `192.0.0.1/${epPort}`, '--http', 'none'];
+  const r = startRoot([...base, '--tcp-relay', '127.0.0.1:0', '--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem'), '--metrics-token', 'tok']);
+  t.after(() => r.child.kill('SIGKILL'));
+  const port = (await r.waitFor((l) => l.msg === 'TCP relay listening')).port as number;
+  await r.waitFor((l) => l.msg === 'root started');
+  const ca = readFileSync(join(dir, 'cert.pem'));
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', port, path, ca, servername: 'localhost', agent: false, headers }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        })
+        .on('error', reject);
+    });
+  assert.equal((await get('/healthz')).status, 200);
+  assert.equal((await get('/metrics')).status, 401, 'the token guards the API on the public port');
+  const tunnel = net.connect({ host: '127.0.0.1', port });
+  t.after(() => tunnel.destroy());
+  await once(tunnel, 'connect');
+  tunnel.write(encodeTunnelHello({ major: 1, minor: 14, revision: 1 }));
+  let metrics = '';
+  for (let i = 0; i < 50 && !/^ztroot_tcp_connections\{kind="tunnel"\} 1$/m.test(metrics); i++) {
+    metrics = (await get('/metrics', { authorization: 'Bearer tok' })).body;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.match(metrics, /^ztroot_tcp_connections\{kind="tunnel"\} 1$/m);
+  assert.match(metrics, /^ztroot_tcp_connections_total\{result="tls"\} [1-9]\d*$/m);
+  r.child.kill('SIGTERM');
+  assert.equal(((await once(r.child, 'exit')) as [number])[0], 0);
+
+  // A missing key file is an error naming it, before anything listens.
+  const bad = spawnSync(process.execPath, [CLI, 'start', ...base, '--tcp-relay', '127.0.0.1:0', '--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'nope.pem')], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /TLS key .*nope\.pem/);
 });

@@ -6,6 +6,8 @@
  * clients. SIGINT/SIGTERM stop it gracefully; SIGHUP (and a change of the file) reloads the planet.
  */
 import { watchFile, unwatchFile, readFileSync } from 'node:fs';
+import https from 'node:https';
+import type http from 'node:http';
 import { availableParallelism, hostname } from 'node:os';
 import { pino } from 'pino';
 import { configHelp, loadConfig } from '../root/config.js';
@@ -15,6 +17,7 @@ import { RedisPeerStore } from '../fleet/redis-store.js';
 import { PeerStoreCache } from '../fleet/cached-store.js';
 import { IdentityValidator } from '../root/identity-validator.js';
 import { formatAddress } from '../vl1/address.js';
+import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import { formatInetAddress, type InetAddress } from '../vl1/inet-address.js';
 import { worldUpdateVerdict } from '../planet/world.js';
 import { createHash } from 'node:crypto';
@@ -84,22 +87,53 @@ export async function main(argv: string[]): Promise<number> {
     };
   }
   server = new RootServer(
-    { port: config.port, extraPorts, bind4: config.bind4, bind6: config.bind6, peerTimeoutMs: config.peerTimeoutSec * 1000, relay: { maxHops: config.maxHops } },
+    {
+      port: config.port,
+      extraPorts,
+      bind4: config.bind4,
+      bind6: config.bind6,
+      peerTimeoutMs: config.peerTimeoutSec * 1000,
+      relay: { maxHops: config.maxHops },
+      tunnelDestinations: config.tcpRelayDestinations,
+      tunnelMinPort: config.tcpRelayMinPort,
+    },
     { identity, planet: planet.bytes, validator: timedValidator, logger: log, ...(fleet ? { fleet } : {}) },
   );
   await server.start();
-  let http: import('node:http').Server | null = null;
+  let httpServer: http.Server | null = null;
   let stopLive = (): void => {};
+  const ready = () => {
+    const problems: string[] = [];
+    if (server.ports.length === 0) problems.push('UDP sockets are not bound');
+    if (config.tcpRelay !== null && server.tunnel === null) problems.push('the TCP relay is not listening');
+    return problems;
+  };
+  if (config.httpListen !== null || config.tcpRelay !== null) addRootMetrics(registry, server, validator, fleet);
+  const apiHandler = createHttpApiHandler(server, registry, { token: config.metricsToken, version: VERSION }, ready);
+  if (config.tcpRelay !== null) {
+    try {
+      await server.startTunnel(
+        config.tcpRelay.host,
+        config.tcpRelay.port,
+        {
+          maxConnections: config.tcpRelayMaxConnections,
+          maxConnectionsPerIp: config.tcpRelayMaxPerIp,
+          idleTimeoutMs: config.tcpRelayIdleSec * 1000,
+          maxQueueBytes: config.tcpRelayQueueBytes,
+          allowList: config.tcpRelayAllowFile === '' ? null : { file: config.tcpRelayAllowFile, failOpen: config.tcpRelayAllowFailOpen },
+        },
+        config.tlsCert === '' ? undefined : publicHttps(config.tlsCert, config.tlsKey, config.metricsToken, apiHandler, log),
+      );
+    } catch (e) {
+      await server.stop();
+      await validator.close();
+      throw e;
+    }
+  }
   if (config.httpListen !== null) {
-    addRootMetrics(registry, server, validator, fleet);
-    const ready = () => {
-      const problems: string[] = [];
-      if (server.ports.length === 0) problems.push('UDP sockets are not bound');
-      return problems;
-    };
-    http = await listenHttpApi(createHttpApiHandler(server, registry, { token: config.metricsToken, version: VERSION }, ready), config.httpListen.host, config.httpListen.port);
-    stopLive = attachLiveDashboard(http, server, { token: config.metricsToken });
-    const a = http.address() as { address: string; port: number };
+    httpServer = await listenHttpApi(apiHandler, config.httpListen.host, config.httpListen.port);
+    stopLive = attachLiveDashboard(httpServer, server, { token: config.metricsToken });
+    const a = httpServer.address() as { address: string; port: number };
     log.info({ http: `${a.address}:${a.port}` }, 'HTTP API, /metrics and the live dashboard listening');
   }
   log.info(
@@ -137,12 +171,45 @@ export async function main(argv: string[]): Promise<number> {
   });
   unwatchFile(config.planetFile);
   stopLive();
-  if (http !== null) await new Promise((r) => http!.close(r));
+  if (httpServer !== null) await new Promise((r) => httpServer!.close(r));
   await server.stop();
   await fleetStore?.close();
   await validator.close();
   log.info({ counters: Object.fromEntries(server.counters) }, 'stopped');
   return 0;
+}
+
+/**
+ * The HTTPS server that answers TLS on the TCP relay's port, so the port looks like any web server to a
+ * probe. It is public, so the API (peers' addresses) and /metrics are served there only behind the bearer
+ * token; without one it answers /healthz and nothing else.
+ * @throws {ZtError} FILE naming the certificate or key file that cannot be read.
+ */
+function publicHttps(certFile: string, keyFile: string, token: string, api: http.RequestListener, log: { warn(o: object, m?: string): void }): https.Server {
+  const read = (f: string, what: string): Buffer => {
+    try {
+      return readFileSync(f);
+    } catch (e) {
+      throw new ZtError(ZtErrorCode.FILE, `TLS ${what} ${f}: ${(e as Error).message}`);
+    }
+  };
+  const cert = read(certFile, 'certificate');
+  const key = read(keyFile, 'key');
+  if (token === '') log.warn({}, 'HTTPS on the TCP relay port serves only /healthz: set metricsToken to serve the API and /metrics there');
+  const handler: http.RequestListener =
+    token !== ''
+      ? api
+      : (req, res) => {
+          const ok = req.url === '/healthz';
+          res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain; charset=utf-8' });
+          res.end(ok ? 'ok\n' : 'not found\n');
+        };
+  try {
+    // Bounded handshakes and headers: a TLS slowloris must not hold connections the relay counts.
+    return https.createServer({ cert, key, handshakeTimeout: 10_000, headersTimeout: 10_000, requestTimeout: 30_000 }, handler);
+  } catch (e) {
+    throw new ZtError(ZtErrorCode.BAD_CONFIG, `TLS certificate ${certFile} / key ${keyFile}: ${(e as Error).message}`);
+  }
 }
 
 /**
