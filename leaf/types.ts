@@ -55,6 +55,12 @@ export interface Vl1NodeOptions {
   echoReplyIntervalMs?: number;
   /** Which physical addresses may become paths. Default: all (1.14 refuses loopback / link-local). */
   allowPath?: (a: InetAddress) => boolean;
+  /**
+   * Send every datagram through this TCP fallback relay instead of UDP (1.14's `tcpFallbackRelay` with
+   * `forceTcpRelay`, vl1.md §9.2): for networks that pass no UDP. UDP sockets are still bound and what
+   * arrives on them is still received.
+   */
+  tcpRelay?: { address: InetAddress; force: true };
 }
 
 /** How a packet reached us, or how we sent one. */

@@ -59,6 +59,7 @@ import { ExpectedReplies, type Expect } from './expect.js';
 import { pathKey, PeerTable, suiteFor, type Peer } from './peers.js';
 import type { IdentityValidatorLike, PeerInfo, PingResult, Via, Vl1Logger, Vl1NodeEvents, Vl1NodeOptions, Vl1NodeStats } from './types.js';
 import { UdpSockets } from './udp.js';
+import { TcpRelayClient } from './tcp-relay-client.js';
 import { WHOIS_QUEUE_TIMEOUT_MS, WhoisQueue } from './whois.js';
 
 export * from './types.js';
@@ -101,6 +102,8 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   private readonly bindOpt: { address?: string; port?: number };
 
   private readonly udp: UdpSockets;
+  /** The TCP fallback tunnel that carries every datagram (`tcpRelay.force`), or null: UDP only. */
+  private readonly tcp: TcpRelayClient | null;
   private readonly peers: PeerTable;
   private readonly expecting = new ExpectedReplies();
   private readonly whoisQueue: WhoisQueue;
@@ -139,7 +142,17 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
       },
       log: this.log,
     });
-    this.peers = new PeerTable({ me: this.identity, now: this.now, canSend: (f) => this.udp.has(f), allowPath: opts.allowPath ?? (() => true) });
+    this.tcp =
+      opts.tcpRelay === undefined
+        ? null
+        : new TcpRelayClient({
+            relay: opts.tcpRelay.address,
+            version: { major: this.ver.major, minor: this.ver.minor, revision: this.ver.revision },
+            // As 1.14 injects them: as if received over UDP from the framed source (vl1.md §9.2).
+            onDatagram: (data, from) => this.onDatagram(data, from),
+            log: this.log,
+          });
+    this.peers = new PeerTable({ me: this.identity, now: this.now, canSend: (f) => this.canSend(f), allowPath: opts.allowPath ?? (() => true) });
     this.peers.memoizeRoots(this.planetWorld);
     this.whoisQueue = new WhoisQueue({
       send: (address) => {
@@ -186,6 +199,17 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     this.expecting.clear();
     for (const r of rejects) r(stopped);
     await this.udp.close();
+    await this.tcp?.close();
+  }
+
+  /** Whether datagrams to `family` can leave: through the tunnel (either family), else a UDP socket of it. */
+  private canSend(family: 4 | 6): boolean {
+    return this.tcp !== null || this.udp.has(family);
+  }
+
+  /** The TCP relay tunnel's figures (null without `tcpRelay`). */
+  get tcpRelayStats(): TcpRelayClient['stats'] | null {
+    return this.tcp?.stats ?? null;
   }
 
   /** Bound local addresses (one per socket). */
@@ -367,7 +391,9 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   // ---- Internals: sending ------------------------------------------------------------------------------
 
   private transmit(to: InetAddress, data: Uint8Array): boolean {
-    if (this.state !== 'running' || !this.udp.send(to, data)) return false;
+    if (this.state !== 'running') return false;
+    // forceTcpRelay (the only mode offered): nothing goes over UDP, as 1.14 with `forceTcpRelay`.
+    if (!(this.tcp !== null ? this.tcp.send(to, data) : this.udp.send(to, data))) return false;
     this.stats.datagramsOut++;
     return true;
   }
@@ -803,7 +829,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
 
   /** Acts on an introduction: open our NAT towards `endpoint`, then contact the peer there. */
   private punch(target: Peer, endpoint: InetAddress, from: InetAddress): void {
-    if (endpoint.port === 0 || !this.peers.mayUsePath(target, endpoint) || !this.udp.has(endpoint.family)) {
+    if (endpoint.port === 0 || !this.peers.mayUsePath(target, endpoint) || !this.canSend(endpoint.family)) {
       this.drop('rendezvous-bad-address', from, pathKey(endpoint));
       return;
     }

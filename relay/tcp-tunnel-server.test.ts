@@ -265,6 +265,17 @@ test('bad streams: an oversized record header closes at once; junk and a non-hel
     assert.equal(await closesWithin(noHello, 1000), true);
     assert.equal(h.server.counters.get('tcp_bad_protocol'), 2);
 
+    // A datagram too short to be ZeroTier is dropped and counted; the tunnel stays.
+    const runt = await connect(h.server.port);
+    runt.write(HELLO);
+    runt.write(encodeTunnelRecord(new Uint8Array(4), ROOT));
+    runt.write(encodeTunnelRecord(packetFrom(0x0102030405), ROOT));
+    await until(() => h.got.length === 1, 2000, 'the datagram after the runt');
+    assert.equal(h.server.counters.get('tcp_runt_datagrams'), 1);
+    assert.equal(await closesWithin(runt, 200), false);
+    runt.destroy();
+    h.got.length = 0;
+
     const badType = await connect(h.server.port);
     badType.write(HELLO);
     badType.write(fromHex('1703030020' + '05' + '00'.repeat(31)));

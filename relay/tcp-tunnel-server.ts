@@ -116,6 +116,7 @@ const COUNTER_NAMES = [
   'tcp_slow_reader_closes',
   'tcp_allowlist_denied',
   'tcp_source_mismatch',
+  'tcp_runt_datagrams',
 ] as const;
 type CounterName = (typeof COUNTER_NAMES)[number];
 const C = Object.fromEntries(COUNTER_NAMES.map((n, i) => [n, i])) as Record<CounterName, number>;
@@ -319,7 +320,16 @@ export class TcpTunnelServer {
       return;
     }
     if (body.length === TUNNEL_HELLO_LENGTH) return; // a repeated hello: harmless
-    const rec = decodeTunnelRecord(body); // throws → bad record, close (1.14 closes on an unknown address type)
+    let rec;
+    try {
+      rec = decodeTunnelRecord(body);
+    } catch (e) {
+      // Too short to be ZeroTier (tcp-proxy forwards nothing under 16 bytes): dropped, the stream is fine.
+      // Anything else (an unknown address type) closes the connection, as 1.14 does.
+      if (!isZtError(e, ZtErrorCode.TRUNCATED)) throw e;
+      this.counts[C.tcp_runt_datagrams]!++;
+      return;
+    }
     if (rec.kind !== 'datagram') return;
     const d = rec.datagram;
     if (!this.admit(conn, d)) return;

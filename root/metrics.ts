@@ -44,6 +44,7 @@ const TCP_COUNTERS: Record<string, [string, Record<string, string>]> = {
   tcp_queue_full_drops: ['ztroot_tcp_dropped_total', { reason: 'queue_full' }],
   tcp_source_mismatch: ['ztroot_tcp_dropped_total', { reason: 'source_mismatch' }],
   tcp_allowlist_denied: ['ztroot_tcp_dropped_total', { reason: 'allowlist_denied' }],
+  tcp_runt_datagrams: ['ztroot_tcp_dropped_total', { reason: 'runt' }],
 };
 
 /** The fleet store and its cache, when the root is part of a fleet. */

@@ -1,0 +1,108 @@
+/**
+ * A leaf with no UDP (1.14's `forceTcpRelay`) reaching the real root through the root's TCP fallback relay,
+ * and a UDP leaf beside it: ONLINE, packets both ways, pings both ways, and — after the root's RENDEZVOUS —
+ * "direct" traffic that the tunnel carries to the root's UDP socket, which sends it on untouched.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Vl1Node, type ReceivedPacket } from './vl1-node.js';
+import { Identity } from '../vl1/identity.js';
+import { Verb } from '../vl1/constants.js';
+import { c25519Generate } from '../vl1/c25519.js';
+import { serializeWorld, signWorld, type World } from '../planet/world.js';
+import { RootServer } from '../root/root-server.js';
+import { IdentityValidator } from '../root/identity-validator.js';
+import { readVectorJson } from '../test/vectors.js';
+
+const ids = readVectorJson<{ identities: Array<{ secret_string: string }> }>('identities.json').identities.map((x) => Identity.fromString(x.secret_string));
+const [R, A, B] = ids as [Identity, Identity, Identity];
+const LO = '127.0.0.1';
+const FAST = { helloRetryMs: 200, helloIntervalMs: 60000 };
+const signer = c25519Generate();
+
+function planetAt(port: number): World {
+  return signWorld(
+    { type: 'planet', id: 0x5eed0002n, timestamp: 1700000000000, updatesMustBeSignedBy: signer.publicKey, roots: [{ identity: R.publicOnly(), stableEndpoints: [{ family: 4, ip: LO, port }] }] },
+    signer,
+  );
+}
+
+let validator: IdentityValidator;
+let root: RootServer;
+before(async () => {
+  validator = new IdentityValidator({ workers: 1 });
+  root = new RootServer({ port: 0, bind4: LO, bind6: null }, { identity: R, planet: serializeWorld(planetAt(9993)), validator });
+  await root.start();
+  root.setPlanet(serializeWorld(planetAt(root.port)));
+  await root.startTunnel(LO, 0);
+});
+after(async () => {
+  await root.stop();
+  await validator.close();
+});
+
+async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('a TCP-only leaf goes ONLINE through the root’s relay and exchanges packets with a UDP leaf both ways', async () => {
+  const planet = planetAt(root.port);
+  const a = new Vl1Node({ identity: A, planet, bind: { address: LO }, tcpRelay: { address: { family: 4, ip: LO, port: root.tunnel!.port }, force: true }, ...FAST });
+  const b = new Vl1Node({ identity: B, planet, bind: { address: LO }, ...FAST });
+  await a.start();
+  await b.start();
+  try {
+    await a.whenOnline(5000);
+    await b.whenOnline(5000);
+    // A learned an ordinary path to the root's UDP address (the tunnel framed answers with it)...
+    assert.deepEqual(a.peerInfo(R.address)!.paths.map((p) => p.address), [`${LO}/${root.port}`]);
+    // ...while the root knows A only through its tunnel: no UDP ever left A.
+    const atRoot = root.peers.get(A.address)!;
+    assert.ok(atRoot.hasTunnel);
+    assert.equal(atRoot.ip4, '');
+    assert.ok(a.tcpRelayStats!.sent > 0 && a.tcpRelayStats!.received > 0);
+    assert.equal(root.tunnel!.tunnels, 1);
+    assert.equal((await a.ping(R.address, 2000)).via, 'direct');
+
+    const atA: ReceivedPacket[] = [];
+    const atB: ReceivedPacket[] = [];
+    a.on('packet', (p) => atA.push(p));
+    b.on('packet', (p) => atB.push(p));
+    await a.send(B.address, Verb.USER_MESSAGE, new TextEncoder().encode('from the tunnel'));
+    await until('B receives A’s message', () => atB.length > 0);
+    assert.equal(new TextDecoder().decode(atB[0]!.payload), 'from the tunnel');
+    await b.send(A.address, Verb.USER_MESSAGE, new TextEncoder().encode('to the tunnel'));
+    try {
+      await until('A receives B’s message', () => atA.length > 0);
+    } catch (e) {
+      console.log('A drops', a.stats, 'B', b.stats, 'root', Object.fromEntries(root.counters), a.tcpRelayStats, a.peerInfo(B.address), b.peerInfo(A.address));
+      throw e;
+    }
+    assert.equal(new TextDecoder().decode(atA[0]!.payload), 'to the tunnel');
+    assert.ok((await a.ping(B.address, 3000)).rttMs >= 0);
+    assert.ok((await b.ping(A.address, 3000)).rttMs >= 0);
+
+    // The root told A (only A) where B is; A's contact goes through the tunnel and out of the root's UDP
+    // socket, B answers there, and both end up with a path that looks direct — the root relays none of it.
+    await until('A has a direct path to B', () => (a.peerInfo(B.address)?.paths.length ?? 0) > 0);
+    assert.equal(a.peerInfo(B.address)!.paths[0]!.address, `${LO}/${b.boundAddresses[0]!.port}`);
+    const relayed0 = root.counters.get('relayed') ?? 0;
+    const muxed0 = root.counters.get('tunnel_sent_udp') ?? 0;
+    assert.equal((await a.ping(B.address, 3000)).via, 'direct');
+    assert.equal((await b.ping(A.address, 3000)).via, 'direct');
+    assert.ok((root.counters.get('tunnel_sent_udp') ?? 0) > muxed0, 'A’s side left through the root’s UDP socket');
+    assert.ok((root.counters.get('relayed') ?? 0) - relayed0 <= 2, 'B’s answers are handed to the tunnel, not relayed hop by hop');
+    assert.equal(a.stats.drops.internal ?? 0, 0);
+    assert.equal(b.stats.drops.internal ?? 0, 0);
+    assert.equal(root.counters.get('tcp_closed'), 0, 'one connection carried it all');
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+  await until('the root sees the tunnel close', () => root.tunnel!.tunnels === 0);
+  assert.equal(root.peers.get(A.address)!.hasTunnel, false);
+});
