@@ -455,7 +455,10 @@ export class RootServer extends EventEmitter {
   async stop(): Promise<void> {
     const tunnel = this.tunnelServer;
     this.tunnelServer = null;
-    if (tunnel !== null) await tunnel.close();
+    if (tunnel !== null) {
+      await tunnel.close();
+      for (const [k, v] of tunnel.counters) this.counterMap.set(k, v); // the final figures outlive the listener
+    }
     if (this.housekeeping) clearInterval(this.housekeeping);
     if (this.clockTimer) clearInterval(this.clockTimer);
     this.housekeeping = this.clockTimer = null;

@@ -23,112 +23,48 @@
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { accessSync, constants as fsConstants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createTopology, netnsUnavailableReason } from './netns.js';
-import type { Host, Topology } from './netns.js';
+import { join } from 'node:path';
+import { createTopology } from './netns.js';
+import type { Topology } from './netns.js';
 import { ipv6SixPlane } from '../vl1/mac-ip.js';
 import { parseAddress } from '../vl1/address.js';
+import {
+  ADHOC_NWID,
+  cli as cliIn,
+  cliJson as cliJsonIn,
+  dump as dumpIn,
+  interopSkipReason,
+  ping6,
+  startClient,
+  startOurRoot,
+  stopAndReadCounters,
+  tapSkipReason,
+  uniq,
+  waitFor,
+  type Client,
+  type OurRoot,
+  type ZtNetwork,
+  type ZtPeer,
+} from './interop-harness.js';
 
-/** Port-range ad-hoc network covering every port: `ff` + 0000 + ffff + `000000` (vl2.md §1.2, form A). */
-const ADHOC_NWID = 'ff0000ffff000000';
-/** Client UDP/control port; the root uses 9993 in its own namespace. */
-const CLIENT_PORT = 9994;
 /** Whole-suite bound (the brief: ≤ 3 minutes); each step also has its own deadline below. */
 const SUITE_TIMEOUT_MS = 180_000;
 
-const ZT_ONE_BIN = process.env['ZT_ONE_BIN'];
-/** The repository (this file runs as dist/test/interop.test.js); not from ./vectors.js, which needs the vectors. */
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-function skipReason(): string | false {
-  if (ZT_ONE_BIN === undefined || ZT_ONE_BIN === '') return 'skipped: set ZT_ONE_BIN=/path/to/zerotier-one to run the interop test';
-  try {
-    accessSync(ZT_ONE_BIN, fsConstants.X_OK);
-  } catch {
-    return `skipped: ZT_ONE_BIN=${ZT_ONE_BIN} is not an executable file`;
-  }
-  const why = netnsUnavailableReason();
-  if (why !== null) return `skipped: ${why}`;
-  if (!existsSync(join(REPO_ROOT, 'dist/tools/cli.js'))) return 'skipped: dist/tools/cli.js missing (run tsc first)';
-  return false;
-}
-
-/** Why the ad-hoc network steps cannot run here (a TAP device needs /dev/net/tun), or false. */
-function tapSkipReason(): string | false {
-  return existsSync('/dev/net/tun') ? false : 'skipped: /dev/net/tun is missing, so zerotier-one cannot create its TAP device';
-}
-
-const skip = skipReason();
-
-const uniq = (xs: string[]) => [...new Set(xs)];
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `probe` every `everyMs` until it returns a non-undefined value, or throws `what` after `timeoutMs`. */
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 1000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr = '';
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      lastErr = (e as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}`);
-    await sleep(everyMs);
-  }
-}
-
-interface ZtPeerPath { address: string; active?: boolean; expired?: boolean; preferred?: boolean }
-interface ZtPeer { address: string; role: string; version?: string; paths: ZtPeerPath[] }
-interface ZtNetwork { id?: string; nwid?: string; status: string; name: string; portDeviceName?: string; assignedAddresses: string[] }
-
-interface Client {
-  host: Host;
-  home: string;
-  log: string;
-  address: string; // 10 hex digits, from `info`
-}
+const skip = interopSkipReason();
 
 describe('interop: real ZeroTier One clients through our root', { skip, timeout: SUITE_TIMEOUT_MS }, () => {
   let topo: Topology | undefined;
   let work = '';
-  let rootLog = '';
   const clients: Client[] = [];
+  let root: OurRoot | undefined;
   let rootAddress = '';
-  let rootProc: ChildProcess | undefined;
 
-  /** Runs zerotier-cli (the same binary with -q) against client `c`'s home; returns stdout. */
-  const cli = async (c: Client, ...args: string[]): Promise<string> =>
-    (await topo!.exec(c.host.ns, ZT_ONE_BIN!, ['-q', `-D${c.home}`, ...args])).stdout;
-  const cliJson = async <T>(c: Client, ...args: string[]): Promise<T> => JSON.parse(await cli(c, '-j', ...args)) as T;
-
-  /** Everything a failing step needs to be understood: root log tail, client output, info/peers/networks. */
-  async function dump(t: TestContext): Promise<void> {
-    const tail = (f: string, n: number) => {
-      try {
-        return readFileSync(f, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
-      } catch {
-        return '(none)';
-      }
-    };
-    t.diagnostic(`root log (last 40 lines of ${rootLog}):\n${tail(rootLog, 40)}`);
-    for (const c of clients) {
-      t.diagnostic(`client ${c.address || c.host.ip4} output:\n${tail(c.log, 20)}`);
-      for (const cmd of ['info', 'peers', 'listnetworks']) {
-        try {
-          t.diagnostic(`${c.host.ip4} ${cmd}:\n${(await cli(c, cmd)).trimEnd()}`);
-        } catch (e) {
-          t.diagnostic(`${c.host.ip4} ${cmd} failed: ${(e as Error).message}`);
-        }
-      }
-    }
-  }
+  const cli = (c: Client, ...args: string[]): Promise<string> => cliIn(topo!, c, ...args);
+  const cliJson = <T>(c: Client, ...args: string[]): Promise<T> => cliJsonIn<T>(topo!, c, ...args);
+  const dump = (t: TestContext): Promise<void> => dumpIn(topo, t, root?.log ?? '', clients);
 
   /** Wraps a step so that its failure comes with the dump. */
   const step = (fn: (t: TestContext) => Promise<void>) => async (t: TestContext) => {
@@ -143,46 +79,9 @@ describe('interop: real ZeroTier One clients through our root', { skip, timeout:
   before(async () => {
     topo = await createTopology({ publicHosts: 2 });
     work = mkdtempSync(join(tmpdir(), 'ztroot-interop-'));
-    const t = topo;
-
-    // Our root: IPv4 and (if the harness made one) IPv6, both listed in the planet it makes on first start.
-    const stateDir = join(work, 'root');
-    rootLog = join(work, 'root.log');
-    const endpoints = [`${t.root.ip4}/9993`, ...(t.root.ip6 !== null ? [`${t.root.ip6}/9993`] : [])];
-    const fd = openSync(rootLog, 'w');
-    const root = t.spawn(
-      t.root.ns,
-      process.execPath,
-      [
-        join(REPO_ROOT, 'dist/tools/cli.js'), 'start', '--state-dir', stateDir,
-        ...endpoints.flatMap((e) => ['--endpoint', e]),
-        '--bind4', t.root.ip4, '--bind6', t.root.ip6 ?? 'none', '--port', '9993', '--log-level', 'debug',
-      ],
-      { stdio: ['ignore', fd, fd] },
-    );
-    closeSync(fd);
-    rootProc = root;
-    let rootExit: string | null = null;
-    root.once('exit', (code, sig) => (rootExit = `exit ${code} ${sig ?? ''}`));
-    await waitFor('our root to log "root started"', 20_000, async () => {
-      if (rootExit !== null) throw new Error(`root died (${rootExit}): ${readFileSync(rootLog, 'utf8')}`);
-      return readFileSync(rootLog, 'utf8').includes('"root started"') ? true : undefined;
-    }, 200);
-    // identity.public is the zerotier-idtool text form, "<10 hex address>:0:<public key>".
-    rootAddress = readFileSync(join(stateDir, 'identity.public'), 'utf8').trim().slice(0, 10);
-
-    for (const [i, host] of t.publicHosts.entries()) {
-      const home = join(work, `client${i}`);
-      mkdirSync(home);
-      // A planet file in the home replaces the compiled-in Earth (node/Topology.cpp); this is how operators install ours.
-      copyFileSync(join(stateDir, 'planet'), join(home, 'planet'));
-      const log = join(work, `client${i}.log`);
-      const cfd = openSync(log, 'w');
-      // -U: no privilege drop (we are root in a namespace); -p: fixed port so the paths are predictable.
-      t.spawn(host.ns, ZT_ONE_BIN!, ['-U', `-p${CLIENT_PORT}`, home], { stdio: ['ignore', cfd, cfd] });
-      closeSync(cfd);
-      clients.push({ host, home, log, address: '' });
-    }
+    root = await startOurRoot(topo, work);
+    rootAddress = root.address;
+    for (const [i, host] of topo.publicHosts.entries()) clients.push(startClient(topo, work, `client${i}`, host, root));
   });
 
   after(async () => {
@@ -270,17 +169,10 @@ describe('interop: real ZeroTier One clients through our root', { skip, timeout:
       }, 200);
       t.diagnostic(`first echo reply after ${Date.now() - t0} ms`);
       for (const [from, to] of [[a, b], [b, a]] as const) {
-        let out = '';
-        try {
-          out = (await topo!.exec(from.host.ns, 'ping', ['-6', '-c', '10', '-i', '0.2', '-W', '2', sixPlane(to)], { timeoutMs: 15_000 })).stdout;
-        } catch (e) {
-          out = (e as Error).message; // ping exits 1 when some replies are missing; the count below decides
-        }
-        const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
-        assert.ok(m, `no ping summary: ${out}`);
-        t.diagnostic(`${from.address} -> ${to.address}: ${m[0]}`);
+        const r = await ping6(topo!, from.host.ns, sixPlane(to), 10);
+        t.diagnostic(`${from.address} -> ${to.address}: ${r.summary}`);
         // Allow one loss (e.g. a path switch mid-run); anything more is a real failure.
-        assert.ok(Number(m[2]) >= 9, `${from.address} -> ${to.address}: ${m[0]}`);
+        assert.ok(r.received >= 9, `${from.address} -> ${to.address}: ${r.summary}`);
       }
     }));
 
@@ -304,11 +196,7 @@ describe('interop: real ZeroTier One clients through our root', { skip, timeout:
   test('our root saw the HELLOs, relayed the first frames and sent RENDEZVOUS (its counters at shutdown)', { timeout: 20_000 }, step(async (t) => {
     // `ztroot start` logs every counter in its "stopped" line on SIGTERM (tools/start.ts); stopping the root is
     // harmless now, the clients talk directly (or the ad-hoc steps were skipped).
-    assert.ok(rootProc && rootProc.exitCode === null, 'our root is no longer running');
-    rootProc.kill('SIGTERM');
-    const line = await waitFor('the root\'s "stopped" log line', 15_000, async () =>
-      readFileSync(rootLog, 'utf8').split('\n').find((l) => l.includes('"stopped"')), 200);
-    const counters = (JSON.parse(line) as { counters: Record<string, number> }).counters;
+    const counters = await stopAndReadCounters(root!);
     t.diagnostic(`root counters: ${JSON.stringify(counters)}`);
     assert.ok((counters['rx_HELLO'] ?? 0) >= clients.length, `rx_HELLO ${counters['rx_HELLO']}`);
     if (tapSkipReason() === false) {
