@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import net from 'node:net';
+import { once } from 'node:events';
 import { chromium } from 'playwright-core';
 import { Identity } from '../vl1/identity.js';
 import { c25519Generate } from '../vl1/c25519.js';
@@ -20,6 +22,7 @@ import { createHttpApiHandler, listenHttpApi } from '../root/http-api.js';
 import { attachLiveDashboard } from '../root/live-dashboard.js';
 import { readVectorJson, REPO_ROOT } from './vectors.js';
 import { RawClient } from './raw-vl1-client.js';
+import { encodeTunnelHello } from '../relay/tcp-framing.js';
 
 /** The page's DOM, as the functions run inside the browser see it (this file compiles without lib "dom"). */
 declare const document: { getElementById(id: string): { textContent: string | null } | null };
@@ -36,6 +39,7 @@ test('the live dashboard shows changing numbers from a real root, with no consol
   const validator = new IdentityValidator({ workers: 1 });
   const root = new RootServer({ port: 0, bind4: '127.0.0.1', bind6: null, repliesPerPeerPerSecond: 1000 }, { identity: rootId, planet: serializeWorld(world), validator });
   await root.start();
+  await root.startTunnel('127.0.0.1', 0);
   const token = 'dash-token';
   const http = await listenHttpApi(createHttpApiHandler(root, createRootMetrics(root, validator), { token, version: 'test' }, () => []), '127.0.0.1', 0);
   const stopLive = attachLiveDashboard(http, root, { token, intervalMs: 500 });
@@ -75,6 +79,12 @@ test('the live dashboard shows changing numbers from a real root, with no consol
   await page.goto(`http://127.0.0.1:${port}/?token=${token}`);
   await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live', undefined, { timeout: 10_000 });
   await page.waitForFunction(() => document.getElementById('peers')?.textContent === '2', undefined, { timeout: 10_000 });
+  // A TCP relay client appears in its tile.
+  const tunnel = net.connect({ host: '127.0.0.1', port: root.tunnel!.port });
+  t.after(() => tunnel.destroy());
+  await once(tunnel, 'connect');
+  tunnel.write(encodeTunnelHello({ major: 1, minor: 14, revision: 1 }));
+  await page.waitForFunction(() => document.getElementById('tcp')?.textContent === '1', undefined, { timeout: 10_000 });
 
   // Traffic: A relays to B through the root (and a stray datagram now and then, to show drops).
   const ab = a.keyWith(bId);
