@@ -152,6 +152,20 @@ export async function dump(t: Topology | undefined, tc: TestContext, rootLog: st
   }
 }
 
+/** Wraps a test step so that its failure comes with the dump (of the topology and clients as they are then). */
+export function stepWithDump(state: () => { topo: Topology | undefined; rootLog: string; clients: Client[] }) {
+  return (fn: (tc: TestContext) => Promise<void>) =>
+    async (tc: TestContext): Promise<void> => {
+      try {
+        await fn(tc);
+      } catch (e) {
+        const s = state();
+        await dump(s.topo, tc, s.rootLog, s.clients);
+        throw e;
+      }
+    };
+}
+
 /** The root's counters from its "stopped" log line, after SIGTERM. */
 export async function stopAndReadCounters(root: OurRoot): Promise<Record<string, number>> {
   if (root.proc.exitCode !== null) throw new Error('our root is no longer running');

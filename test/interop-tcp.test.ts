@@ -15,7 +15,6 @@
  * /dev/net/tun. Every process and namespace is removed in `after`, also when a step fails.
  */
 import { after, before, describe, test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,11 +27,11 @@ import {
   ADHOC_NWID,
   cli as cliIn,
   cliJson as cliJsonIn,
-  dump as dumpIn,
   interopSkipReason,
   ping6,
   startClient,
   startOurRoot,
+  stepWithDump,
   stopAndReadCounters,
   tapSkipReason,
   uniq,
@@ -52,14 +51,7 @@ describe('interop: a real client without UDP through our TCP relay', { skip: int
   const clients: Client[] = [];
   const cli = (c: Client, ...args: string[]): Promise<string> => cliIn(topo!, c, ...args);
   const cliJson = <T>(c: Client, ...args: string[]): Promise<T> => cliJsonIn<T>(topo!, c, ...args);
-  const step = (fn: (t: TestContext) => Promise<void>) => async (t: TestContext) => {
-    try {
-      await fn(t);
-    } catch (e) {
-      await dumpIn(topo, t, root?.log ?? '', clients);
-      throw e;
-    }
-  };
+  const step = stepWithDump(() => ({ topo, rootLog: root?.log ?? '', clients }));
 
   before(async () => {
     topo = await createTopology({ publicHosts: 2 });

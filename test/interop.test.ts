@@ -21,7 +21,6 @@
  * 3–5 /dev/net/tun exists. Every process and namespace is removed in `after`, also when a step fails.
  */
 import { after, before, describe, test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -35,11 +34,11 @@ import {
   ADHOC_NWID,
   cli as cliIn,
   cliJson as cliJsonIn,
-  dump as dumpIn,
   interopSkipReason,
   ping6,
   startClient,
   startOurRoot,
+  stepWithDump,
   stopAndReadCounters,
   tapSkipReason,
   uniq,
@@ -64,17 +63,7 @@ describe('interop: real ZeroTier One clients through our root', { skip, timeout:
 
   const cli = (c: Client, ...args: string[]): Promise<string> => cliIn(topo!, c, ...args);
   const cliJson = <T>(c: Client, ...args: string[]): Promise<T> => cliJsonIn<T>(topo!, c, ...args);
-  const dump = (t: TestContext): Promise<void> => dumpIn(topo, t, root?.log ?? '', clients);
-
-  /** Wraps a step so that its failure comes with the dump. */
-  const step = (fn: (t: TestContext) => Promise<void>) => async (t: TestContext) => {
-    try {
-      await fn(t);
-    } catch (e) {
-      await dump(t);
-      throw e;
-    }
-  };
+  const step = stepWithDump(() => ({ topo, rootLog: root?.log ?? '', clients }));
 
   before(async () => {
     topo = await createTopology({ publicHosts: 2 });

@@ -6,6 +6,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import type { InetAddress } from '../vl1/inet-address.js';
+import { Inbox } from './inbox.js';
 import { decodeTunnelRecord, encodeTunnelHello, encodeTunnelRecord, TunnelRecordReader } from '../relay/tcp-framing.js';
 
 export interface TunnelDelivery {
@@ -14,10 +15,9 @@ export interface TunnelDelivery {
 }
 
 export class RawTunnelClient {
-  readonly inbox: TunnelDelivery[] = [];
+  readonly inbox = new Inbox<TunnelDelivery>();
   private sock: net.Socket | null = null;
   private readonly reader = new TunnelRecordReader();
-  private waiters: Array<() => void> = [];
   closed = false;
 
   constructor(private readonly host: string, private readonly port: number) {}
@@ -32,11 +32,10 @@ export class RawTunnelClient {
         const r = decodeTunnelRecord(b);
         if (r.kind === 'datagram') this.inbox.push({ datagram: r.datagram.slice(), from: r.address });
       }
-      this.wake();
     });
     s.on('close', () => {
       this.closed = true;
-      this.wake();
+      this.inbox.end();
     });
     s.on('error', () => undefined);
     await once(s, 'connect');
@@ -59,30 +58,13 @@ export class RawTunnelClient {
   }
 
   /** Next delivery, or null after `ms` (or when the connection closed and nothing is left). */
-  async next(ms = 1500): Promise<TunnelDelivery | null> {
-    const deadline = Date.now() + ms;
-    while (this.inbox.length === 0) {
-      const left = deadline - Date.now();
-      if (left <= 0 || this.closed) return null;
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-    return this.inbox.shift()!;
+  next(ms = 1500): Promise<TunnelDelivery | null> {
+    return this.inbox.next(ms);
   }
 
   /** Everything that arrives until `ms` pass without a delivery. */
-  async drain(ms = 300): Promise<TunnelDelivery[]> {
-    const out: TunnelDelivery[] = [];
-    for (;;) {
-      const m = await this.next(ms);
-      if (m === null) return out;
-      out.push(m);
-    }
+  drain(ms = 300): Promise<TunnelDelivery[]> {
+    return this.inbox.drain(ms);
   }
 
   /** Resolves once the connection is closed (by either side). */
@@ -94,9 +76,5 @@ export class RawTunnelClient {
 
   close(): void {
     this.sock?.destroy();
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
   }
 }

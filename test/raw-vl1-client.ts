@@ -10,6 +10,7 @@ import { PeerKey } from '../vl1/peer-key.js';
 import { Verb } from '../vl1/constants.js';
 import { buildPacket, armor, cryptField, extendedArmor } from '../vl1/packet.js';
 import { encodeHello, encodeHelloMoons } from '../vl1/verbs/hello.js';
+import { Inbox } from './inbox.js';
 
 export interface RawClientTarget {
   /** The root's identity (public is enough). */
@@ -23,13 +24,11 @@ export interface RawClientTarget {
 
 export class RawClient {
   readonly sock = dgram.createSocket('udp4');
-  readonly inbox: Uint8Array[] = [];
-  private waiters: Array<() => void> = [];
+  readonly inbox = new Inbox<Uint8Array>();
 
   constructor(readonly id: Identity, readonly target: RawClientTarget) {
     this.sock.on('message', (m) => {
       this.inbox.push(new Uint8Array(m));
-      for (const w of this.waiters.splice(0)) w();
     });
   }
 
@@ -52,30 +51,13 @@ export class RawClient {
   }
 
   /** Next datagram, or null after `ms`. */
-  async next(ms = 1500): Promise<Uint8Array | null> {
-    const deadline = Date.now() + ms;
-    while (this.inbox.length === 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) return null;
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-    return this.inbox.shift()!;
+  next(ms = 1500): Promise<Uint8Array | null> {
+    return this.inbox.next(ms);
   }
 
   /** Everything that arrives until `ms` pass without a datagram. */
-  async drain(ms = 300): Promise<Uint8Array[]> {
-    const out: Uint8Array[] = [];
-    for (;;) {
-      const m = await this.next(ms);
-      if (m === null) return out;
-      out.push(m);
-    }
+  drain(ms = 300): Promise<Uint8Array[]> {
+    return this.inbox.drain(ms);
   }
 
   /** A HELLO as 1.14.1 builds it (suite 0, cryptField-encrypted moon list), optionally with extended armor. */

@@ -258,7 +258,8 @@ function relayPackets(size: number, addrs: number[], pairs: Array<[number, numbe
   });
 }
 
-function helloPacket(id: Identity, root: Identity, rootPort: number): Uint8Array {
+/** A HELLO as 1.14.1 builds it (suite 0, empty cryptField moon list) from `id` to the root at 127.0.0.1:rootPort. */
+export function helloPacket(id: Identity, root: Identity, rootPort: number): Uint8Array {
   const tail = encodeHelloMoons([]);
   const payload = encodeHello({
     protocolVersion: 12,

@@ -22,9 +22,6 @@ import { performance } from 'node:perf_hooks';
 import { Identity } from '../../vl1/identity.js';
 import { PeerKey } from '../../vl1/peer-key.js';
 import { writeU40 } from '../../vl1/bytes.js';
-import { Verb } from '../../vl1/constants.js';
-import { armor, buildPacket, cryptField } from '../../vl1/packet.js';
-import { encodeHello, encodeHelloMoons } from '../../vl1/verbs/hello.js';
 import { c25519Generate } from '../../vl1/c25519.js';
 import { serializeWorld, signWorld } from '../../planet/world.js';
 import { decodeTunnelRecord, encodeTunnelHello, encodeTunnelRecord, TunnelRecordReader } from '../../relay/tcp-framing.js';
@@ -34,6 +31,7 @@ import { RootPeer } from '../../root/peer-table.js';
 import { IdentityValidator } from '../../root/identity-validator.js';
 import type { Measurement } from './harness.js';
 import { report } from './harness.js';
+import { helloPacket } from './relay.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const LO = '127.0.0.1';
@@ -227,27 +225,6 @@ async function holdRun(kind: string, n: number, perProcess: number): Promise<Hol
   } finally {
     for (const k of kids) k.kill('SIGKILL');
   }
-}
-
-function helloPacket(id: Identity, root: Identity, rootPort: number): Uint8Array {
-  const tail = encodeHelloMoons([]);
-  const payload = encodeHello({
-    protocolVersion: 12,
-    versionMajor: 1,
-    versionMinor: 14,
-    versionRevision: 1,
-    timestamp: Date.now(),
-    identity: id.publicOnly(),
-    physicalDestination: { family: 4, ip: LO, port: rootPort },
-    planetWorldId: 0x5eed0c0cn,
-    planetWorldTimestamp: 0,
-    encryptedTail: tail,
-  });
-  const pkt = buildPacket({ dest: root.address, source: id.address, verb: Verb.HELLO, payload });
-  const key = new PeerKey(id.agree(root));
-  cryptField(pkt, key, pkt.length - tail.length, tail.length);
-  armor(pkt, key, 0);
-  return pkt;
 }
 
 /** A datagram of `size` bytes shaped like a ZeroTier packet from `src` to `dst` (hops 0); the relay reads only the header. */
