@@ -983,8 +983,9 @@ export class RootServer extends EventEmitter {
   /**
    * A datagram a tunnel client sent towards `dest`. For this root (its ZeroTier address, or one of its
    * endpoints for relaying) it is handled exactly as a UDP datagram would be, on the tunnel's path; for
-   * anywhere else it leaves from this root's UDP socket (one socket for every client, unlike tcp-proxy's
-   * port per client) and the answers come back by their ZeroTier destination (sendToTunnel).
+   * anywhere else — once the client's HELLO through this tunnel authenticated it — it leaves from this
+   * root's UDP socket (one socket for every client, unlike tcp-proxy's port per client) and the answers
+   * come back by their ZeroTier destination (sendToTunnel).
    */
   onTunnelDatagram(conn: TunnelConnection, datagram: Uint8Array, dest: InetAddress | null): void {
     try {
@@ -1017,6 +1018,9 @@ export class RootServer extends EventEmitter {
 
   /** Out of our UDP socket on behalf of a tunnel client, if the destination policy allows it. */
   private sendFromTunnel(t: TunnelPath, datagram: Uint8Array, dest: InetAddress, key: string): void {
+    // Only a tunnel whose peer authenticated (its HELLO, through this tunnel) may use our socket: an
+    // anonymous TCP client cannot make the root send anything anywhere.
+    if (t.peer === undefined) return this.count('drop_tunnel_unauthenticated');
     if (dest.port < this.opts.tunnelMinPort) return this.count('drop_tunnel_low_port');
     const to = datagram.length >= 13 ? this.peers.getAt(datagram, 8) : undefined;
     if (this.opts.tunnelDestinations === 'peers' && !this.tunnelMayReach(t, datagram, dest, key, to)) return this.count('drop_tunnel_destination');

@@ -147,7 +147,7 @@ test('tunnel ↔ UDP through the root: relayed both ways, RENDEZVOUS only to the
   }
 });
 
-test('destination policy: no ports ≤ 1024, no addresses that are neither a peer’s path nor a root nor a recent sender', async () => {
+test('destination policy: only authenticated tunnels, no ports ≤ 1024, no addresses that are neither a peer’s path nor a root nor a recent sender', async () => {
   const a = await tunnelOnline(cId);
   const stranger = dgram.createSocket('udp4');
   stranger.bind(0, '127.0.0.1');
@@ -156,6 +156,16 @@ test('destination policy: no ports ≤ 1024, no addresses that are neither a pee
   stranger.on('message', () => strangerGot++);
   try {
     const pkt = sealPacket({ dest: bId.address, source: cId.address, verb: Verb.USER_MESSAGE, payload: new Uint8Array(20) }, new PeerKey(cId.agree(bId)), 3);
+    // A tunnel that never said HELLO cannot send anywhere through the root, not even to a known peer's path.
+    const anon = await new RawTunnelClient('127.0.0.1', server.tunnel!.port).open();
+    const b = server.peers.get(bId.address);
+    assert.ok(b !== undefined && b.ip4 !== '', 'B (from the previous test) has a UDP path');
+    const un0 = counter('drop_tunnel_unauthenticated');
+    anon.send(pkt, { family: 4, ip: b.ip4, port: b.port4 });
+    await anon.drain(200);
+    assert.equal(counter('drop_tunnel_unauthenticated'), un0 + 1);
+    anon.close();
+
     const low0 = counter('drop_tunnel_low_port');
     a.send(pkt, { family: 4, ip: '127.0.0.1', port: 1024 });
     const pol0 = counter('drop_tunnel_destination');
