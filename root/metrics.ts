@@ -175,18 +175,7 @@ export function addRootMetrics(registry: Registry, root: RootMetricsSource, vali
     families.set(name, new Counter({ name, help, labelNames, registers: [registry] }));
   }
 
-  new Gauge({
-    name: 'ztroot_tcp_connections',
-    help: 'Open TCP relay connections (kind all: every connection, tunnel: ZeroTier tunnels among them).',
-    labelNames: ['kind'],
-    registers: [registry],
-    collect() {
-      const t = root.tunnel;
-      if (t === undefined || t === null) return;
-      this.set({ kind: 'all' }, t.connections);
-      this.set({ kind: 'tunnel' }, t.tunnels);
-    },
-  });
+  addTcpConnectionsGauge(registry, root);
 
   let planetKey = '';
   let planetSha = '';
@@ -251,6 +240,57 @@ export function addRootMetrics(registry: Registry, root: RootMetricsSource, vali
         this.set(v.stats.inFlight + v.stats.queueLength);
       },
     });
+  }
+}
+
+function addTcpConnectionsGauge(registry: Registry, source: { readonly tunnel?: { readonly connections: number; readonly tunnels: number } | null }): void {
+  new Gauge({
+    name: 'ztroot_tcp_connections',
+    help: 'Open TCP relay connections (kind all: every connection, tunnel: ZeroTier tunnels among them).',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const t = source.tunnel;
+      if (t === undefined || t === null) return;
+      this.set({ kind: 'all' }, t.connections);
+      this.set({ kind: 'tunnel' }, t.tunnels);
+    },
+  });
+}
+
+/** What the standalone relay (`ztroot relay`, relay/standalone-relay.ts) exposes. */
+export interface RelayMetricsSource {
+  readonly counters: ReadonlyMap<string, number>;
+  readonly tunnel: { readonly connections: number; readonly tunnels: number };
+}
+
+/**
+ * The standalone relay's metrics: the same `ztroot_tcp_*` families as a root's relay, and
+ * `ztroot_relay_datagrams_total{result}` for what it did with each datagram (sent_udp, to_tunnel, drop_*).
+ */
+export function addRelayMetrics(registry: Registry, relay: RelayMetricsSource): void {
+  const families = new Map<string, Counter<string>>();
+  const relayed = new Counter({ name: 'ztroot_relay_datagrams_total', help: 'Datagrams through the standalone relay, by result (sent_udp, to_tunnel, drop_<reason>).', labelNames: ['result'], registers: [registry] });
+  new Gauge({
+    name: 'ztroot_relay_up',
+    help: 'The standalone TCP relay is running (1).',
+    registers: [registry],
+    collect() {
+      this.set(1);
+      // Counters are refreshed here, first in the scrape (see addRootMetrics).
+      for (const c of families.values()) c.reset();
+      relayed.reset();
+      for (const [name, value] of relay.counters) {
+        const tcp = TCP_COUNTERS[name];
+        if (tcp !== undefined) families.get(tcp[0])!.inc(tcp[1], value);
+        else if (name.startsWith('relay_')) relayed.inc({ result: name.slice('relay_'.length) }, value);
+      }
+    },
+  });
+  addTcpConnectionsGauge(registry, relay);
+  for (const name of new Set(Object.values(TCP_COUNTERS).map(([f]) => f))) {
+    const { help, labelNames } = COUNTER_FAMILIES[name]!;
+    families.set(name, new Counter({ name, help, labelNames, registers: [registry] }));
   }
 }
 

@@ -8,7 +8,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { Vl1Node, type ReceivedPacket } from '../leaf/vl1-node.js';
 import { Identity } from '../vl1/identity.js';
@@ -19,6 +21,8 @@ import { RootServer } from '../root/root-server.js';
 import { IdentityValidator } from '../root/identity-validator.js';
 import { StandaloneRelay } from '../relay/standalone-relay.js';
 import { readVectorJson, REPO_ROOT } from './vectors.js';
+import { watchJsonLines } from './json-lines.js';
+import { encodeTunnelHello } from '../relay/tcp-framing.js';
 
 const ids = readVectorJson<{ identities: Array<{ secret_string: string }> }>('identities.json').identities.map((x) => Identity.fromString(x.secret_string));
 const [R, A, B] = ids as [Identity, Identity, Identity];
@@ -160,4 +164,29 @@ test('ztroot relay: --help explains it with the local.conf line; a bad flag name
   const bad = spawnSync(process.execPath, [CLI, 'relay', '--idle-timeout', 'soon'], { encoding: 'utf8' });
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /--idle-timeout "soon": expected a whole number/);
+});
+
+test('ztroot relay as a process: logs where it listens, serves /metrics with the tunnels it holds, stops on SIGTERM', async (t) => {
+  const child = spawn(process.execPath, [CLI, 'relay', '--listen', `${LO}:0`, '--bind4', LO, '--bind6', 'none', '--http', `${LO}:0`, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  const w = watchJsonLines(child, 'ztroot relay');
+  const listening = await w.waitFor((l) => l.msg === 'relay listening', 10_000, 'relay listening');
+  const tcpPort = Number(String(listening.listen).split(':').pop());
+  const httpAt = String((await w.waitFor((l) => l.msg === 'relay metrics listening', 10_000, 'metrics listening')).http);
+  const tunnel = net.connect({ host: LO, port: tcpPort });
+  t.after(() => tunnel.destroy());
+  await once(tunnel, 'connect');
+  tunnel.write(encodeTunnelHello({ major: 1, minor: 14, revision: 1 }));
+  let text = '';
+  for (let i = 0; i < 50 && !/^ztroot_tcp_connections\{kind="tunnel"\} 1$/m.test(text); i++) {
+    text = await (await fetch(`http://${httpAt}/metrics`)).text();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.match(text, /^ztroot_tcp_connections\{kind="tunnel"\} 1$/m);
+  assert.match(text, /^ztroot_relay_up 1$/m);
+  assert.match(text, /^ztroot_tcp_connections_total\{result="accepted"\} 1$/m);
+  assert.equal((await fetch(`http://${httpAt}/healthz`)).status, 200);
+  child.kill('SIGTERM');
+  assert.equal(((await once(child, 'exit')) as [number])[0], 0);
+  assert.ok(w.lines.some((l) => l.msg === 'relay stopped'));
 });

@@ -8,6 +8,11 @@ import { pino } from 'pino';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import { parseInetAddress, type InetAddress } from '../vl1/inet-address.js';
 import { StandaloneRelay } from '../relay/standalone-relay.js';
+import { addRelayMetrics, createRootMetricsRegistry } from '../root/metrics.js';
+import { listenHttpApi } from '../root/http-api.js';
+import type { Registry } from 'prom-client';
+import type http from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
 
 const HELP = `usage: ztroot relay [options]
 
@@ -30,6 +35,8 @@ options:
   --allow-fail-open           if the allow-list cannot be read, let everyone in (default: no one)
   --tls-cert <pem> --tls-key <pem>
                               answer TLS on the same port with a small HTTPS page (a probe sees a web server)
+  --http <host:port|none>     Prometheus /metrics and /healthz (default 127.0.0.1:9981)
+  --metrics-token <token>     bearer token required for /metrics (default: none)
   --log-level <level>         trace|debug|info|warn|error|silent (default info)
   --help
 
@@ -55,6 +62,8 @@ interface RelayArgs {
   allowFailOpen: boolean;
   tlsCert: string;
   tlsKey: string;
+  http: { host: string; port: number } | null;
+  metricsToken: string;
   logLevel: string;
 }
 
@@ -75,6 +84,8 @@ export function parseRelayArgs(argv: string[]): RelayArgs | 'help' {
     allowFailOpen: false,
     tlsCert: '',
     tlsKey: '',
+    http: { host: '127.0.0.1', port: 9981 },
+    metricsToken: '',
     logLevel: 'info',
   };
   const bad = (flag: string, value: string, why: string) => new ZtError(ZtErrorCode.BAD_CONFIG, `${flag} ${JSON.stringify(value)}: ${why}`);
@@ -93,12 +104,15 @@ export function parseRelayArgs(argv: string[]): RelayArgs | 'help' {
     const v = argv[++i];
     if (v === undefined) throw new ZtError(ZtErrorCode.BAD_CONFIG, `${flag} needs a value (see --help)`);
     switch (flag) {
-      case '--listen': {
-        const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(v);
-        if (!m || Number(m[3]) > 65535) throw bad(flag, v, 'expected host:port or [ipv6]:port');
-        a.listen = { host: m[1] ?? m[2]!, port: Number(m[3]) };
+      case '--listen':
+        a.listen = hostPort(v) ?? badHostPort(flag, v);
         break;
-      }
+      case '--http':
+        a.http = v === 'none' ? null : (hostPort(v) ?? badHostPort(flag, v));
+        break;
+      case '--metrics-token':
+        a.metricsToken = v;
+        break;
       case '--udp-port':
         a.udpPort = int(flag, v, 0, 65535);
         break;
@@ -152,6 +166,16 @@ export function parseRelayArgs(argv: string[]): RelayArgs | 'help' {
   return a;
 }
 
+/** "host:port" or "[ipv6]:port", or null. */
+function hostPort(v: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(v);
+  return m && Number(m[3]) <= 65535 ? { host: m[1] ?? m[2]!, port: Number(m[3]) } : null;
+}
+
+function badHostPort(flag: string, v: string): never {
+  throw new ZtError(ZtErrorCode.BAD_CONFIG, `${flag} ${JSON.stringify(v)}: expected host:port or [ipv6]:port${flag === '--http' ? " or 'none'" : ''}`);
+}
+
 function readPem(file: string, what: string): Buffer {
   try {
     return readFileSync(file);
@@ -194,6 +218,14 @@ export async function main(argv: string[]): Promise<number> {
   );
   await relay.start();
   log.info({ listen: `${args.listen.host}:${relay.port}`, udp4: relay.udpPort(4), udp6: relay.udpPort(6), tls: web !== undefined }, 'relay listening');
+  let metricsServer: http.Server | null = null;
+  if (args.http !== null) {
+    const registry = createRootMetricsRegistry();
+    addRelayMetrics(registry, relay);
+    metricsServer = await listenHttpApi(metricsHandler(registry, args.metricsToken), args.http.host, args.http.port);
+    const a = metricsServer.address() as { address: string; port: number };
+    log.info({ http: `${a.address}:${a.port}` }, 'relay metrics listening');
+  }
   const stats = setInterval(() => log.info({ connections: relay.tunnel.connections, tunnels: relay.tunnel.tunnels }, 'relay status'), 60_000);
   stats.unref();
   await new Promise<void>((resolve) => {
@@ -201,7 +233,42 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => resolve());
   });
   clearInterval(stats);
+  if (metricsServer !== null) await new Promise((r) => metricsServer!.close(r));
   await relay.stop();
   log.info({ counters: Object.fromEntries(relay.counters) }, 'relay stopped');
   return 0;
+}
+
+/** /metrics (behind the token, when set) and /healthz. */
+function metricsHandler(registry: Registry, token: string): http.RequestListener {
+  const want = Buffer.from(`Bearer ${token}`);
+  return (req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('ok\n');
+      return;
+    }
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('not found\n');
+      return;
+    }
+    const got = Buffer.from(req.headers.authorization ?? '');
+    if (token !== '' && !(got.length === want.length && timingSafeEqual(got, want))) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer' });
+      res.end();
+      return;
+    }
+    registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': registry.contentType });
+        res.end(text);
+      },
+      () => {
+        res.writeHead(500);
+        res.end();
+      },
+    );
+  };
 }
