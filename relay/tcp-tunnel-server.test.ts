@@ -385,3 +385,31 @@ test('one port, two protocols: a real TLS client gets the HTTPS server while a Z
     await bare.server.close();
   }
 });
+
+test('dual stack: one listener on [::] takes IPv4 clients (named as IPv4, not ::ffff:) and IPv6 clients', async (t) => {
+  const h: Harness = { server: undefined as unknown as TcpTunnelServer, got: [], closed: [] };
+  h.server = new TcpTunnelServer({}, { onDatagram: (conn, d, dest) => h.got.push({ conn, datagram: toHex(d), dest }), onClose: () => undefined });
+  try {
+    await h.server.listen('::', 0);
+  } catch (e) {
+    return t.skip(`skipped: no IPv6 on this host (${(e as Error).message})`);
+  }
+  const socks: net.Socket[] = [];
+  try {
+    for (const [host, src] of [['127.0.0.1', 0x0101010101], ['::1', 0x0202020202]] as const) {
+      const s = net.connect({ host, port: h.server.port });
+      socks.push(s);
+      await once(s, 'connect');
+      s.write(HELLO);
+      s.write(encodeTunnelRecord(packetFrom(src), { family: 6, ip: '2001:db8::1', port: 9993 }));
+    }
+    await until(() => h.got.length === 2, 3000, 'both datagrams');
+    const byFamily = new Map(h.got.map((g) => [g.conn.remote.family, g]));
+    assert.equal(byFamily.get(4)?.conn.remote.ip, '127.0.0.1');
+    assert.equal(byFamily.get(6)?.conn.remote.ip, '::1');
+    assert.deepEqual(byFamily.get(6)?.dest, { family: 6, ip: '2001:db8::1', port: 9993 }, 'an IPv6 destination, as framed');
+  } finally {
+    for (const s of socks) s.destroy();
+    await h.server.close();
+  }
+});

@@ -179,3 +179,48 @@ test('destination policy: only authenticated tunnels, no ports ≤ 1024, no addr
     stranger.close();
   }
 });
+
+test('IPv6: a tunnel client reaches a peer at its IPv6 address through the root’s IPv6 socket, and gets its answers', async (t) => {
+  const v = new IdentityValidator({ workers: 1 });
+  const r6 = new RootServer({ port: 0, bind4: '127.0.0.1', bind6: '::1' }, { identity: rootId, planet: serializeWorld(planet), validator: v });
+  try {
+    await r6.start();
+  } catch (e) {
+    await v.close();
+    return t.skip(`skipped: cannot bind ::1 (${(e as Error).message})`);
+  }
+  await r6.startTunnel('127.0.0.1', 0);
+  const b6 = dgram.createSocket({ type: 'udp6', ipv6Only: true });
+  b6.bind(0, '::1');
+  await once(b6, 'listening');
+  const atB: Uint8Array[] = [];
+  b6.on('message', (m) => atB.push(new Uint8Array(m)));
+  const a = await new RawTunnelClient('127.0.0.1', r6.tunnel!.port).open();
+  try {
+    // B says HELLO over IPv6; A over its tunnel.
+    b6.send(helloFrom(bId), r6.port, '::1');
+    a.send(helloFrom(aId), { family: 4, ip: '127.0.0.1', port: r6.port });
+    assert.ok(await a.next(5000), 'A is answered over its tunnel');
+    for (let i = 0; i < 100 && r6.peers.get(bId.address)?.ip6 !== '::1'; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(r6.peers.get(bId.address)?.ip6, '::1');
+    atB.length = 0;
+
+    const key = new PeerKey(aId.agree(bId));
+    const toB = sealPacket({ dest: bId.address, source: aId.address, verb: Verb.USER_MESSAGE, payload: new TextEncoder().encode('over v6') }, key, 3);
+    a.send(toB, { family: 6, ip: '::1', port: b6.address().port });
+    for (let i = 0; i < 100 && atB.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(toHex(atB[0] ?? new Uint8Array(0)), toHex(toB), 'B got it untouched, from the root’s IPv6 socket');
+
+    const toA = sealPacket({ dest: aId.address, source: bId.address, verb: Verb.USER_MESSAGE, payload: new Uint8Array(30) }, key, 3);
+    b6.send(toA, r6.port, '::1');
+    const back = await a.next(2000);
+    assert.ok(back);
+    assert.deepEqual(back.from, { family: 6, ip: '::1', port: b6.address().port }, 'framed with B’s IPv6 address');
+    assert.equal(toHex(back.datagram), toHex(toA));
+  } finally {
+    a.close();
+    b6.close();
+    await r6.stop();
+    await v.close();
+  }
+});
