@@ -28,6 +28,8 @@ export interface HttpApiSource {
   readonly planet: World;
   readonly planetBytes: Uint8Array;
   readonly ports: number[];
+  /** The TCP fallback listener, when the root runs one. */
+  readonly tunnel?: { readonly port: number; readonly connections: number; readonly tunnels: number } | null;
 }
 
 export interface HttpApiOptions {
@@ -64,7 +66,9 @@ function planetSummary(w: World, bytes: Uint8Array) {
 }
 
 function peerView(p: RootPeer, nowS: number) {
-  const paths: Array<{ kind: 'udp'; address: string; lastReceiveSecAgo: number; live: boolean }> = [];
+  const paths: Array<{ kind: 'udp' | 'tcp'; address: string; lastReceiveSecAgo: number; live: boolean }> = [];
+  // A TCP fallback tunnel first: while it is open, everything for the peer goes through it.
+  if (p.hasTunnel) paths.push({ kind: 'tcp', address: p.tunnelFrom, lastReceiveSecAgo: nowS - p.rxT, live: true });
   if (p.ip4 !== '') paths.push({ kind: 'udp', address: `${p.ip4}/${p.port4}`, lastReceiveSecAgo: nowS - p.rx4, live: p.hasLive4(nowS) });
   if (p.ip6 !== '') paths.push({ kind: 'udp', address: `${p.ip6}/${p.port6}`, lastReceiveSecAgo: nowS - p.rx6, live: p.hasLive6(nowS) });
   return {
@@ -122,6 +126,7 @@ export function createHttpApiHandler(
             uptimeSec: Math.floor((now() - started) / 1000),
             ports: root.ports,
             peers: root.peers.size,
+            tcpRelay: root.tunnel === null || root.tunnel === undefined ? null : { port: root.tunnel.port, connections: root.tunnel.connections, tunnels: root.tunnel.tunnels },
             planet: planetSummary(root.planet, root.planetBytes),
             counters: Object.fromEntries(root.counters),
           });

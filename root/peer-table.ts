@@ -53,6 +53,8 @@ export class RootPeer {
    */
   tunnelSock = 0;
   rxT = 0;
+  /** The tunnel's TCP peer, "ip/port" (for the API; nothing is sent to it but through the tunnel). */
+  tunnelFrom = '';
   /** Last authenticated packet from this peer, any family (ms). */
   lastReceive = 0;
 

@@ -976,6 +976,7 @@ export class RootServer extends EventEmitter {
       const t = this.tunnels.get(sock);
       if (t === undefined) return;
       t.peer = peer;
+      if (peer.tunnelSock !== sock) peer.tunnelFrom = `${ip}/${port}`;
     }
     peer.heardFrom(family, ip, port, sock, now);
   }

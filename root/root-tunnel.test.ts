@@ -18,6 +18,8 @@ import { toHex } from '../vl1/bytes.js';
 import { c25519Generate } from '../vl1/c25519.js';
 import { signWorld, serializeWorld } from '../planet/world.js';
 import { RootServer } from './root-server.js';
+import { createHttpApiHandler, listenHttpApi } from './http-api.js';
+import { createRootMetrics } from './metrics.js';
 import { IdentityValidator } from './identity-validator.js';
 import { readVectorJson } from '../test/vectors.js';
 import { RawClient } from '../test/raw-vl1-client.js';
@@ -92,6 +94,17 @@ test('HELLO through the tunnel: OK(HELLO) comes back framed as from the root end
     assert.ok(peer.hasTunnel, 'the tunnel is a path of the peer');
     assert.equal(peer.ip4, '', 'and no UDP path was made of the TCP address');
     assert.equal(server.tunnel!.tunnels, 1);
+    // The API shows the path for what it is.
+    const api = await listenHttpApi(createHttpApiHandler(server, createRootMetrics(server, undefined, { processMetrics: false }), { token: '', version: 'test' }, () => []), '127.0.0.1', 0);
+    try {
+      const base = `http://127.0.0.1:${(api.address() as { port: number }).port}`;
+      const { peers } = (await (await fetch(`${base}/api/peers`)).json()) as { peers: Array<{ address: string; paths: Array<{ kind: string; address: string }> }> };
+      assert.deepEqual(peers.find((p) => p.address === aId.address.toString(16).padStart(10, '0'))?.paths.map((x) => [x.kind, x.address]), [['tcp', `127.0.0.1/${t.local.port}`]]);
+      const status = (await (await fetch(`${base}/api/status`)).json()) as { tcpRelay: { port: number; tunnels: number } };
+      assert.deepEqual([status.tcpRelay.port, status.tcpRelay.tunnels], [server.tunnel!.port, 1]);
+    } finally {
+      await new Promise((r) => api.close(r));
+    }
   } finally {
     t.close();
   }
