@@ -74,6 +74,14 @@ export class TcpRelayClient {
     return true;
   }
 
+  /** Drops the connection (UDP works again); the next send reconnects. */
+  disconnect(): void {
+    const s = this.sock;
+    this.sock = null;
+    this.connected = false;
+    s?.destroy();
+  }
+
   close(): Promise<void> {
     this.closed = true;
     const s = this.sock;

@@ -56,11 +56,13 @@ export interface Vl1NodeOptions {
   /** Which physical addresses may become paths. Default: all (1.14 refuses loopback / link-local). */
   allowPath?: (a: InetAddress) => boolean;
   /**
-   * Send every datagram through this TCP fallback relay instead of UDP (1.14's `tcpFallbackRelay` with
-   * `forceTcpRelay`, vl1.md §9.2): for networks that pass no UDP. UDP sockets are still bound and what
-   * arrives on them is still received.
+   * A TCP fallback relay (1.14's `tcpFallbackRelay`, vl1.md §9.2). With `force` every datagram goes through
+   * it and none over UDP (`forceTcpRelay`). Without, as 1.14: once no UDP has been received for
+   * `fallbackAfterMs` (default 60 s, `ZT_TCP_FALLBACK_AFTER`) IPv4 datagrams also go through the tunnel,
+   * UDP still in parallel, and the tunnel is closed once UDP is heard again within 30 s. UDP sockets are
+   * bound either way and what arrives on them is received.
    */
-  tcpRelay?: { address: InetAddress; force: true };
+  tcpRelay?: { address: InetAddress; force?: boolean; fallbackAfterMs?: number };
 }
 
 /** How a packet reached us, or how we sent one. */

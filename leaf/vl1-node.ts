@@ -102,8 +102,13 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   private readonly bindOpt: { address?: string; port?: number };
 
   private readonly udp: UdpSockets;
-  /** The TCP fallback tunnel that carries every datagram (`tcpRelay.force`), or null: UDP only. */
+  /** The TCP fallback tunnel (`tcpRelay`), or null: UDP only. */
   private readonly tcp: TcpRelayClient | null;
+  private readonly tcpForce: boolean;
+  private readonly tcpFallbackAfterMs: number;
+  /** When UDP last brought us a datagram, and when the node started (ms): the fallback's clock. */
+  private lastUdpReceive = 0;
+  private startedAt = 0;
   private readonly peers: PeerTable;
   private readonly expecting = new ExpectedReplies();
   private readonly whoisQueue: WhoisQueue;
@@ -135,7 +140,10 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     this.echoReplyIntervalMs = opts.echoReplyIntervalMs ?? 0;
     this.bindOpt = opts.bind ?? {};
     this.udp = new UdpSockets({
-      onDatagram: (data, from) => this.onDatagram(data, from),
+      onDatagram: (data, from) => {
+        if (data.length >= 16) this.lastUdpReceive = this.now();
+        this.onDatagram(data, from);
+      },
       onSendError: (to, err) => {
         this.stats.sendErrors++;
         this.log?.debug({ to: pathKey(to), err: String(err) }, 'send failed');
@@ -152,6 +160,8 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
             onDatagram: (data, from) => this.onDatagram(data, from),
             log: this.log,
           });
+    this.tcpForce = opts.tcpRelay?.force === true;
+    this.tcpFallbackAfterMs = positive(opts.tcpRelay?.fallbackAfterMs, 60_000, 'tcpRelay.fallbackAfterMs');
     this.peers = new PeerTable({ me: this.identity, now: this.now, canSend: (f) => this.canSend(f), allowPath: opts.allowPath ?? (() => true) });
     this.peers.memoizeRoots(this.planetWorld);
     this.whoisQueue = new WhoisQueue({
@@ -180,6 +190,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
       throw e;
     }
     this.state = 'running';
+    this.startedAt = this.now();
     this.tick = setInterval(() => this.onTick(), this.helloRetryMs);
     this.onTick();
   }
@@ -202,9 +213,19 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     await this.tcp?.close();
   }
 
-  /** Whether datagrams to `family` can leave: through the tunnel (either family), else a UDP socket of it. */
+  /** Whether datagrams to `family` can leave: through a forced tunnel (either family), else a UDP socket of it. */
   private canSend(family: 4 | 6): boolean {
-    return this.tcp !== null || this.udp.has(family);
+    return (this.tcp !== null && this.tcpForce) || this.udp.has(family);
+  }
+
+  /** 1.14's fallback rule: up and deaf to UDP for `fallbackAfterMs` (vl1.md §9.2). */
+  private tcpFallbackEngaged(now: number): boolean {
+    return now - this.startedAt >= this.tcpFallbackAfterMs && now - this.lastUdpReceive >= this.tcpFallbackAfterMs;
+  }
+
+  /** Whether the TCP fallback carries traffic now (forced, or engaged). */
+  get tcpFallbackActive(): boolean {
+    return this.tcp !== null && (this.tcpForce || (this.tcp.isConnected && this.tcpFallbackEngaged(this.now())));
   }
 
   /** The TCP relay tunnel's figures (null without `tcpRelay`). */
@@ -392,8 +413,14 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
 
   private transmit(to: InetAddress, data: Uint8Array): boolean {
     if (this.state !== 'running') return false;
-    // forceTcpRelay (the only mode offered): nothing goes over UDP, as 1.14 with `forceTcpRelay`.
-    if (!(this.tcp !== null ? this.tcp.send(to, data) : this.udp.send(to, data))) return false;
+    let sent: boolean;
+    if (this.tcp !== null && this.tcpForce) sent = this.tcp.send(to, data); // forceTcpRelay: never UDP
+    else {
+      sent = this.udp.send(to, data);
+      // Deaf to UDP: IPv4 also through the tunnel, UDP still in parallel (1.14 tunnels global IPv4 only).
+      if (this.tcp !== null && to.family === 4 && this.tcpFallbackEngaged(this.now())) sent = this.tcp.send(to, data) || sent;
+    }
+    if (!sent) return false;
     this.stats.datagramsOut++;
     return true;
   }
@@ -495,6 +522,8 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   private onTick(): void {
     if (this.state !== 'running') return;
     const now = this.now();
+    // UDP heard again within 30 s: the tunnel is no longer needed (1.14 closes it the same way).
+    if (this.tcp !== null && !this.tcpForce && this.tcp.isConnected && now - this.lastUdpReceive < 30_000) this.tcp.disconnect();
     for (const root of this.peers.roots()) {
       // §7.2: a root without a path is retried on every check; with one, every ~224 s.
       if (this.peers.bestPath(root) !== null && now - root.lastHello < this.helloIntervalMs) continue;

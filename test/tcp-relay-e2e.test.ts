@@ -3,13 +3,15 @@
  * `forceTcpRelay`, leaf/tcp-relay-client.ts) and a UDP leaf, with the real root —
  *   1. through the relay the root serves itself: ONLINE, packets and pings both ways, and after the root's
  *      RENDEZVOUS "direct" traffic that the tunnel carries to the root's UDP socket, which sends it on untouched;
- *   2. through `ztroot relay` on its own (one shared UDP socket, replies routed back by ZeroTier destination);
+ *   2. without `force`, as 1.14: the leaf falls back to the tunnel when it hears no UDP, and leaves it again;
+ *   3. through `ztroot relay` on its own (one shared UDP socket, replies routed back by ZeroTier destination);
  * and the `ztroot relay` CLI as an operator meets it (--help, a bad flag).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
+import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { Vl1Node, type ReceivedPacket } from '../leaf/vl1-node.js';
@@ -120,6 +122,30 @@ test('a TCP-only leaf goes ONLINE through the root’s relay and exchanges packe
   }
   await until('the root sees the tunnel close', () => root.tunnel!.tunnels === 0);
   assert.equal(root.peers.get(A.address)!.hasTunnel, false);
+});
+
+test('without force, as 1.14: a leaf deaf to UDP falls back to the tunnel after fallbackAfterMs, and leaves it once UDP is heard again', async () => {
+  // The planet sends the leaf's UDP to a port where nothing listens: only the tunnel gets through.
+  const deadSock = dgram.createSocket('udp4');
+  await new Promise<void>((r) => deadSock.bind(0, LO, r));
+  const dead = deadSock.address().port;
+  await new Promise<void>((r) => deadSock.close(() => r()));
+  const a = new Vl1Node({ identity: A, planet: planetAt(dead), bind: { address: LO }, tcpRelay: { address: { family: 4, ip: LO, port: root.tunnel!.port }, fallbackAfterMs: 300 }, ...FAST });
+  const poke = dgram.createSocket('udp4');
+  await a.start();
+  try {
+    assert.equal(a.tcpFallbackActive, false, 'not before fallbackAfterMs');
+    await a.whenOnline(5000);
+    assert.equal(a.tcpFallbackActive, true);
+    assert.deepEqual(a.peerInfo(R.address)!.paths.map((p) => p.address), [`${LO}/${dead}`], 'the root answered as from the endpoint the leaf addressed');
+    assert.ok((a.stats.sent['HELLO'] ?? 0) >= 2, 'UDP HELLOs went out first, in vain');
+    // Any UDP datagram of 16 bytes or more counts as UDP working again: the tunnel closes at the next check.
+    poke.send(new Uint8Array(32), a.boundAddresses[0]!.port, LO);
+    await until('the tunnel to close', () => !a.tcpFallbackActive && root.tunnel!.tunnels === 0);
+  } finally {
+    poke.close();
+    await a.stop();
+  }
 });
 
 test('through the standalone relay: a TCP-only leaf goes ONLINE and exchanges packets and pings with a UDP leaf both ways', async () => {
