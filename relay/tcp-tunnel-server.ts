@@ -176,6 +176,12 @@ export class TcpTunnelServer {
   private tunnelCount = 0;
   private sweepTimer: NodeJS.Timeout | null = null;
   private lastAllowRefresh = 0;
+  /** Sockets written to in this turn of the event loop: corked, and uncorked together once the turn's I/O is done. */
+  private readonly corked: net.Socket[] = [];
+  private readonly uncorkAll = (): void => {
+    for (const s of this.corked) s.uncork();
+    this.corked.length = 0;
+  };
 
   constructor(opts: Partial<TunnelServerOptions>, handler: TunnelHandler, deps: TunnelServerDeps = {}) {
     this.opts = { ...DEFAULT_TUNNEL_SERVER_OPTIONS, ...opts };
@@ -393,6 +399,11 @@ export class TcpTunnelServer {
       return false; // not an IP of its family: the caller's bug, nothing to send
     }
     frame.set(datagram, TUNNEL_HEADER_LENGTH + prefix);
+    // Datagrams for one client that arrive in the same poll phase leave in one writev, not a syscall each.
+    if (s.writableCorked === 0) {
+      s.cork();
+      if (this.corked.push(s) === 1) setImmediate(this.uncorkAll);
+    }
     s.write(frame);
     this.counts[C.tcp_tx_datagrams]!++;
     this.counts[C.tcp_tx_bytes]! += datagram.length;
