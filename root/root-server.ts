@@ -14,7 +14,6 @@
  */
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { networkInterfaces } from 'node:os';
 import type tls from 'node:tls';
 import { Identity } from '../vl1/identity.js';
 import { PeerKey } from '../vl1/peer-key.js';
@@ -44,7 +43,7 @@ import { encodeOk } from '../vl1/verbs/ok.js';
 import { encodeError } from '../vl1/verbs/error.js';
 import { decodeWhois } from '../vl1/verbs/whois.js';
 import { encodeRendezvous } from '../vl1/verbs/rendezvous.js';
-import { formatIpv4, formatIpv6, parseIp, type InetAddress } from '../vl1/inet-address.js';
+import type { InetAddress } from '../vl1/inet-address.js';
 import { formatAddress } from '../vl1/address.js';
 import { parseWorld, type World } from '../planet/world.js';
 import { Relay, type RelayOptions } from '../relay/relay.js';
@@ -52,6 +51,7 @@ import { TcpTunnelServer, type TunnelConnection, type TunnelServerOptions } from
 import { coarseSeconds, PeerTable, RootPeer } from './peer-table.js';
 import { MulticastSubscriptions } from './multicast-subscriptions.js';
 import { RateGate, sourcePrefixKey } from './rate-gate.js';
+import { endpointKey, RecentSet, RootEndpoints } from './tunnel-endpoints.js';
 import type { PeerStore, RootHeartbeat } from '../fleet/peer-store.js';
 import type { PeerStoreCache } from '../fleet/cached-store.js';
 
@@ -188,7 +188,7 @@ interface TunnelPath {
   conn: TunnelConnection;
   local: InetAddress;
   peer: RootPeer | undefined;
-  recentSenders: Set<string>;
+  recentSenders: RecentSet;
 }
 
 /** A HELLO authenticated with the key of the identity it claims, waiting for that identity's validation. */
@@ -262,9 +262,8 @@ export class RootServer extends EventEmitter {
   private rxSock = NO_SOCK;
   private rxIp = '';
   private rxPort = 0;
-  /** "ip/port" of this root's own endpoints, and of every root's stable endpoints (planet and moons). */
-  private ownEndpoints = new Set<string>();
-  private rootEndpoints = new Set<string>();
+  /** This root's own endpoints and every root's stable endpoints (planet and moons). */
+  private readonly endpoints = new RootEndpoints();
   /**
    * Identities whose validation is in flight, with the HELLOs that arrived meanwhile: a 1.x client sends its first
    * HELLO to every stable endpoint from every bound socket at once (vl1.md §7.2), and each one answered is a path
@@ -341,32 +340,10 @@ export class RootServer extends EventEmitter {
     this.learnEndpoints();
   }
 
-  /**
-   * Which addresses are this root's (a tunnel client's datagram sent there is handled or relayed here) and
-   * which are any root's (a tunnel client may always reach those): the worlds' stable endpoints, the
-   * fleet's configured endpoints, and every local interface address on every bound port.
-   */
+  /** Re-learns which endpoints are this root's and any root's (the TCP relay routes and polices by them). */
   private learnEndpoints(): void {
-    const own = new Set<string>();
-    const roots = new Set<string>();
-    for (const w of [this.planetWorld, ...[...this.moons.values()].map((m) => m.world)]) {
-      for (const r of w.roots) {
-        for (const e of r.stableEndpoints) {
-          roots.add(`${e.ip}/${e.port}`);
-          if (r.identity.address === this.identity.address) own.add(`${e.ip}/${e.port}`);
-        }
-      }
-    }
-    for (const e of this.fleet?.endpoints ?? []) own.add(`${e.ip}/${e.port}`);
-    const ports = this.sockets.map((s) => s.sock.address().port);
-    for (const list of Object.values(networkInterfaces())) {
-      for (const a of list ?? []) {
-        const ip = parseIp(a.address.split('%')[0]!);
-        if (ip !== null) for (const p of ports) own.add(`${ip.length === 4 ? formatIpv4(ip) : formatIpv6(ip)}/${p}`);
-      }
-    }
-    this.ownEndpoints = own;
-    this.rootEndpoints = roots;
+    const worlds = [this.planetWorld, ...[...this.moons.values()].map((m) => m.world)];
+    this.endpoints.learn(this.identity.address, worlds, this.fleet?.endpoints ?? [], this.sockets.map((s) => s.sock.address().port));
   }
 
   private checkListsUs(w: World, what: string): World {
@@ -994,12 +971,13 @@ export class RootServer extends EventEmitter {
       const sock = -1 - conn.id;
       let t = this.tunnels.get(sock);
       if (t === undefined) {
-        t = { conn, local: dest, peer: undefined, recentSenders: new Set() };
+        t = { conn, local: dest, peer: undefined, recentSenders: new RecentSet(TUNNEL_RECENT_SENDERS) };
         this.tunnels.set(sock, t);
       }
-      const key = `${dest.ip}/${dest.port}`;
-      if ((datagram.length > 16 && this.isForMe(datagram)) || this.ownEndpoints.has(key)) {
-        if (this.ownEndpoints.has(key)) t.local = dest;
+      const key = endpointKey(dest.ip, dest.port);
+      const own = this.endpoints.isOwn(key);
+      if (own || (datagram.length > 16 && this.isForMe(datagram))) {
+        if (own) t.local = dest;
         return this.onDatagram(datagram, sock, conn.remote.ip, conn.remote.port);
       }
       this.sendFromTunnel(t, datagram, dest, key);
@@ -1038,7 +1016,7 @@ export class RootServer extends EventEmitter {
 
   /** The 'peers' policy: a path of the addressed peer (ours or the fleet's), a root's endpoint, or someone who sent to this client. */
   private tunnelMayReach(t: TunnelPath, datagram: Uint8Array, dest: InetAddress, key: string, to: RootPeer | undefined): boolean {
-    if (this.rootEndpoints.has(key) || t.recentSenders.has(key)) return true;
+    if (this.endpoints.isRoot(key) || t.recentSenders.has(key)) return true;
     if (to !== undefined) {
       if (dest.family === 4 ? to.ip4 === dest.ip && to.port4 === dest.port : to.ip6 === dest.ip && to.port6 === dest.port) return true;
     }
@@ -1069,11 +1047,7 @@ export class RootServer extends EventEmitter {
     // The relay raised the hop count by exactly one just before this call.
     const hopIdx = isFragment(buf) ? FRAGMENT_IDX_HOPS : IDX_FLAGS;
     buf[hopIdx] = buf[hopIdx]! - 1;
-    const key = `${this.rxIp}/${this.rxPort}`;
-    if (!t.recentSenders.has(key)) {
-      if (t.recentSenders.size >= TUNNEL_RECENT_SENDERS) t.recentSenders.delete(t.recentSenders.values().next().value!);
-      t.recentSenders.add(key);
-    }
+    t.recentSenders.add(endpointKey(this.rxIp, this.rxPort));
     t.conn.send(buf, { family, ip: this.rxIp, port: this.rxPort });
   }
 
