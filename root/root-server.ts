@@ -47,11 +47,11 @@ import type { InetAddress } from '../vl1/inet-address.js';
 import { formatAddress } from '../vl1/address.js';
 import { parseWorld, type World } from '../planet/world.js';
 import { Relay, type RelayOptions } from '../relay/relay.js';
-import { TcpTunnelServer, type TunnelConnection, type TunnelServerOptions } from '../relay/tcp-tunnel-server.js';
+import { TcpTunnelServer, type TunnelServerOptions } from '../relay/tcp-tunnel-server.js';
 import { coarseSeconds, PeerTable, RootPeer } from './peer-table.js';
 import { MulticastSubscriptions } from './multicast-subscriptions.js';
 import { RateGate, sourcePrefixKey } from './rate-gate.js';
-import { endpointKey, RecentSet, RootEndpoints } from './tunnel-endpoints.js';
+import { TunnelPaths } from './tunnel-paths.js';
 import type { PeerStore, RootHeartbeat } from '../fleet/peer-store.js';
 import type { PeerStoreCache } from '../fleet/cached-store.js';
 
@@ -173,23 +173,8 @@ const MAX_WHOIS_IDENTITIES = 19;
 /** HELLOs kept per identity while it is validated: 2 families × 3 client ports, with room to spare. */
 const MAX_PENDING_HELLOS = 8;
 
-/** Addresses remembered per tunnel as having sent to it (they may be answered under the 'peers' policy). */
-const TUNNEL_RECENT_SENDERS = 64;
-
 /** `rxSock` while no datagram from a UDP socket is being handled. */
 const NO_SOCK = -0x7fffffff;
-
-/**
- * A TCP fallback tunnel as the root sees it: the connection, the root endpoint the client last addressed
- * (what we send it is framed as coming from there, so it learns an ordinary path to the root), the peer it
- * carries once authenticated, and who sent to it over UDP.
- */
-interface TunnelPath {
-  conn: TunnelConnection;
-  local: InetAddress;
-  peer: RootPeer | undefined;
-  recentSenders: RecentSet;
-}
 
 /** A HELLO authenticated with the key of the identity it claims, waiting for that identity's validation. */
 interface PendingHello {
@@ -252,9 +237,9 @@ export class RootServer extends EventEmitter {
    */
   private clockS = 0;
   private clockTimer: NodeJS.Timeout | null = null;
-  /** The TCP fallback listener (startTunnel), and its tunnels by path index (−1 − connection id). */
+  /** The TCP fallback listener (startTunnel), and its tunnels as paths of their peers. */
   private tunnelServer: TcpTunnelServer | null = null;
-  private readonly tunnels = new Map<number, TunnelPath>();
+  private readonly tunnels: TunnelPaths;
   /**
    * The UDP socket index, source IP and port of the datagram being handled (NO_SOCK otherwise): a datagram
    * relayed to a tunnel client is framed with the source it came from (see sendToTunnel).
@@ -262,8 +247,6 @@ export class RootServer extends EventEmitter {
   private rxSock = NO_SOCK;
   private rxIp = '';
   private rxPort = 0;
-  /** This root's own endpoints and every root's stable endpoints (planet and moons). */
-  private readonly endpoints = new RootEndpoints();
   /**
    * Identities whose validation is in flight, with the HELLOs that arrived meanwhile: a 1.x client sends its first
    * HELLO to every stable endpoint from every bound socket at once (vl1.md §7.2), and each one answered is a path
@@ -280,6 +263,19 @@ export class RootServer extends EventEmitter {
     this.lo30 = deps.identity.address % 0x40000000;
     this.validator = deps.validator;
     this.fleet = deps.fleet;
+    this.tunnels = new TunnelPaths(
+      { destinations: this.opts.tunnelDestinations, minPort: this.opts.tunnelMinPort },
+      {
+        peers: this.peers,
+        isForMe: (buf) => this.isForMe(buf),
+        receive: (buf, sock, ip, port) => this.onDatagram(buf, sock, ip, port),
+        locations: (address) => this.fleet?.cache.locations(address),
+        socketFamily: (sock) => this.sockets[sock]?.family,
+        firstSocket: (family) => this.sockets.findIndex((x) => x.family === family),
+        sendUdp: (sock, buf, ip, port) => this.sendOn(sock, buf, ip, port),
+        count: (name) => this.count(name),
+      },
+    );
     this.crossUniteGate = new RateGate({ intervalMs: this.opts.relay.uniteIntervalMs ?? MIN_UNITE_INTERVAL });
     this.log = deps.logger ?? silentLogger;
     this.now = deps.now ?? Date.now;
@@ -343,7 +339,7 @@ export class RootServer extends EventEmitter {
   /** Re-learns which endpoints are this root's and any root's (the TCP relay routes and polices by them). */
   private learnEndpoints(): void {
     const worlds = [this.planetWorld, ...[...this.moons.values()].map((m) => m.world)];
-    this.endpoints.learn(this.identity.address, worlds, this.fleet?.endpoints ?? [], this.sockets.map((s) => s.sock.address().port));
+    this.tunnels.endpoints.learn(this.identity.address, worlds, this.fleet?.endpoints ?? [], this.sockets.map((s) => s.sock.address().port));
   }
 
   private checkListsUs(w: World, what: string): World {
@@ -415,7 +411,17 @@ export class RootServer extends EventEmitter {
     if (this.tunnelServer !== null) throw new ZtError(ZtErrorCode.BAD_CONFIG, 'the TCP relay is already listening');
     const server = new TcpTunnelServer(
       opts,
-      { onDatagram: (conn, datagram, dest) => this.onTunnelDatagram(conn, datagram, dest), onClose: (conn) => this.onTunnelClose(conn) },
+      {
+        onDatagram: (conn, datagram, dest) => {
+          try {
+            this.tunnels.onDatagram(conn, datagram, dest);
+          } catch (e) {
+            this.count('drop_internal_error');
+            this.log.error({ err: e instanceof Error ? e.stack : String(e) }, 'unexpected error handling a tunnel datagram');
+          }
+        },
+        onClose: (conn) => this.tunnels.onClose(conn),
+      },
       { ...(https !== undefined ? { https } : {}), logger: this.log, now: this.now },
     );
     await server.listen(host, port);
@@ -940,115 +946,22 @@ export class RootServer extends EventEmitter {
     );
   }
 
-  // ---- TCP fallback tunnels ---------------------------------------------------------------------
+  // ---- TCP fallback tunnels (root/tunnel-paths.ts) ----------------------------------------------
 
   /** The address family of path `sock` (a UDP socket, or a tunnel's TCP peer), or undefined if it is gone. */
   private familyOf(sock: number): 4 | 6 | undefined {
-    return sock >= 0 ? this.sockets[sock]?.family : this.tunnels.get(sock)?.conn.remote.family;
+    return sock >= 0 ? this.sockets[sock]?.family : this.tunnels.family(sock);
   }
 
   /** Records that `peer` was heard on path `sock`; a tunnel that closed meanwhile (a HELLO answered after validation) is not one. */
   private heard(peer: RootPeer, family: 4 | 6, ip: string, port: number, sock: number, now: number): void {
-    if (sock < 0) {
-      const t = this.tunnels.get(sock);
-      if (t === undefined) return;
-      t.peer = peer;
-      if (peer.tunnelSock !== sock) peer.tunnelFrom = `${ip}/${port}`;
-    }
+    if (sock < 0 && !this.tunnels.heard(peer, sock, ip, port)) return;
     peer.heardFrom(family, ip, port, sock, now);
   }
 
-  /**
-   * A datagram a tunnel client sent towards `dest`. For this root (its ZeroTier address, or one of its
-   * endpoints for relaying) it is handled exactly as a UDP datagram would be, on the tunnel's path; for
-   * anywhere else — once the client's HELLO through this tunnel authenticated it — it leaves from this
-   * root's UDP socket (one socket for every client, unlike tcp-proxy's port per client) and the answers
-   * come back by their ZeroTier destination (sendToTunnel).
-   */
-  onTunnelDatagram(conn: TunnelConnection, datagram: Uint8Array, dest: InetAddress | null): void {
-    try {
-      if (dest === null) return this.count('drop_tunnel_no_destination');
-      const sock = -1 - conn.id;
-      let t = this.tunnels.get(sock);
-      if (t === undefined) {
-        t = { conn, local: dest, peer: undefined, recentSenders: new RecentSet(TUNNEL_RECENT_SENDERS) };
-        this.tunnels.set(sock, t);
-      }
-      const key = endpointKey(dest.ip, dest.port);
-      const own = this.endpoints.isOwn(key);
-      if (own || (datagram.length > 16 && this.isForMe(datagram))) {
-        if (own) t.local = dest;
-        return this.onDatagram(datagram, sock, conn.remote.ip, conn.remote.port);
-      }
-      this.sendFromTunnel(t, datagram, dest, key);
-    } catch (e) {
-      this.count('drop_internal_error');
-      this.log.error({ err: e instanceof Error ? e.stack : String(e) }, 'unexpected error handling a tunnel datagram');
-    }
-  }
-
-  /** The tunnel closed: its peer falls back to its UDP paths, if it has live ones. */
-  onTunnelClose(conn: TunnelConnection): void {
-    const sock = -1 - conn.id;
-    const t = this.tunnels.get(sock);
-    this.tunnels.delete(sock);
-    if (t?.peer !== undefined && t.peer.tunnelSock === sock) t.peer.tunnelSock = 0;
-  }
-
-  /** Out of our UDP socket on behalf of a tunnel client, if the destination policy allows it. */
-  private sendFromTunnel(t: TunnelPath, datagram: Uint8Array, dest: InetAddress, key: string): void {
-    // Only a tunnel whose peer authenticated (its HELLO, through this tunnel) may use our socket: an
-    // anonymous TCP client cannot make the root send anything anywhere.
-    if (t.peer === undefined) return this.count('drop_tunnel_unauthenticated');
-    if (dest.port < this.opts.tunnelMinPort) return this.count('drop_tunnel_low_port');
-    const to = datagram.length >= 13 ? this.peers.getAt(datagram, 8) : undefined;
-    if (this.opts.tunnelDestinations === 'peers' && !this.tunnelMayReach(t, datagram, dest, key, to)) return this.count('drop_tunnel_destination');
-    // From the socket the destination last reached us on: its NAT expects answers from there.
-    let sock = -1;
-    if (to !== undefined && dest.family === 4 && to.ip4 === dest.ip && to.port4 === dest.port) sock = to.sock4;
-    else if (to !== undefined && dest.family === 6 && to.ip6 === dest.ip && to.port6 === dest.port) sock = to.sock6;
-    else sock = this.sockets.findIndex((s) => s.family === dest.family);
-    if (sock < 0) return this.count('drop_tunnel_no_socket');
-    this.count('tunnel_sent_udp');
-    // A copy: the socket sends later, and the datagram is a view into the tunnel's receive buffer.
-    this.sendOn(sock, datagram.slice(), dest.ip, dest.port);
-  }
-
-  /** The 'peers' policy: a path of the addressed peer (ours or the fleet's), a root's endpoint, or someone who sent to this client. */
-  private tunnelMayReach(t: TunnelPath, datagram: Uint8Array, dest: InetAddress, key: string, to: RootPeer | undefined): boolean {
-    if (this.endpoints.isRoot(key) || t.recentSenders.has(key)) return true;
-    if (to !== undefined) {
-      if (dest.family === 4 ? to.ip4 === dest.ip && to.port4 === dest.port : to.ip6 === dest.ip && to.port6 === dest.port) return true;
-    }
-    if (this.fleet === undefined || datagram.length < 13) return false;
-    const locs = this.fleet.cache.locations(readU40(datagram, 8));
-    return locs !== undefined && locs.some((l) => l.endpoints.some((e) => e.family === dest.family && e.ip === dest.ip && e.port === dest.port));
-  }
-
-  /**
-   * The relay's send to a tunnel client. A datagram that came in over UDP is handed over as tcp-proxy's
-   * per-client socket would: hops as they were and framed with its real source, so the client answers that
-   * source straight through its tunnel (our UDP socket) and both ends see an ordinary direct path. Anything
-   * else (from another tunnel, from the fleet) is framed as coming from this root and keeps its raised hops.
-   */
+  /** The relay's send to a tunnel client (see TunnelPaths.sendRelayed). */
   private sendToTunnel(buf: Uint8Array, peer: RootPeer): void {
-    const t = this.tunnels.get(peer.tunnelSock);
-    if (t === undefined) {
-      peer.tunnelSock = 0;
-      return this.count('drop_no_socket');
-    }
-    const rx = this.rxSock;
-    if (rx < 0) {
-      t.conn.send(buf, t.local);
-      return;
-    }
-    const family = this.sockets[rx]?.family;
-    if (family === undefined) return this.count('drop_no_socket');
-    // The relay raised the hop count by exactly one just before this call.
-    const hopIdx = isFragment(buf) ? FRAGMENT_IDX_HOPS : IDX_FLAGS;
-    buf[hopIdx] = buf[hopIdx]! - 1;
-    t.recentSenders.add(endpointKey(this.rxIp, this.rxPort));
-    t.conn.send(buf, { family, ip: this.rxIp, port: this.rxPort });
+    if (!this.tunnels.sendRelayed(buf, peer, this.rxSock, this.rxIp, this.rxPort)) this.count('drop_no_socket');
   }
 
   // ---- send -------------------------------------------------------------------------------------
@@ -1112,9 +1025,7 @@ export class RootServer extends EventEmitter {
   /** Sends on path `sock`: a UDP socket index to ip:port, or (negative) a tunnel, framed as from the endpoint it addressed. */
   private sendOn(sock: number, buf: Uint8Array, ip: string, port: number): void {
     if (sock < 0) {
-      const t = this.tunnels.get(sock);
-      if (t === undefined) return this.count('drop_no_socket');
-      t.conn.send(buf, t.local);
+      if (!this.tunnels.send(sock, buf)) this.count('drop_no_socket');
       return;
     }
     const s = this.sockets[sock];
