@@ -174,6 +174,36 @@ export async function stopAndReadCounters(root: OurRoot): Promise<Record<string,
   return (JSON.parse(line) as { counters: Record<string, number> }).counters;
 }
 
+/**
+ * Has client `c` join the ad-hoc network and waits until it is OK with an address, and until `sixPlane` is on
+ * its TAP device and past duplicate-address detection (nothing can be sent from it before). The network as listed.
+ */
+export async function joinAdhoc(t: Topology, c: Client, sixPlane: string): Promise<ZtNetwork> {
+  const joined = await cli(t, c, 'join', ADHOC_NWID);
+  if (!/200 join OK/.test(joined)) throw new Error(`${c.host.ip4}: join ${ADHOC_NWID} answered ${joined}`);
+  const net = await waitFor(`${c.host.ip4} network ${ADHOC_NWID} OK with an address`, 30_000, async () => {
+    const n = (await cliJson<ZtNetwork[]>(t, c, 'listnetworks')).find((x) => (x.nwid ?? x.id) === ADHOC_NWID);
+    return n !== undefined && n.status === 'OK' && n.assignedAddresses.length > 0 ? n : undefined;
+  });
+  const dev = net.portDeviceName ?? '';
+  if (dev === '') throw new Error(`${c.host.ip4}: no TAP device name in ${JSON.stringify(net)}`);
+  await waitFor(`${sixPlane} usable on ${dev}`, 15_000, async () => {
+    const out = (await t.exec(c.host.ns, 'ip', ['-6', 'addr', 'show', 'dev', dev])).stdout;
+    return out.includes(`${sixPlane}/40`) && !/tentative/.test(out) ? true : undefined;
+  }, 250);
+  return net;
+}
+
+/** Pings until a first echo reply comes back (the first frames wait for WHOIS through the root); ms it took. */
+export async function firstEcho(t: Topology, ns: string, to: string): Promise<number> {
+  const t0 = Date.now();
+  await waitFor(`a first echo reply from ${to}`, 30_000, async () => {
+    const r = await t.exec(ns, 'ping', ['-6', '-c', '1', '-W', '1', to], { timeoutMs: 5000 });
+    return /1 received/.test(r.stdout) ? true : undefined;
+  }, 200);
+  return Date.now() - t0;
+}
+
 /** Pings `to` from `from`'s namespace (`count` echoes); [transmitted, received] and the summary line. */
 export async function ping6(t: Topology, ns: string, to: string, count: number): Promise<{ sent: number; received: number; summary: string }> {
   let out = '';

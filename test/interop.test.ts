@@ -35,6 +35,8 @@ import {
   cli as cliIn,
   cliJson as cliJsonIn,
   interopSkipReason,
+  firstEcho,
+  joinAdhoc,
   ping6,
   startClient,
   startOurRoot,
@@ -45,7 +47,6 @@ import {
   waitFor,
   type Client,
   type OurRoot,
-  type ZtNetwork,
   type ZtPeer,
 } from './interop-harness.js';
 
@@ -125,21 +126,10 @@ describe('interop: real ZeroTier One clients through our root', { skip, timeout:
     const sixPlane = (c: Client) => ipv6SixPlane(nwid, parseAddress(c.address));
 
     test(`both join ${ADHOC_NWID} and get the 6plane address vl1/mac-ip.ts predicts`, { timeout: 40_000 }, step(async () => {
-      for (const c of clients) assert.match(await cli(c, 'join', ADHOC_NWID), /200 join OK/);
       for (const c of clients) {
-        const net = await waitFor(`${c.host.ip4} network ${ADHOC_NWID} OK with an address`, 30_000, async () => {
-          const n = (await cliJson<ZtNetwork[]>(c, 'listnetworks')).find((x) => (x.nwid ?? x.id) === ADHOC_NWID);
-          return n !== undefined && n.status === 'OK' && n.assignedAddresses.length > 0 ? n : undefined;
-        });
+        const net = await joinAdhoc(topo!, c, sixPlane(c));
         assert.equal(net.name, 'adhoc-0000-ffff');
         assert.deepEqual(net.assignedAddresses, [`${sixPlane(c)}/40`]);
-        // The kernel must have the address on the TAP before anything can be sent from it; wait out DAD too.
-        const dev = net.portDeviceName ?? '';
-        assert.ok(dev !== '', `${c.host.ip4}: no TAP device name in ${JSON.stringify(net)}`);
-        await waitFor(`${sixPlane(c)} usable on ${dev}`, 15_000, async () => {
-          const out = (await topo!.exec(c.host.ns, 'ip', ['-6', 'addr', 'show', 'dev', dev])).stdout;
-          return out.includes(`${sixPlane(c)}/40`) && !/tentative/.test(out) ? true : undefined;
-        }, 250);
       }
     }));
 
@@ -151,12 +141,7 @@ describe('interop: real ZeroTier One clients through our root', { skip, timeout:
       }
       const [a, b] = clients as [Client, Client];
       // First frames wait for WHOIS through the root; keep asking until one echo comes back.
-      const t0 = Date.now();
-      await waitFor(`a first echo reply from ${sixPlane(b)}`, 30_000, async () => {
-        const r = await topo!.exec(a.host.ns, 'ping', ['-6', '-c', '1', '-W', '1', sixPlane(b)], { timeoutMs: 5000 });
-        return /1 received/.test(r.stdout) ? true : undefined;
-      }, 200);
-      t.diagnostic(`first echo reply after ${Date.now() - t0} ms`);
+      t.diagnostic(`first echo reply after ${await firstEcho(topo!, a.host.ns, sixPlane(b))} ms`);
       for (const [from, to] of [[a, b], [b, a]] as const) {
         const r = await ping6(topo!, from.host.ns, sixPlane(to), 10);
         t.diagnostic(`${from.address} -> ${to.address}: ${r.summary}`);
