@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import https from 'node:https';
 import { once } from 'node:events';
+import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -410,6 +411,31 @@ test('dual stack: one listener on [::] takes IPv4 clients (named as IPv4, not ::
     assert.deepEqual(byFamily.get(6)?.dest, { family: 6, ip: '2001:db8::1', port: 9993 }, 'an IPv6 destination, as framed');
   } finally {
     for (const s of socks) s.destroy();
+    await h.server.close();
+  }
+});
+
+test('random streams never crash the listener: each connection is served or closed, and a good tunnel still works after', async () => {
+  const h = await startServer({ greetingTimeoutMs: 500, maxRecordBytes: 2048 });
+  try {
+    await fc.assert(
+      fc.asyncProperty(fc.boolean(), fc.array(fc.uint8Array({ minLength: 1, maxLength: 300 }), { minLength: 1, maxLength: 8 }), async (greet, chunks) => {
+        const c = await connect(h.server.port);
+        if (greet) c.write(HELLO);
+        for (const ch of chunks) c.write(ch);
+        await new Promise((r) => setTimeout(r, 5));
+        c.destroy();
+      }),
+      { seed: 77, numRuns: 150 },
+    );
+    await until(() => h.server.connections === 0, 3000, 'every random connection to be gone');
+    const good = await connect(h.server.port);
+    good.write(HELLO);
+    h.got.length = 0;
+    good.write(encodeTunnelRecord(packetFrom(0x0102030405), ROOT));
+    await until(() => h.got.length === 1, 2000, 'a datagram on a good tunnel');
+    good.destroy();
+  } finally {
     await h.server.close();
   }
 });

@@ -8,13 +8,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
+import fc from 'fast-check';
 import { Identity } from '../vl1/identity.js';
 import { PeerKey } from '../vl1/peer-key.js';
 import { Verb } from '../vl1/constants.js';
 import { openPacket, sealPacket } from '../vl1/packet.js';
 import { decodeOk } from '../vl1/verbs/ok.js';
 import { decodeRendezvous } from '../vl1/verbs/rendezvous.js';
-import { toHex } from '../vl1/bytes.js';
+import { toHex, writeU40 } from '../vl1/bytes.js';
 import { c25519Generate } from '../vl1/c25519.js';
 import { signWorld, serializeWorld } from '../planet/world.js';
 import { RootServer } from './root-server.js';
@@ -235,5 +236,34 @@ test('IPv6: a tunnel client reaches a peer at its IPv6 address through the rootâ
     b6.close();
     await r6.stop();
     await v.close();
+  }
+});
+
+test('random datagrams through an authenticated tunnel are counted drops, never errors, and the tunnel keeps working', async () => {
+  const a = await tunnelOnline(aId);
+  try {
+    const errors0 = counter('drop_internal_error');
+    const drops = (): number => [...server.counters].filter(([k]) => k.startsWith('drop_')).reduce((n, [, v]) => n + v, 0);
+    const drops0 = drops();
+    const targets: InetAddress[] = [rootEp(), { family: 4, ip: '127.0.0.1', port: 40000 }, { family: 6, ip: '::1', port: 9993 }, { family: 4, ip: '127.0.0.1', port: 53 }];
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 28, maxLength: 400 }), fc.integer({ min: 0, max: targets.length - 1 }), fc.boolean(), (d, ti, toRoot) => {
+        writeU40(d, 13, aId.address); // the tunnel carries only its client's own packets
+        if (toRoot) writeU40(d, 8, rootId.address); // half of them reach the root's own handlers
+        a.send(d, targets[ti]!);
+      }),
+      { seed: 21, numRuns: 300 },
+    );
+    await a.drain(300);
+    assert.equal(counter('drop_internal_error'), errors0, 'no unexpected error');
+    assert.ok(drops() - drops0 >= 250, `the junk was counted as drops (${drops() - drops0})`);
+    assert.equal(a.closed, false, 'the tunnel is still open');
+    // ...and still answers: an ECHO to the root comes back.
+    const echo = sealPacket({ dest: rootId.address, source: aId.address, verb: Verb.ECHO, payload: new Uint8Array([1, 2, 3]) }, new PeerKey(aId.agree(rootId)), 3);
+    a.send(echo, rootEp());
+    const back = await a.next(2000);
+    assert.equal(back && verbOf(back.datagram, aId, rootId)?.verb, Verb.OK);
+  } finally {
+    a.close();
   }
 });
