@@ -36,6 +36,7 @@ export interface TcpRelayStats {
   badRecords: number;
 }
 
+/** One TCP fallback tunnel to a relay, connected on demand (see the module comment). */
 export class TcpRelayClient {
   readonly stats: TcpRelayStats = { connects: 0, sent: 0, received: 0, dropped: 0, badRecords: 0 };
   private sock: net.Socket | null = null;
@@ -82,6 +83,7 @@ export class TcpRelayClient {
     s?.destroy();
   }
 
+  /** Closes the connection for good (the node stops); resolves once the socket is gone. */
   close(): Promise<void> {
     this.closed = true;
     const s = this.sock;
@@ -110,22 +112,19 @@ export class TcpRelayClient {
     });
     s.on('data', (chunk: Buffer) => {
       reader.push(chunk);
-      try {
-        for (let body = reader.next(); body !== null; body = reader.next()) {
-          const rec = decodeTunnelRecord(body);
-          // Address type 00 carries no source: 1.14 drops those, and so do we.
-          if (rec.kind !== 'datagram' || rec.address === null) {
-            this.stats.badRecords++;
-            continue;
-          }
-          this.stats.received++;
-          this.deps.onDatagram(rec.datagram, rec.address);
+      let body: Uint8Array | null;
+      for (;;) {
+        try {
+          body = reader.next();
+        } catch (e) {
+          // Framing we cannot follow (not 0x17, oversized): the stream is lost; the next send reconnects.
+          this.stats.badRecords++;
+          this.deps.log?.warn({ err: isZtError(e) ? e.message : String(e) }, 'TCP relay sent bad framing; reconnecting');
+          s.destroy();
+          return;
         }
-      } catch (e) {
-        // Framing we cannot follow: this stream is lost; the next send reconnects.
-        this.stats.badRecords++;
-        this.deps.log?.warn({ err: isZtError(e) ? e.message : String(e) }, 'TCP relay sent bad framing; reconnecting');
-        s.destroy();
+        if (body === null) return;
+        this.onRecord(body);
       }
     });
     s.on('error', (e) => this.deps.log?.debug({ err: e.message }, 'TCP relay connection error'));
@@ -134,5 +133,23 @@ export class TcpRelayClient {
       this.connected = false;
     });
     return true;
+  }
+
+  /** One whole record from the relay. A record we cannot use is counted and skipped: the stream stays in step. */
+  private onRecord(body: Uint8Array): void {
+    let rec: ReturnType<typeof decodeTunnelRecord>;
+    try {
+      rec = decodeTunnelRecord(body);
+    } catch {
+      this.stats.badRecords++; // unknown address type, runt datagram
+      return;
+    }
+    // Address type 00 carries no source, and a hello is not the relay's to send: 1.14 drops both, and so do we.
+    if (rec.kind !== 'datagram' || rec.address === null) {
+      this.stats.badRecords++;
+      return;
+    }
+    this.stats.received++;
+    this.deps.onDatagram(rec.datagram, rec.address);
   }
 }

@@ -188,7 +188,7 @@ test('ztroot relay: --help explains it with the local.conf line; a bad flag name
   assert.match(help.stdout, /tcpFallbackRelay/);
   assert.match(help.stdout, /--max-per-ip/);
   const bad = spawnSync(process.execPath, [CLI, 'relay', '--idle-timeout', 'soon'], { encoding: 'utf8' });
-  assert.notEqual(bad.status, 0);
+  assert.equal(bad.status, 2, 'a usage error');
   assert.match(bad.stderr, /--idle-timeout "soon": expected a whole number/);
 });
 

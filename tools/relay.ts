@@ -184,8 +184,17 @@ function readPem(file: string, what: string): Buffer {
   }
 }
 
+/** `ztroot relay` (argv after the subcommand). 0 after a clean stop on SIGINT/SIGTERM; 2 for bad flags. */
 export async function main(argv: string[]): Promise<number> {
-  const args = parseRelayArgs(argv);
+  let args: RelayArgs | 'help';
+  try {
+    args = parseRelayArgs(argv);
+  } catch (e) {
+    // A usage error (exit 2, like the CLI's unknown commands); failures at run time stay exit 1.
+    if (!(e instanceof ZtError)) throw e;
+    console.error(`ztroot relay: ${e.message}`);
+    return 2;
+  }
   if (args === 'help') {
     console.log(HELP);
     return 0;

@@ -1,0 +1,100 @@
+/**
+ * `ztroot relay`'s flags in process: defaults, every value read, and bad flags named with their value
+ * (exit 2). The relay as a running process is tested in test/tcp-relay-e2e.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isZtError } from '../vl1/errors.js';
+import { main, parseRelayArgs } from './relay.js';
+
+/** Runs `fn` with console.log/error captured. */
+async function captured<T>(fn: () => Promise<T>): Promise<{ result: T; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = console.log;
+  const error = console.error;
+  console.log = (...a: unknown[]) => void out.push(a.join(' '));
+  console.error = (...a: unknown[]) => void err.push(a.join(' '));
+  try {
+    return { result: await fn(), out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+test('defaults: [::]:443, ephemeral UDP port on both families, ports above 1024, tcp-proxy-like limits', () => {
+  const a = parseRelayArgs([]);
+  assert.notEqual(a, 'help');
+  if (a === 'help') return;
+  assert.deepEqual(a.listen, { host: '::', port: 443 });
+  assert.deepEqual([a.udpPort, a.bind4, a.bind6, a.minPort], [0, '0.0.0.0', '::', 1025]);
+  assert.deepEqual([a.maxConnections, a.maxPerIp, a.idleSec, a.queueBytes], [200_000, 256, 300, 131_072]);
+  assert.deepEqual([a.destinations, a.allowFile, a.allowFailOpen, a.tlsCert, a.tlsKey], [[], '', false, '', '']);
+});
+
+test('every flag is read', () => {
+  const a = parseRelayArgs([
+    '--listen', '[2001:db8::1]:8443',
+    '--udp-port', '9994',
+    '--bind4', 'none',
+    '--bind6', '2001:db8::1',
+    '--min-port', '2000',
+    '--destination', '203.0.113.1/9993',
+    '--destination', '2001:DB8::2/9993',
+    '--max-connections', '1000',
+    '--max-per-ip', '8',
+    '--idle-timeout', '60',
+    '--queue-bytes', '65536',
+    '--allow-file', '/etc/ztroot/allow',
+    '--allow-fail-open',
+    '--tls-cert', 'c.pem',
+    '--tls-key', 'k.pem',
+    '--http', 'none',
+    '--log-level', 'warn',
+  ]);
+  if (a === 'help') return assert.fail('not help');
+  assert.deepEqual(a.listen, { host: '2001:db8::1', port: 8443 });
+  assert.deepEqual([a.udpPort, a.bind4, a.bind6, a.minPort], [9994, null, '2001:db8::1', 2000]);
+  assert.deepEqual(a.destinations, [
+    { family: 4, ip: '203.0.113.1', port: 9993 },
+    { family: 6, ip: '2001:db8::2', port: 9993 },
+  ]);
+  assert.deepEqual([a.maxConnections, a.maxPerIp, a.idleSec, a.queueBytes], [1000, 8, 60, 65536]);
+  assert.deepEqual([a.allowFile, a.allowFailOpen, a.tlsCert, a.tlsKey, a.http, a.logLevel], ['/etc/ztroot/allow', true, 'c.pem', 'k.pem', null, 'warn']);
+});
+
+test('bad flags: a ZtError naming the flag and the value', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--listen', '443'], /--listen "443": expected host:port/],
+    [['--udp-port', '70000'], /--udp-port "70000": expected a whole number 0\.\.65535/],
+    [['--min-port', '-1'], /--min-port "-1"/],
+    [['--max-per-ip', '0'], /--max-per-ip "0"/],
+    [['--idle-timeout', '1.5'], /--idle-timeout "1\.5"/],
+    [['--queue-bytes', '10'], /--queue-bytes "10"/],
+    [['--destination', 'somewhere'], /--destination "somewhere"/],
+    [['--log-level', 'loud'], /--log-level "loud"/],
+    [['--max-connections'], /--max-connections needs a value/],
+    [['--frobnicate', '1'], /unknown option "--frobnicate"/],
+    [['--bind4', 'none', '--bind6', 'none'], /no UDP socket/],
+    [['--tls-cert', 'c.pem'], /--tls-cert and --tls-key go together/],
+  ];
+  for (const [argv, re] of cases) {
+    assert.throws(
+      () => parseRelayArgs(argv),
+      (e: unknown) => isZtError(e) && re.test(e.message),
+      argv.join(' '),
+    );
+  }
+});
+
+test('main: --help prints the usage with the local.conf line (0); a bad flag is a usage error (2) and nothing starts', async () => {
+  const help = await captured(() => main(['--help']));
+  assert.equal(help.result, 0);
+  assert.match(help.out, /usage: ztroot relay/);
+  assert.match(help.out, /\{"settings":\{"tcpFallbackRelay":"<this host's IP>\/443"\}\}/);
+  assert.match(help.out, /example:\n {2}ztroot relay --listen/);
+  const bad = await captured(() => main(['--listen', '127.0.0.1:0', '--queue-bytes', 'lots']));
+  assert.equal(bad.result, 2);
+  assert.match(bad.err, /^ztroot relay: --queue-bytes "lots": expected a whole number/);
+});
