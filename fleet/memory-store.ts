@@ -107,11 +107,14 @@ export class MemoryPeerStore extends EventEmitter implements PeerStore {
     return out;
   }
 
-  async heartbeat(rootId: string, info: RootInfo, ttlMs: number): Promise<void> {
+  async heartbeat(rootId: string, info: RootInfo, ttlMs: number): Promise<RootInfo | undefined> {
     this.checkOpen();
     checkRootId(rootId);
     checkTtl(ttlMs, 'heartbeat');
-    this.heartbeats.set(rootId, { value: encodeRootInfo(info, rootId), expiresAt: this.now() + ttlMs });
+    const now = this.now();
+    const prev = this.heartbeats.get(rootId);
+    this.heartbeats.set(rootId, { value: encodeRootInfo(info, rootId), expiresAt: now + ttlMs });
+    return prev !== undefined && prev.expiresAt > now ? decodeRootInfo(prev.value, rootId) : undefined;
   }
 
   async roots(): Promise<RootHeartbeat[]> {

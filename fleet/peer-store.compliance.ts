@@ -166,6 +166,17 @@ export function peerStoreCompliance(h: StoreHarness): void {
     assert.ok(roots[0]!.ttlMs > 0 && roots[0]!.ttlMs <= 60_000);
   });
 
+  it('heartbeat() answers with the live heartbeat it replaced, boot token included; none once expired', async () => {
+    const { store } = await make();
+    assert.equal(await store.heartbeat('dup', { endpoints: [V4], boot: 'aa01' }, 60_000), undefined);
+    // A second process writing the same rootId sees the first one's token, and the first sees the second's.
+    assert.deepEqual(await store.heartbeat('dup', { endpoints: [V4B], boot: 'bb02' }, h.shortTtlMs), { endpoints: [V4], boot: 'aa01' });
+    assert.deepEqual(await store.heartbeat('dup', { endpoints: [V4], boot: 'aa01' }, h.shortTtlMs), { endpoints: [V4B], boot: 'bb02' });
+    await h.advance(h.shortTtlMs * 2);
+    assert.equal(await store.heartbeat('dup', { endpoints: [V4], boot: 'aa01' }, 60_000), undefined, 'an expired heartbeat is not reported');
+    await rejectsWith(store.heartbeat('dup', { endpoints: [], boot: 'not hex' }, 1000), ZtErrorCode.BAD_VALUE, /boot "not hex"/);
+  });
+
   it('bad arguments reject with BAD_VALUE naming the value, and store nothing', async () => {
     const { store } = await make();
     const a = addr();

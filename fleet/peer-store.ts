@@ -54,6 +54,11 @@ export interface RootInfo {
   version?: string;
   /** The root's ZeroTier address, which names the key forwarded packets are armored with (planet roots agree keys). */
   address?: number;
+  /**
+   * A random token the process picks at start (hex, ≤ 32 digits): two live processes writing one rootId show as
+   * heartbeats that alternate between two tokens (see `heartbeat`'s result), a misconfiguration the roots report.
+   */
+  boot?: string;
 }
 
 /** A heartbeat as read back. */
@@ -95,8 +100,13 @@ export interface PeerStore extends EventEmitter {
   removeLocation(address: number, rootId: string): Promise<void>;
   /** Every live location of `address` (empty when none). @throws {ZtError} UNAVAILABLE/TIMEOUT */
   getLocations(address: number): Promise<StoredPeerLocation[]>;
-  /** Announces root `rootId` for `ttlMs`. @throws {ZtError} BAD_VALUE (argument), CLOSED */
-  heartbeat(rootId: string, info: RootInfo, ttlMs: number): Promise<void>;
+  /**
+   * Announces root `rootId` for `ttlMs`. Resolves with the heartbeat it replaced if that was still live (undefined
+   * when there was none, or when the write was queued during an outage): a `boot` other than the writer's own in
+   * a replaced heartbeat the writer itself wrote last time means another process holds the same rootId.
+   * @throws {ZtError} BAD_VALUE (argument), CLOSED
+   */
+  heartbeat(rootId: string, info: RootInfo, ttlMs: number): Promise<RootInfo | undefined>;
   /** Every root whose heartbeat is live. @throws {ZtError} UNAVAILABLE/TIMEOUT */
   roots(): Promise<RootHeartbeat[]>;
   /** Counters. */
@@ -111,6 +121,7 @@ export type ResyncCallback = (store: PeerStore) => void | Promise<void>;
 // ---- argument checks and value codecs shared by the implementations ----
 
 const ROOT_ID_RE = /^[A-Za-z0-9._:-]+$/;
+const BOOT_RE = /^[0-9a-f]{1,32}$/;
 
 /** @throws {ZtError} BAD_VALUE unless `rootId` is 1..64 characters of `[A-Za-z0-9._:-]`. */
 export function checkRootId(rootId: string): void {
@@ -154,8 +165,12 @@ export function decodeEndpoints(s: string, what: string): InetAddress[] {
 /** Heartbeat info as stored: JSON with endpoints in text form. */
 export function encodeRootInfo(info: RootInfo, rootId: string): string {
   if (typeof info !== 'object' || info === null) throw new ZtError(ZtErrorCode.BAD_VALUE, `root ${rootId}: info must be an object`);
-  const o: { e: string; p?: number; v?: string; a?: string } = { e: encodeEndpoints(info.endpoints, `root ${rootId}`) };
+  const o: { e: string; p?: number; v?: string; a?: string; b?: string } = { e: encodeEndpoints(info.endpoints, `root ${rootId}`) };
   if (info.address !== undefined) o.a = formatAddress(info.address);
+  if (info.boot !== undefined) {
+    if (typeof info.boot !== 'string' || !BOOT_RE.test(info.boot)) throw new ZtError(ZtErrorCode.BAD_VALUE, `root ${rootId}: boot ${JSON.stringify(String(info.boot).slice(0, 40))} is not 1..32 hex digits`);
+    o.b = info.boot;
+  }
   if (info.peers !== undefined) {
     if (!Number.isSafeInteger(info.peers) || info.peers < 0) throw new ZtError(ZtErrorCode.BAD_VALUE, `root ${rootId}: peers ${String(info.peers)} is not a count`);
     o.p = info.peers;
@@ -178,10 +193,11 @@ export function decodeRootInfo(s: string, rootId: string): RootInfo {
   if (typeof o !== 'object' || o === null || typeof (o as { e?: unknown }).e !== 'string') {
     throw new ZtError(ZtErrorCode.BAD_FORMAT, `root ${rootId}: heartbeat lacks its endpoints`);
   }
-  const { e, p, v, a } = o as { e: string; p?: unknown; v?: unknown; a?: unknown };
+  const { e, p, v, a, b } = o as { e: string; p?: unknown; v?: unknown; a?: unknown; b?: unknown };
   const info: RootInfo = { endpoints: decodeEndpoints(e, `root ${rootId}`) };
   if (typeof p === 'number' && Number.isSafeInteger(p) && p >= 0) info.peers = p;
   if (typeof v === 'string') info.version = v;
   if (typeof a === 'string' && /^[0-9a-f]{10}$/.test(a)) info.address = parseAddress(a);
+  if (typeof b === 'string' && BOOT_RE.test(b)) info.boot = b;
   return info;
 }

@@ -72,7 +72,8 @@ export interface RedisPeerStoreOptions {
 
 /** The Lua scripts, registered with ioredis' defineCommand (EVALSHA, falling back to EVAL after a restart). */
 interface FleetScripts {
-  ztPut(key: string, field: string, payload: string, ttlMs: number): Promise<unknown>;
+  /** Resolves with the field's previous payload if it was still live, else null. */
+  ztPut(key: string, field: string, payload: string, ttlMs: number): Promise<string | null>;
   ztGet(key: string): Promise<unknown>;
   ztDel(key: string, field: string): Promise<unknown>;
 }
@@ -80,18 +81,23 @@ interface FleetScripts {
 const LUA_NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
-// KEYS[1] hash; ARGV field, payload, ttlMs. Prunes dead/garbage fields, stores "<expiresAt>|payload".
+// KEYS[1] hash; ARGV field, payload, ttlMs. Prunes dead/garbage fields, stores "<expiresAt>|payload", and returns
+// the field's previous payload if it was live (false → nil otherwise): one round trip tells a heartbeat's writer
+// whether someone else wrote the same rootId since its last beat.
 const LUA_PUT = `${LUA_NOW}local k = KEYS[1]
 local ttl = tonumber(ARGV[3])
 if redis.call('TYPE', k).ok ~= 'hash' then redis.call('DEL', k) end
 local all = redis.call('HGETALL', k)
+local prev = false
 for i = 1, #all, 2 do
-  local e = tonumber(string.match(all[i + 1], '^(%d+)|'))
-  if e == nil or e <= now then redis.call('HDEL', k, all[i]) end
+  local v = all[i + 1]
+  local e = tonumber(string.match(v, '^(%d+)|'))
+  if e == nil or e <= now then redis.call('HDEL', k, all[i])
+  elseif all[i] == ARGV[1] then prev = string.sub(v, string.find(v, '|', 1, true) + 1) end
 end
 redis.call('HSET', k, ARGV[1], string.format('%.0f', now + ttl) .. '|' .. ARGV[2])
 if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
-return 1`;
+return prev`;
 // KEYS[1] hash. Returns {badCount, field1, ttl1, payload1, ...} for live fields only.
 const LUA_GET = `${LUA_NOW}local k = KEYS[1]
 local ty = redis.call('TYPE', k).ok
@@ -292,13 +298,20 @@ export class RedisPeerStore extends EventEmitter implements PeerStore {
     return this.decodeRows(rows, key, (rootId, ttlMs, payload) => ({ rootId, endpoints: decodeEndpoints(payload, `location ${rootId}`), ttlMs }));
   }
 
-  async heartbeat(rootId: string, info: RootInfo, ttlMs: number): Promise<void> {
+  async heartbeat(rootId: string, info: RootInfo, ttlMs: number): Promise<RootInfo | undefined> {
     this.checkOpen();
     checkRootId(rootId);
     checkTtl(ttlMs, 'heartbeat');
     const payload = encodeRootInfo(info, rootId);
     const key = this.rootsKey();
-    await this.write(`${key}|${rootId}`, this.now() + ttlMs, (ttl) => this.scripts.ztPut(key, rootId, payload, ttl));
+    const prev = await this.write(`${key}|${rootId}`, this.now() + ttlMs, (ttl) => this.scripts.ztPut(key, rootId, payload, ttl));
+    if (typeof prev !== 'string') return undefined;
+    try {
+      return decodeRootInfo(prev, rootId);
+    } catch {
+      this.counters.badValues++;
+      return undefined;
+    }
   }
 
   async roots(): Promise<RootHeartbeat[]> {
@@ -388,21 +401,23 @@ export class RedisPeerStore extends EventEmitter implements PeerStore {
     return true; // connection closed, stream not writeable, command timeout, ClusterAllFailedError, ...
   }
 
-  private async write(qkey: string, deadline: number, run: (ttlLeftMs: number) => Promise<unknown>): Promise<void> {
+  /** Runs a write now if connected (resolving with its reply), else queues it (resolving with undefined). */
+  private async write<T>(qkey: string, deadline: number, run: (ttlLeftMs: number) => Promise<T>): Promise<T | undefined> {
     const op: Pending = { deadline, run };
     // A newer value supersedes a queued one; if a flush already sent the older one, this one follows it on the
     // same connection (per-key ordering holds in a Cluster too), so the newer value still ends up stored.
     this.queue.delete(qkey);
     if (!this.connected()) {
       this.enqueue(qkey, op);
-      return;
+      return undefined;
     }
     try {
-      await this.timed(run(Math.max(1, Math.ceil(deadline - this.now()))), qkey);
+      return await this.timed(run(Math.max(1, Math.ceil(deadline - this.now()))), qkey);
     } catch (e) {
       if (!this.isRetryable(e)) throw this.mapError(e, `write ${qkey}`);
       this.lastError = e instanceof Error ? e : new Error(String(e));
       if (!this.queue.has(qkey)) this.enqueue(qkey, op);
+      return undefined;
     }
   }
 
