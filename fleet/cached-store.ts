@@ -75,6 +75,17 @@ class LookupCache<T> {
     return e.value;
   }
 
+  /** True when a value for `a` is cached, fresh or stale. */
+  known(a: number): boolean {
+    return this.m.get(a)?.value !== undefined;
+  }
+
+  /** True while a look-up of `a` found nothing and that answer is still fresh (nothing to wait for). */
+  freshMiss(a: number): boolean {
+    const e = this.m.get(a);
+    return e !== undefined && e.value === undefined && e.inflight === null && e.freshUntil > this.shared.now();
+  }
+
   get(a: number): Promise<T | undefined> {
     const e = this.touch(a);
     if (e !== undefined && e.freshUntil > this.shared.now()) return Promise.resolve(e.value);
@@ -175,6 +186,19 @@ export class PeerStoreCache {
   /** Cached locations of `address`, or undefined when none are known (a look-up is then started). Never throws. */
   locations(address: number): readonly StoredPeerLocation[] | undefined {
     return this.locs.peek(address);
+  }
+
+  /** True when locations of `address` are cached (fresh or not): reading them starts no wait. */
+  locationsKnown(address: number): boolean {
+    return this.locs.known(address);
+  }
+
+  /**
+   * True while the latest look-up of `address`'s locations found none and that answer is fresh (`negativeTtlMs`):
+   * a datagram for it need not wait for a look-up, there is nothing to find yet.
+   */
+  locationsKnownAbsent(address: number): boolean {
+    return this.locs.freshMiss(address);
   }
 
   /** The identity, looked up if not fresh in the cache; an outage yields the stale value or undefined, never a rejection. */

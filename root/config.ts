@@ -34,7 +34,7 @@ export interface RootConfig {
   metricsToken: string;
   /** The fleet's Redis (redis://, rediss://, redis+sentinel://, redis-cluster://; see fleet/redis-url.ts); empty: no fleet. */
   fleetRedis: string;
-  /** This process's name in the fleet (default: hostname:port); several processes may hold one root identity. */
+  /** This process's name in the fleet, unique per process (default: `<address>-<instance id in the state dir>`, root/fleet-identity.ts). */
   rootId: string;
   /** Also serve every port the planet lists for this root (off when several processes of one root share a host). */
   servePlanetPorts: boolean;
@@ -77,7 +77,7 @@ export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string
   httpListen: ['listen', 'ZTROOT_HTTP', '--http', "HTTP API and /metrics, host:port or 'none' (default 127.0.0.1:9980)"],
   metricsToken: ['secret', 'ZTROOT_METRICS_TOKEN', '--metrics-token', 'bearer token required for /metrics and /api (default: none)'],
   fleetRedis: ['secret', 'ZTROOT_FLEET_REDIS', '--fleet-redis', 'Redis URL shared by the fleet (default: none, a single root)'],
-  rootId: ['string', 'ZTROOT_ROOT_ID', '--root-id', 'this process in the fleet (default hostname:port)'],
+  rootId: ['string', 'ZTROOT_ROOT_ID', '--root-id', 'this process in the fleet, unique per process (default <root address>-<instance id kept in the state dir>)'],
   servePlanetPorts: ['bool', 'ZTROOT_SERVE_PLANET_PORTS', '--serve-planet-ports', 'also listen on every port the planet lists for this root, true|false (default true)'],
   tcpRelay: ['listen', 'ZTROOT_TCP_RELAY', '--tcp-relay', "TCP fallback relay for clients without UDP, host:port (e.g. [::]:443) or 'none' (default none)"],
   tcpRelayMaxConnections: ['int', 'ZTROOT_TCP_RELAY_MAX_CONNECTIONS', '--tcp-relay-max-connections', 'open TCP connections in total (default 200000)'],

@@ -22,12 +22,10 @@ import {
   ErrorCode,
   FLAG_EXTENDED_ARMOR,
   FLAG_FRAGMENTED,
-  FRAGMENT_IDX_HOPS,
   IDX_FLAGS,
   IDX_PAYLOAD,
   IDX_VERB,
   MIN_PACKET_LENGTH,
-  MIN_UNITE_INTERVAL,
   PEER_ACTIVITY_TIMEOUT,
   PROTO_VERSION,
   PROTO_VERSION_MIN,
@@ -52,23 +50,13 @@ import { coarseSeconds, PeerTable, RootPeer } from './peer-table.js';
 import { MulticastSubscriptions } from './multicast-subscriptions.js';
 import { RateGate, sourcePrefixKey } from './rate-gate.js';
 import { TunnelPaths } from './tunnel-paths.js';
-import type { PeerStore, RootHeartbeat } from '../fleet/peer-store.js';
-import type { PeerStoreCache } from '../fleet/cached-store.js';
+import { FleetForwarding, type RootFleet } from './fleet-forwarding.js';
+
+export type { RootFleet } from './fleet-forwarding.js';
 
 /** Validates identities off the event loop (root/identity-validator.ts implements it). */
 export interface IdentityValidatorLike {
   validate(identity: Identity): Promise<boolean>;
-}
-
-/**
- * This root's part in a fleet: the shared store (never awaited on the packet path), a read-through cache
- * over it, this process's name in the fleet, and where other roots reach it.
- */
-export interface RootFleet {
-  store: PeerStore;
-  cache: PeerStoreCache;
-  rootId: string;
-  endpoints: InetAddress[];
 }
 
 /** Minimal logger shape (pino's). */
@@ -156,13 +144,14 @@ export interface RootServerDeps {
   now?: () => number;
 }
 
-/** First bytes of a USER_MESSAGE between roots that carries a forwarded datagram ("ZTFW"). */
-const FLEET_FORWARD_MAGIC = new Uint8Array([0x5a, 0x54, 0x46, 0x57]);
-
-/** Datagrams held per destination while its location is looked up, destinations at most, and for how long. */
-const HELD_PER_DEST = 4;
-const HELD_DESTS = 1024;
-const HELD_MS = 2000;
+/**
+ * How often a pair that keeps being relayed is introduced again (RENDEZVOUS both ways). 1.14 roots wait 30 s
+ * (`ZT_MIN_UNITE_INTERVAL`), so a path that opens later — a firewall rule lifted, a NAT mapping that now holds —
+ * is found only at the next introduction, or at the leaves' own 15 s PUSH_DIRECT_PATHS. A root cannot see a path
+ * open; re-introducing every 5 s while traffic still needs relaying finds it within seconds, for two small
+ * packets per family per pair every 5 s — only pairs that are being relayed right now, and nothing once direct.
+ */
+export const ROOT_UNITE_INTERVAL_MS = 5000;
 
 /** How often the relay path's cached clock is refreshed (ms). */
 const CLOCK_REFRESH_MS = 100;
@@ -208,18 +197,8 @@ export class RootServer extends EventEmitter {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly validator: IdentityValidatorLike;
-  private readonly fleet: RootFleet | undefined;
-  /** Keys agreed with every root of the planet (this one included): they armor datagrams forwarded between roots. */
-  private rootKeys = new Map<number, PeerKey>();
-  /** The fleet's roots by rootId, from the heartbeats (refreshed at housekeeping). */
-  private fleetRoots = new Map<string, RootHeartbeat>();
-  private fleetRootsReadAt = -Infinity;
-  /** Datagrams held while their destination's location is looked up (bounded; see forwardToFleet). */
-  private readonly heldForFleet = new Map<number, { since: number; bufs: Uint8Array[] }>();
-  /** Set while a datagram forwarded by another root is delivered: it is never forwarded again (no loops). */
-  private deliveringFromFleet = false;
-  /** Introductions across roots, at most once per unite interval per pair. */
-  private readonly crossUniteGate: RateGate;
+  /** This root's part in a fleet (root/fleet-forwarding.ts), when it is one of several. */
+  readonly fleet: FleetForwarding | undefined;
   private readonly relay: Relay<RootPeer>;
   private readonly newIdentityGate: RateGate;
   private readonly ipReplyGate: RateGate;
@@ -262,7 +241,9 @@ export class RootServer extends EventEmitter {
     this.hi10 = Math.floor(deps.identity.address / 0x40000000);
     this.lo30 = deps.identity.address % 0x40000000;
     this.validator = deps.validator;
-    this.fleet = deps.fleet;
+    this.log = deps.logger ?? silentLogger;
+    this.now = deps.now ?? Date.now;
+    this.fleet = deps.fleet === undefined ? undefined : this.joinFleet(deps.fleet);
     this.tunnels = new TunnelPaths(
       { destinations: this.opts.tunnelDestinations, minPort: this.opts.tunnelMinPort },
       {
@@ -276,16 +257,13 @@ export class RootServer extends EventEmitter {
         count: (name) => this.count(name),
       },
     );
-    this.crossUniteGate = new RateGate({ intervalMs: this.opts.relay.uniteIntervalMs ?? MIN_UNITE_INTERVAL });
-    this.log = deps.logger ?? silentLogger;
-    this.now = deps.now ?? Date.now;
     this.planetWorld = this.checkListsUs(parseWorld(deps.planet), 'planet');
     this.planetBytesServed = deps.planet;
-    this.agreeWithRoots();
+    this.fleet?.setPlanet(this.planetWorld);
     this.setMoons(deps.moons ?? []);
     this.newIdentityGate = new RateGate({ intervalMs: this.opts.newIdentityIntervalMs, burst: this.opts.newIdentityBurst });
     this.ipReplyGate = new RateGate({ intervalMs: 1000 / this.opts.repliesPerIpPerSecond, burst: this.opts.repliesPerIpPerSecond });
-    this.relay = new Relay<RootPeer>(this.opts.relay, {
+    this.relay = new Relay<RootPeer>({ uniteIntervalMs: ROOT_UNITE_INTERVAL_MS, ...this.opts.relay }, {
       lookupAt: (buf, o) => this.peers.getAt(buf, o),
       send: (buf, peer, via) =>
         via === 4
@@ -295,8 +273,36 @@ export class RootServer extends EventEmitter {
             : this.sendToTunnel(buf, peer),
       unite: (a, b) => this.unite(a, b),
       drop: (reason) => this.count(`drop_${reason}`),
-      elsewhere: (buf) => this.forwardToFleet(buf),
+      elsewhere: (buf) => this.fleet?.forward(buf) ?? false,
     });
+  }
+
+  /** This root's part in the fleet: forwarding, publishing and introductions across roots (root/fleet-forwarding.ts). */
+  private joinFleet(fleet: RootFleet): FleetForwarding {
+    return new FleetForwarding(
+      fleet,
+      {
+        identity: this.identity,
+        peers: this.peers,
+        log: this.log,
+        now: () => this.now(),
+        socketOf: (family) => this.sockets.findIndex((x) => x.family === family),
+        sendOn: (sock, buf, ip, port) => this.sendOn(sock, buf, ip, port),
+        sendRendezvous: (to, about, endpoint) => this.sendRendezvous(to, about, endpoint),
+        relayLocal: (inner) => {
+          this.rxSock = NO_SOCK; // relayed by another root: a tunnel client gets it as from this root
+          const sent = this.relay.forward(inner, this.clockS);
+          if (sent) {
+            this.relayCounters[0]! += 1;
+            this.relayCounters[1]! += inner.length;
+          }
+          return sent;
+        },
+        count: (name, n) => this.count(name, n),
+        heartbeatFacts: () => ({ peers: this.peers.size, version: `${this.opts.version.major}.${this.opts.version.minor}.${this.opts.version.revision}` }),
+      },
+      { heartbeatMs: this.opts.housekeepingMs, locationTtlMs: this.opts.peerTimeoutMs, uniteIntervalMs: this.opts.relay.uniteIntervalMs ?? ROOT_UNITE_INTERVAL_MS },
+    );
   }
 
   get planet(): World {
@@ -312,16 +318,8 @@ export class RootServer extends EventEmitter {
   setPlanet(bytes: Uint8Array): void {
     this.planetWorld = this.checkListsUs(parseWorld(bytes), 'planet');
     this.planetBytesServed = bytes;
-    this.agreeWithRoots();
+    this.fleet?.setPlanet(this.planetWorld);
     this.learnEndpoints();
-  }
-
-  /** The fleet trusts exactly the planet's roots: forwarded datagrams must carry a MAC under one of these keys. */
-  private agreeWithRoots(): void {
-    if (this.fleet === undefined) return;
-    const keys = new Map<number, PeerKey>();
-    for (const r of this.planetWorld.roots) keys.set(r.identity.address, new PeerKey(this.identity.agree(r.identity)));
-    this.rootKeys = keys;
   }
 
   /** Replaces the moons served; each must be a moon (type 127) listing this root. */
@@ -370,7 +368,7 @@ export class RootServer extends EventEmitter {
     this.learnEndpoints();
     this.housekeeping = setInterval(() => this.housekeep(), this.opts.housekeepingMs);
     this.housekeeping.unref();
-    this.fleetTick(); // announce ourselves now, not one housekeeping period from now
+    this.fleet?.tick(); // announce ourselves now, not one housekeeping period from now
     this.clockS = coarseSeconds(this.now());
     this.clockTimer = setInterval(() => (this.clockS = coarseSeconds(this.now())), CLOCK_REFRESH_MS);
     this.clockTimer.unref();
@@ -477,188 +475,13 @@ export class RootServer extends EventEmitter {
     this.multicast.expire(now);
     this.newIdentityGate.sweep(now);
     this.ipReplyGate.sweep(now);
-    this.fleetTick();
+    this.fleet?.sweep(now);
+    this.fleet?.tick();
   }
 
-  /** Announces this root to the fleet (three missed beats and it counts as gone) and re-reads the others. */
-  private fleetTick(): void {
-    const f = this.fleet;
-    if (f === undefined) return;
-    const version = `${this.opts.version.major}.${this.opts.version.minor}.${this.opts.version.revision}`;
-    f.store
-      .heartbeat(f.rootId, { endpoints: f.endpoints, peers: this.peers.size, version, address: this.identity.address }, 3 * this.opts.housekeepingMs)
-      .catch(() => this.count('fleet_write_errors'));
-    void this.refreshFleetRoots(this.now());
-  }
-
-  /** Re-reads the fleet's roots, at most once a second (a location may name a root that started after our last read). */
-  private refreshFleetRoots(now: number, force = false): Promise<void> {
-    const f = this.fleet;
-    if (f === undefined || (!force && now - this.fleetRootsReadAt < 1000)) return Promise.resolve();
-    this.fleetRootsReadAt = now;
-    return f.store.roots().then(
-      (list) => {
-        this.fleetRoots = new Map(list.map((r) => [r.rootId, r]));
-      },
-      () => this.count('fleet_read_errors'),
-    );
-  }
-
-  // ---- fleet --------------------------------------------------------------------------------------
-
-  /**
-   * Tells the fleet this root holds `peer` (and, when new, its identity, so any root answers WHOIS for
-   * it). Fire-and-forget: the store queues writes while Redis is away. A client sends each HELLO from
-   * several sockets, so a location is re-published at most once a minute.
-   */
-  private publish(peer: RootPeer, isNew: boolean, now: number): void {
-    const f = this.fleet;
-    if (f === undefined) return;
-    // A peer that moved (new NAT mapping, new network) is republished at once: other roots introduce it there.
-    const where = `${peer.ip4}/${peer.port4} ${peer.ip6}/${peer.port6} ${peer.tunnelSock}`;
-    if (!isNew && where === peer.publishedWhere && now - peer.publishedAt < 60_000) return;
-    peer.publishedAt = now;
-    peer.publishedWhere = where;
-    if (isNew) f.store.putIdentity(peer.identity).catch(() => this.count('fleet_write_errors'));
-    f.store.putLocation(peer.address, { rootId: f.rootId, endpoints: pathsOf(peer) }, this.opts.peerTimeoutMs).catch(() => this.count('fleet_write_errors'));
-    this.count('fleet_publishes');
-  }
-
-  /**
-   * Relay miss: another root of the fleet may hold the destination. Its location comes from the cache (a
-   * miss starts a look-up and this datagram is dropped; the next ones go). The datagram travels inside a
-   * USER_MESSAGE from this root to that root, armored with the key the two root identities agree — so only
-   * the planet's roots can make one. Hops were already raised by the relay; the far root raises them again.
-   */
-  private forwardToFleet(buf: Uint8Array): boolean {
-    const f = this.fleet;
-    if (f === undefined || this.deliveringFromFleet) return false;
-    const dest = readU40(buf, 8);
-    const locs = f.cache.locations(dest);
-    if (locs === undefined) return this.holdForFleet(dest, buf);
-    for (const l of locs) {
-      if (l.rootId === f.rootId) continue;
-      const root = this.fleetRoots.get(l.rootId);
-      if (root === undefined) void this.refreshFleetRoots(this.now());
-      const addr = root?.info.address;
-      const key = addr === undefined ? undefined : this.rootKeys.get(addr);
-      if (root === undefined || addr === undefined || key === undefined) continue;
-      const ep = root.info.endpoints.find((e) => this.sockets.some((s) => s.family === e.family));
-      if (ep === undefined) {
-        void this.refreshFleetRoots(this.now()); // an early heartbeat may have had no endpoints yet
-        continue;
-      }
-      const payload = new Uint8Array(FLEET_FORWARD_MAGIC.length + buf.length);
-      payload.set(FLEET_FORWARD_MAGIC, 0);
-      payload.set(buf, FLEET_FORWARD_MAGIC.length);
-      const out = sealPacket({ dest: addr, source: this.identity.address, verb: Verb.USER_MESSAGE, payload }, key, 3, { compress: false });
-      this.sendOn(this.sockets.findIndex((s) => s.family === ep.family), out, ep.ip, ep.port);
-      this.count('fleet_forwarded');
-      // First hop (the relay made it 1): tell our peer, the sender, where the destination is.
-      const src = this.peers.getAt(buf, 13);
-      if (src !== undefined && (buf[IDX_FLAGS]! & 7) === 1) this.uniteAcross(src, dest, l.endpoints);
-      return true;
-    }
-    return false;
-  }
-
-  /**
-   * The destination's location is being looked up: keep a copy of the datagram (at most HELD_PER_DEST per
-   * destination, HELD_DESTS destinations, for HELD_MS) and forward it when the look-up completes — as a 1.14
-   * node queues packets while it WHOISes. Nothing waits: the relay step returns at once.
-   */
-  private holdForFleet(dest: number, buf: Uint8Array): boolean {
-    const f = this.fleet!;
-    const now = this.now();
-    let held = this.heldForFleet.get(dest);
-    if (held === undefined || now - held.since > HELD_MS) {
-      if (held === undefined && this.heldForFleet.size >= HELD_DESTS) {
-        this.count('fleet_hold_full');
-        return false;
-      }
-      held = { since: now, bufs: [] };
-      this.heldForFleet.set(dest, held);
-      void this.releaseHeld(dest);
-    }
-    if (held.bufs.length >= HELD_PER_DEST) {
-      this.count('fleet_hold_full');
-      return false;
-    }
-    held.bufs.push(buf.slice()); // the datagram buffer is not ours after this call
-    this.count('fleet_location_lookups');
-    return true;
-  }
-
-  /** Looks `dest` up (and the roots' list, if its root is new to us), then forwards what was held for it. */
-  private async releaseHeld(dest: number): Promise<void> {
-    const f = this.fleet!;
-    const locs = await f.cache.lookupLocations(dest);
-    if (locs.some((l) => l.rootId !== f.rootId && !this.fleetRoots.has(l.rootId))) await this.refreshFleetRoots(this.now(), true);
-    const h = this.heldForFleet.get(dest);
-    this.heldForFleet.delete(dest);
-    if (h === undefined || this.now() - h.since > HELD_MS) return;
-    for (const b of h.bufs) if (!this.forwardToFleet(b)) this.count('drop_unknown_destination');
-  }
-
-  /** A datagram another root forwarded: authenticate, unwrap, and deliver to a peer of ours (never onwards). */
-  private onFleetForward(pkt: Uint8Array, key: PeerKey): void {
-    let opened;
-    try {
-      opened = openPacket(pkt, key);
-    } catch {
-      return this.count('drop_fleet_unauthenticated');
-    }
-    const p = opened.payload;
-    if (opened.verb !== Verb.USER_MESSAGE || p.length < FLEET_FORWARD_MAGIC.length + MIN_PACKET_LENGTH || !FLEET_FORWARD_MAGIC.every((b, i) => p[i] === b)) {
-      return this.count('drop_fleet_not_forward');
-    }
-    const inner = p.subarray(FLEET_FORWARD_MAGIC.length);
-    const firstHop = !isFragment(inner) && (inner[IDX_FLAGS]! & 7) === 1;
-    this.deliveringFromFleet = true;
-    this.rxSock = NO_SOCK; // relayed by another root: a tunnel client gets it as from this root
-    try {
-      if (this.relay.forward(inner, this.clockS)) {
-        this.count('fleet_delivered');
-        this.relayCounters[0]! += 1;
-        this.relayCounters[1]! += inner.length;
-        // Tell our peer, the destination, where the sender is (its location as its own root sees it).
-        const dst = this.peers.getAt(inner, 8);
-        const srcAddr = readU40(inner, 13);
-        const srcLocs = this.fleet!.cache.locations(srcAddr);
-        if (firstHop && dst !== undefined && srcLocs !== undefined) {
-          for (const l of srcLocs) if (l.rootId !== this.fleet!.rootId) this.uniteAcross(dst, srcAddr, l.endpoints);
-        }
-      }
-    } finally {
-      this.deliveringFromFleet = false;
-    }
-  }
-
-  /** RENDEZVOUS to our peer `to` about a peer held by another root, at most once per pair per unite interval. */
-  private uniteAcross(to: RootPeer, about: number, endpoints: readonly InetAddress[]): void {
-    const now = this.now();
-    if (!this.crossUniteGate.allow(`${to.address}:${about}`, now)) return;
-    const s = coarseSeconds(now);
-    for (const family of [6, 4] as const) {
-      const live = to.hasTunnel || (family === 6 ? to.hasLive6(s) : to.hasLive4(s));
-      const ep = endpoints.find((e) => e.family === family);
-      if (live && ep !== undefined) this.sendRendezvous(to, about, ep);
-    }
-  }
-
-  /** Re-puts everything this root holds (the store calls it after every reconnect to Redis). */
+  /** Re-puts everything this root holds in the fleet's store (the store calls it after every reconnect to Redis). */
   async resyncFleet(): Promise<void> {
-    const f = this.fleet;
-    if (f === undefined) return;
-    const writes: Promise<void>[] = [];
-    for (const p of this.peers.values()) {
-      writes.push(f.store.putIdentity(p.identity));
-      writes.push(f.store.putLocation(p.address, { rootId: f.rootId, endpoints: pathsOf(p) }, this.opts.peerTimeoutMs));
-    }
-    await Promise.allSettled(writes);
-    this.count('fleet_resyncs');
-    // Reconnected: the roots' list read while Redis was away (e.g. at start) is stale.
-    await this.refreshFleetRoots(this.now(), true);
+    await this.fleet?.resync();
   }
 
   // ---- receive ----------------------------------------------------------------------------------
@@ -694,8 +517,8 @@ export class RootServer extends EventEmitter {
       const source = readU40(buf, 13);
       // Another root of the fleet (possibly another process with this very identity) forwarding a datagram.
       if (this.fleet !== undefined && ((buf[IDX_FLAGS]! >> 3) & 7) === CipherSuite.AES_GMAC_SIV) {
-        const key = this.rootKeys.get(source);
-        if (key !== undefined) return this.onFleetForward(buf, key);
+        const key = this.fleet.keyOf(source);
+        if (key !== undefined) return this.fleet.receive(buf, key);
       }
       if (source === this.identity.address) return this.count('drop_from_self');
       const family = this.familyOf(sock);
@@ -770,7 +593,7 @@ export class RootServer extends EventEmitter {
       dearmor(pkt, known.key); // throws BAD_MAC → counted by the caller
       this.count('rx_HELLO');
       this.heard(known, family, ip, port, sock, now);
-      this.publish(known, false, now);
+      this.fleet?.publish(known, false, now);
       return this.answerHello(known, wireId, hello, pkt, family, sock, ip, port, now);
     }
 
@@ -825,7 +648,7 @@ export class RootServer extends EventEmitter {
           }
           this.count('rx_HELLO');
           this.heard(peer, q.family, q.ip, q.port, q.sock, later);
-          this.publish(peer, peer.publishedAt === 0, later);
+          this.fleet?.publish(peer, peer.publishedAt === 0, later);
           this.answerHello(peer, q.wireId, q.hello, q.pkt, q.family, q.sock, q.ip, q.port, later);
         }
       },
@@ -905,9 +728,12 @@ export class RootServer extends EventEmitter {
       if (found.length + elsewhere.length >= MAX_WHOIS_IDENTITIES) break;
       if (a === this.identity.address) found.push(this.identity.publicOnly());
       else {
-        const p = this.peers.get(a) ?? this.fleet?.cache.identity(a);
+        const local = this.peers.get(a);
+        const p = local ?? this.fleet?.cache.identity(a);
         if (p !== undefined) found.push(p instanceof RootPeer ? p.identity : p);
         else if (this.fleet !== undefined) elsewhere.push(a);
+        // A peer another root holds: datagrams to it follow this answer, so learn where it is now.
+        if (local === undefined) this.fleet?.prefetchLocation(a);
       }
     }
     if (elsewhere.length === 0) return this.answerWhois(peer, wireId, found, sock, ip, port, now);
@@ -1037,15 +863,6 @@ export class RootServer extends EventEmitter {
 /** A peer's path of one family as an InetAddress. */
 function pathOf(p: RootPeer, family: 4 | 6): InetAddress {
   return family === 4 ? { family, ip: p.ip4, port: p.port4 } : { family, ip: p.ip6, port: p.port6 };
-}
-
-/** A peer's current physical endpoints (for the fleet's location records): none for a tunnel client, whose UDP may be one-way. */
-function pathsOf(p: RootPeer): InetAddress[] {
-  const out: InetAddress[] = [];
-  if (p.hasTunnel) return out;
-  if (p.ip4 !== '') out.push({ family: 4, ip: p.ip4, port: p.port4 });
-  if (p.ip6 !== '') out.push({ family: 6, ip: p.ip6, port: p.port6 });
-  return out;
 }
 
 function packetIdOf(pkt: Uint8Array): bigint {

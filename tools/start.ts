@@ -8,17 +8,19 @@
 import { watchFile, unwatchFile, readFileSync } from 'node:fs';
 import https from 'node:https';
 import type http from 'node:http';
-import { availableParallelism, hostname } from 'node:os';
+import { availableParallelism, networkInterfaces } from 'node:os';
 import { pino } from 'pino';
 import { configHelp, loadConfig } from '../root/config.js';
 import { loadOrCreateIdentity, loadOrCreatePlanet } from '../root/state.js';
 import { RootServer, type RootFleet } from '../root/root-server.js';
+import { fleetName } from '../root/fleet-identity.js';
 import { RedisPeerStore } from '../fleet/redis-store.js';
 import { PeerStoreCache } from '../fleet/cached-store.js';
 import { IdentityValidator } from '../root/identity-validator.js';
 import { formatAddress } from '../vl1/address.js';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
-import { formatInetAddress, type InetAddress } from '../vl1/inet-address.js';
+import { formatInetAddress, parseIp, type InetAddress } from '../vl1/inet-address.js';
+import { toHex } from '../vl1/bytes.js';
 import { worldUpdateVerdict } from '../planet/world.js';
 import { createHash } from 'node:crypto';
 import { addRootMetrics, createRootMetricsRegistry, timeValidations } from '../root/metrics.js';
@@ -79,12 +81,15 @@ export async function main(argv: string[]): Promise<number> {
     fleetStore = new RedisPeerStore({ url: config.fleetRedis, fleet: planet.world.id.toString(16), resync: () => server?.resyncFleet() });
     fleetStore.on('degraded', (e: Error) => log.warn({ err: e.message }, 'fleet store unreachable: serving from what this root knows, writes queued'));
     fleetStore.on('recovered', () => log.info({}, 'fleet store back: queued writes flushed and state resynchronised'));
+    const name = fleetName(config.stateDir, identity.address, config.rootId);
     fleet = {
       store: fleetStore,
       cache: new PeerStoreCache(fleetStore),
-      rootId: config.rootId !== '' ? config.rootId : `${hostname()}:${config.port}`,
+      rootId: name.rootId,
       endpoints: servedEndpoints(me?.stableEndpoints ?? [], [config.port, ...extraPorts]),
+      ...(name.renew !== undefined ? { renewRootId: name.renew } : {}),
     };
+    log.info({ rootId: name.rootId, configured: config.rootId !== '' }, 'fleet root id');
   }
   server = new RootServer(
     {
@@ -213,13 +218,19 @@ function publicHttps(certFile: string, keyFile: string, token: string, api: http
 }
 
 /**
- * The planet's endpoints of this root that this process serves: other roots forward to them. With several
- * processes per root identity the planet lists all of theirs, and announcing another's would have a
- * process forward to itself.
+ * The planet's endpoints of this root that this process serves — on a port it listens on and, where any are, at an
+ * address of this host: other roots forward to them. With one root identity on several hosts (or processes) the
+ * planet lists all of theirs, and announcing another's would have a process forward to itself. A host behind 1:1
+ * NAT (a cloud VM whose public IP is not on an interface) matches no local address: then every endpoint on a served
+ * port is announced, which is right for one host per identity.
  */
 function servedEndpoints(all: InetAddress[], ports: number[]): InetAddress[] {
-  const served = all.filter((e) => ports.includes(e.port));
-  return served.length > 0 ? served : all;
+  const onPort = all.filter((e) => ports.includes(e.port));
+  // Compared as bytes: text forms of one IPv6 address differ.
+  const key = (ip: string): string => toHex(parseIp(ip.replace(/%.*$/, '')) ?? new Uint8Array(0));
+  const local = new Set(Object.values(networkInterfaces()).flatMap((as) => (as ?? []).map((a) => key(a.address))));
+  const here = onPort.filter((e) => local.has(key(e.ip)));
+  return here.length > 0 ? here : onPort.length > 0 ? onPort : all;
 }
 
 function sha256(b: Uint8Array): string {
