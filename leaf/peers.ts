@@ -159,8 +159,10 @@ export class PeerTable {
     const out: InetAddress[] = [];
     for (const fam of [4, 6] as const) {
       if (!this.deps.canSend(fam)) continue;
-      const e = root.stableEndpoints.find((x) => x.family === fam);
-      if (e !== undefined) out.push(e);
+      // One at random, as 1.14 picks (§7.2 step 3): a root served by several hosts is reached at whichever
+      // of them answers, even when some cannot be reached from here.
+      const of = root.stableEndpoints.filter((x) => x.family === fam);
+      if (of.length > 0) out.push(of[Math.floor(Math.random() * of.length)]!);
     }
     return out;
   }
