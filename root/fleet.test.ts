@@ -135,14 +135,19 @@ test('after Redis restarts empty, each root puts back what it holds (resync)', {
 });
 
 test('`ztroot fleet status` lists the roots with their heartbeats and peer counts', { skip, timeout: 30_000 }, async () => {
-  const { spawnSync } = await import('node:child_process');
+  const { execFile, spawnSync } = await import('node:child_process');
   const { join } = await import('node:path');
   const { REPO_ROOT } = await import('../test/vectors.js');
   // The previous test restarted Redis empty: wait for the heartbeats to come back.
   for (let i = 0; i < 30 && (await started[0]!.store.roots()).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
   const cli = join(REPO_ROOT, 'dist', 'tools', 'cli.js');
-  const r = spawnSync(process.execPath, [cli, 'fleet', 'status', '--redis', redis.url, '--fleet', world.id.toString(16)], { encoding: 'utf8', timeout: 15_000 });
-  assert.equal(r.status, 0, r.stderr);
+  // Not spawnSync: the roots live in this process, and their heartbeats (600 ms here) must go on while the CLI runs.
+  const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const c = execFile(process.execPath, [cli, 'fleet', 'status', '--redis', redis.url, '--fleet', world.id.toString(16)], { encoding: 'utf8', timeout: 15_000 }, (_e, stdout, stderr) =>
+      resolve({ status: c.exitCode, stdout, stderr }),
+    );
+  });
+  assert.equal(r.status, 0, `stderr: ${r.stderr} stdout: ${r.stdout}`);
   assert.match(r.stdout, /2 root\(s\)/);
   assert.match(r.stdout, /^root-a\s+1\s/m);
   assert.match(r.stdout, /^root-b\s+1\s/m);
@@ -162,14 +167,26 @@ test('a client attached only to root A reaches a client attached only to root B;
     assert.ok(await y.next(5000));
     assert.equal(a.peers.get(yId.address), undefined, 'root A does not hold Y');
     assert.equal(b.peers.get(xId.address), undefined, 'root B does not hold X');
+    // Y was held by root B in the first test too, at another port: wait until B has published where it is now, so
+    // that root A's first look-up (and the RENDEZVOUS it sends with the first datagram) finds the new address.
+    const store = started[0]!.store;
+    for (let i = 0; i < 50; i++) {
+      const at = (await store.getLocations(yId.address)).find((l) => l.rootId === 'root-b');
+      if (at?.endpoints.some((e) => e.port === y.port)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
 
     // X → Y through root A; A finds Y's root in the fleet (the first datagrams may go while that look-up runs).
     const xy = x.keyWith(yId);
     let got: Uint8Array | undefined;
     const fromX = (m: Uint8Array) => m.length > 18 && m[13] === ((xId.address / 2 ** 32) & 0xff) && m[8] === ((yId.address / 2 ** 32) & 0xff);
+    // Everything Y receives meanwhile is kept: root B's RENDEZVOUS may come with the first datagrams.
+    const seenByY: Uint8Array[] = [];
     for (let i = 0; i < 30 && got === undefined; i++) {
       x.send(sealPacket({ dest: yId.address, source: xId.address, verb: Verb.USER_MESSAGE, payload: new TextEncoder().encode(`hello Y ${i}`) }, xy, 3));
-      got = (await y.drain(150)).find(fromX);
+      const batch = await y.drain(150);
+      seenByY.push(...batch);
+      got = batch.find(fromX);
     }
     assert.ok(got, 'Y received X\'s datagram via root A → root B');
     assert.match(new TextDecoder().decode(openPacket(got.slice(), y.keyWith(xId)).payload), /^hello Y \d+$/);
@@ -178,9 +195,9 @@ test('a client attached only to root A reaches a client attached only to root B;
     assert.ok((b.counters.get('fleet_delivered') ?? 0) >= 1);
 
     // Each root told its own client where the other one is (each peer's location as its own root sees it).
-    const rendezvous = async (c: RawClient, root: Identity) => {
+    const rendezvous = async (c: RawClient, root: Identity, seen: Uint8Array[] = []) => {
       for (let i = 0; i < 10; i++) {
-        const r = (await c.drain(150))
+        const r = [...seen.splice(0), ...(await c.drain(150))]
           .map((m) => {
             try {
               const o = openPacket(m.slice(), c.keyWith(root));
@@ -197,8 +214,18 @@ test('a client attached only to root A reaches a client attached only to root B;
     };
     const atX = await rendezvous(x, rootAId);
     assert.deepEqual(atX, { flags: 0, address: yId.address, endpoint: { family: 4, ip: '127.0.0.1', port: y.port } });
-    const atY = await rendezvous(y, rootBId);
+    const atY = await rendezvous(y, rootBId, seenByY);
     assert.deepEqual(atY, { flags: 0, address: xId.address, endpoint: { family: 4, ip: '127.0.0.1', port: x.port } });
+
+    // A forward in the first format ("ZTFW" ‖ datagram, no sender endpoints), as roots of the previous release send
+    // it: still delivered.
+    const legacyInner = sealPacket({ dest: yId.address, source: xId.address, verb: Verb.USER_MESSAGE, payload: new TextEncoder().encode('legacy forward') }, xy, 3);
+    legacyInner[18] = (legacyInner[18]! & ~7) | 1;
+    const legacy = sealPacket({ dest: rootBId.address, source: rootAId.address, verb: Verb.USER_MESSAGE, payload: new Uint8Array([0x5a, 0x54, 0x46, 0x57, ...legacyInner]) }, new PeerKey(rootAId.agree(rootBId)), 3, { compress: false });
+    y.send(legacy);
+    const legacyGot = (await y.drain(300)).find(fromX);
+    assert.ok(legacyGot, 'a ZTFW forward is delivered');
+    assert.equal(new TextDecoder().decode(openPacket(legacyGot.slice(), y.keyWith(xId)).payload), 'legacy forward');
 
     // A "forwarded" datagram from someone who is not a root of the planet: its MAC cannot verify.
     const before = b.counters.get('drop_fleet_unauthenticated') ?? 0;

@@ -103,6 +103,11 @@ export interface RedisServerOptions {
   port?: number;
   /** Start as a Cluster node (`--cluster-enabled yes`). */
   cluster?: boolean;
+  /**
+   * Run it inside this network namespace (`ip netns exec`), bound to `bind`: Redis on a host of its own, as
+   * a fleet has it. Readiness is then checked with redis-cli inside the namespace.
+   */
+  netns?: { ns: string; bind: string };
 }
 
 /** One redis-server process on 127.0.0.1. */
@@ -110,28 +115,32 @@ export class RedisServer {
   readonly port: number;
   readonly dir: string;
   private readonly cluster: boolean;
+  private readonly netns: { ns: string; bind: string } | undefined;
   private proc: ChildProcess | null = null;
   private output = '';
 
-  private constructor(port: number, dir: string, cluster: boolean) {
+  private constructor(port: number, dir: string, cluster: boolean, netns?: { ns: string; bind: string }) {
     this.port = port;
     this.dir = dir;
     this.cluster = cluster;
+    this.netns = netns;
   }
 
   /** Starts a server and waits until it answers PING. */
   static async start(opts: RedisServerOptions = {}): Promise<RedisServer> {
     installExitHook();
     const cluster = opts.cluster ?? false;
-    const port = opts.port ?? (await freePort(cluster));
-    const s = new RedisServer(port, mkdtempSync(join(tmpdir(), 'ztroot-redis-')), cluster);
+    // In a namespace of its own every port is free: use Redis's usual one.
+    const port = opts.port ?? (opts.netns !== undefined ? 6379 : await freePort(cluster));
+    const s = new RedisServer(port, mkdtempSync(join(tmpdir(), 'ztroot-redis-')), cluster, opts.netns);
     await s.spawn();
     return s;
   }
 
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://<host>:<port>` (127.0.0.1, or the namespace's bind address). */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    const host = this.netns?.bind ?? '127.0.0.1';
+    return `redis://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
   }
 
   get running(): boolean {
@@ -139,9 +148,13 @@ export class RedisServer {
   }
 
   private async spawn(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--daemonize', 'no', '--loglevel', 'warning'];
+    const bind = this.netns?.bind ?? '127.0.0.1';
+    // Not protected mode: clients on other hosts (namespaces) connect without a password, as on a private network.
+    const args = ['--port', String(this.port), '--bind', bind, '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--daemonize', 'no', '--loglevel', 'warning'];
     if (this.cluster) args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000');
-    const p = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = this.netns !== undefined
+      ? spawn('ip', ['netns', 'exec', this.netns.ns, 'redis-server', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = p;
     live.add(p);
     this.output = '';
@@ -157,6 +170,7 @@ export class RedisServer {
     try {
       await waitFor(`redis-server on port ${this.port}`, 5000, async () => {
         if (this.proc !== p) throw new Error(`redis-server on port ${this.port} exited: ${this.output}`);
+        if (this.netns !== undefined) return (await this.cli('PING').catch(() => '')).trim() === 'PONG';
         return (await rawCommand(this.port, 'PING')) === '+PONG';
       });
     } catch (e) {
@@ -193,7 +207,9 @@ export class RedisServer {
   /** Sends a command through redis-cli (for tests that plant data); returns stdout. */
   cli(...args: string[]): Promise<string> {
     return new Promise((resolve, reject) => {
-      execFile('redis-cli', ['-h', '127.0.0.1', '-p', String(this.port), ...args], { timeout: 5000 }, (err, out) => (err ? reject(err) : resolve(out)));
+      const base = ['-h', this.netns?.bind ?? '127.0.0.1', '-p', String(this.port), ...args];
+      const [cmd, argv] = this.netns !== undefined ? ['ip', ['netns', 'exec', this.netns.ns, 'redis-cli', ...base]] : ['redis-cli', base];
+      execFile(cmd, argv, { timeout: 5000 }, (err, out) => (err ? reject(err) : resolve(out)));
     });
   }
 
