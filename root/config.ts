@@ -30,8 +30,10 @@ export interface RootConfig {
   validationWorkers: number;
   /** HTTP API and /metrics: "host:port" ("[v6]:port"), or null ("none") for no HTTP server. */
   httpListen: { host: string; port: number } | null;
-  /** Bearer token required for /metrics and /api/* (empty: none). */
+  /** Bearer token required for /metrics and /api/* (empty: none; then httpListen must be a loopback address). */
   metricsToken: string;
+  /** Names the HTTP API answers to besides IP literals and localhost (the Host-header check, root/host-check.ts). */
+  httpAllowedHosts: string[];
   /** The fleet's Redis (redis://, rediss://, redis+sentinel://, redis-cluster://; see fleet/redis-url.ts); empty: no fleet. */
   fleetRedis: string;
   /** This process's name in the fleet (default: hostname:port); several processes may hold one root identity. */
@@ -60,7 +62,7 @@ export interface RootConfig {
   tlsKey: string;
 }
 
-type Kind = 'string' | 'path' | 'port' | 'bind' | 'list' | 'int' | 'level' | 'listen' | 'secret' | 'bool' | 'destinations';
+type Kind = 'string' | 'path' | 'port' | 'bind' | 'list' | 'hosts' | 'int' | 'level' | 'listen' | 'secret' | 'bool' | 'destinations';
 
 /** key → [kind, env var, flag, help]. */
 export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string]> = {
@@ -75,7 +77,8 @@ export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string
   peerTimeoutSec: ['int', 'ZTROOT_PEER_TIMEOUT', '--peer-timeout', 'seconds before a silent peer is forgotten (default 500)'],
   validationWorkers: ['int', 'ZTROOT_VALIDATION_WORKERS', '--validation-workers', 'identity validation threads, 0 = auto (default 0)'],
   httpListen: ['listen', 'ZTROOT_HTTP', '--http', "HTTP API and /metrics, host:port or 'none' (default 127.0.0.1:9980)"],
-  metricsToken: ['secret', 'ZTROOT_METRICS_TOKEN', '--metrics-token', 'bearer token required for /metrics and /api (default: none)'],
+  metricsToken: ['secret', 'ZTROOT_METRICS_TOKEN', '--metrics-token', 'bearer token required for /metrics and /api (default: none; required when --http is not a loopback address)'],
+  httpAllowedHosts: ['hosts', 'ZTROOT_HTTP_ALLOWED_HOSTS', '--http-allowed-host', 'a name the HTTP API answers to besides IP addresses and localhost, e.g. the one Prometheus scrapes by (repeatable; env: comma-separated)'],
   fleetRedis: ['secret', 'ZTROOT_FLEET_REDIS', '--fleet-redis', 'Redis URL shared by the fleet (default: none, a single root)'],
   rootId: ['string', 'ZTROOT_ROOT_ID', '--root-id', 'this process in the fleet (default hostname:port)'],
   servePlanetPorts: ['bool', 'ZTROOT_SERVE_PLANET_PORTS', '--serve-planet-ports', 'also listen on every port the planet lists for this root, true|false (default true)'],
@@ -106,6 +109,7 @@ export function defaultConfig(): RootConfig {
     validationWorkers: 0,
     httpListen: { host: '127.0.0.1', port: 9980 },
     metricsToken: '',
+    httpAllowedHosts: [],
     fleetRedis: '',
     rootId: '',
     servePlanetPorts: true,
@@ -181,6 +185,16 @@ function convert(key: keyof RootConfig, raw: unknown, source: string): RootConfi
     case 'level':
       if (typeof raw !== 'string' || !LEVELS.has(raw)) throw bad(source, key, raw, `must be one of ${[...LEVELS].join(', ')}`);
       return raw as RootConfig['logLevel'];
+    case 'hosts': {
+      const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : null;
+      if (items === null) throw bad(source, key, raw, 'expected a list of host names');
+      for (const i of items) {
+        if (typeof i !== 'string' || !/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i.test(i)) {
+          throw bad(source, key, i, 'expected a host name without port or scheme, e.g. root1.example.com');
+        }
+      }
+      return (items as string[]).map((i) => i.toLowerCase());
+    }
     case 'list': {
       const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : null;
       if (items === null || items.some((i) => typeof i !== 'string')) throw bad(source, key, raw, 'expected a list of ip/port strings');
@@ -261,10 +275,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const v = env[envName];
     if (v !== undefined && v !== '') set(key as keyof RootConfig, v, `env ${envName}`);
   }
-  // Repeated --endpoint flags accumulate; every other flag's last value wins.
+  // Repeated --endpoint and --http-allowed-host flags accumulate; every other flag's last value wins.
   const endpointFlags = flags.filter(([k]) => k === 'endpoints').map(([, v]) => v);
-  for (const [key, value] of flags) if (key !== 'endpoints') set(key, value, `flag ${CONFIG_KEYS[key][2]}`);
+  const hostFlags = flags.filter(([k]) => k === 'httpAllowedHosts').map(([, v]) => v);
+  for (const [key, value] of flags) if (key !== 'endpoints' && key !== 'httpAllowedHosts') set(key, value, `flag ${CONFIG_KEYS[key][2]}`);
   if (endpointFlags.length) set('endpoints', endpointFlags, 'flag --endpoint');
+  if (hostFlags.length) set('httpAllowedHosts', hostFlags, 'flag --http-allowed-host');
 
   config.stateDir = resolve(config.stateDir);
   if (config.planetFile === '') config.planetFile = resolve(config.stateDir, 'planet');

@@ -19,6 +19,7 @@ import { formatInetAddress } from '../vl1/inet-address.js';
 import type { World } from '../planet/world.js';
 import { coarseSeconds, type RootPeer } from './peer-table.js';
 import { serveDashboardAsset } from './live-dashboard.js';
+import { HostPolicy } from './host-check.js';
 
 /** What the API reads from the root (RootServer satisfies it). */
 export interface HttpApiSource {
@@ -162,9 +163,34 @@ export function createHttpApiHandler(
   };
 }
 
-/** Starts the HTTP server on `host:port`; resolves once listening. */
-export async function listenHttpApi(handler: http.RequestListener, host: string, port: number): Promise<http.Server> {
-  const server = http.createServer(handler);
+export interface HttpListenOptions {
+  /**
+   * Which Host headers are answered (root/host-check.ts): by default the policy of `host` with no extra names;
+   * null answers any (only for a server that shows nothing about peers, such as the standalone relay's /metrics).
+   * /healthz and /readyz are answered whatever the Host: orchestrators probe by any name, and they tell nothing.
+   */
+  hosts?: HostPolicy | null;
+}
+
+/** Paths answered without the Host check and without the token (they reveal nothing). */
+function isProbe(url: string | undefined): boolean {
+  const path = (url ?? '').split('?')[0];
+  return path === '/healthz' || path === '/readyz';
+}
+
+/** Starts the HTTP server on `host:port`; resolves once listening. @throws the listen error. */
+export async function listenHttpApi(handler: http.RequestListener, host: string, port: number, opts: HttpListenOptions = {}): Promise<http.Server> {
+  const hosts = opts.hosts === undefined ? new HostPolicy(host) : opts.hosts;
+  const server = http.createServer((req, res) => {
+    if (hosts !== null && !isProbe(req.url) && !hosts.allows(req.headers.host)) {
+      // 421: this server is not the one for that name (a DNS-rebinding page, or a name the operator has not listed).
+      res.writeHead(421, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+      res.end(`Host ${JSON.stringify(req.headers.host)} is not served here: use this server's IP address or localhost, or list the name in httpAllowedHosts\n`);
+      return;
+    }
+    handler(req, res);
+  });
+
   server.headersTimeout = 10_000;
   server.requestTimeout = 15_000;
   await new Promise<void>((resolve, reject) => {

@@ -231,7 +231,8 @@ export async function main(argv: string[]): Promise<number> {
   if (args.http !== null) {
     const registry = createRootMetricsRegistry();
     addRelayMetrics(registry, relay);
-    metricsServer = await listenHttpApi(metricsHandler(registry, args.metricsToken), args.http.host, args.http.port);
+    // No Host check: this /metrics names no peer, and the relay has no setting for the names it is scraped by.
+    metricsServer = await listenHttpApi(metricsHandler(registry, args.metricsToken), args.http.host, args.http.port, { hosts: null });
     const a = metricsServer.address() as { address: string; port: number };
     log.info({ http: `${a.address}:${a.port}` }, 'relay metrics listening');
   }

@@ -24,6 +24,7 @@ import { createHash } from 'node:crypto';
 import { addRootMetrics, createRootMetricsRegistry, timeValidations } from '../root/metrics.js';
 import { createHttpApiHandler, listenHttpApi } from '../root/http-api.js';
 import { attachLiveDashboard } from '../root/live-dashboard.js';
+import { HostPolicy, httpExposureProblem } from '../root/host-check.js';
 
 /** ztroot's own version (package.json), shown by the API and advertised in OK(HELLO). */
 const VERSION = '0.1.0';
@@ -41,6 +42,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
+  const exposure = httpExposureProblem(config.httpListen, config.metricsToken);
+  if (exposure !== null) throw new ZtError(ZtErrorCode.BAD_CONFIG, exposure);
   const log = pino({ level: config.logLevel, base: { svc: 'ztroot' } });
   const { identity, created } = loadOrCreateIdentity(config.stateDir);
   if (created) log.info({ address: formatAddress(identity.address), stateDir: config.stateDir }, 'created a new root identity');
@@ -131,8 +134,9 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   if (config.httpListen !== null) {
-    httpServer = await listenHttpApi(apiHandler, config.httpListen.host, config.httpListen.port);
-    stopLive = attachLiveDashboard(httpServer, server, { token: config.metricsToken });
+    const hosts = new HostPolicy(config.httpListen.host, config.httpAllowedHosts);
+    httpServer = await listenHttpApi(apiHandler, config.httpListen.host, config.httpListen.port, { hosts });
+    stopLive = attachLiveDashboard(httpServer, server, { token: config.metricsToken, hosts });
     const a = httpServer.address() as { address: string; port: number };
     log.info({ http: `${a.address}:${a.port}` }, 'HTTP API, /metrics and the live dashboard listening');
   }
