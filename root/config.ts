@@ -42,9 +42,13 @@ export interface RootConfig {
   servePlanetPorts: boolean;
   /** TCP fallback relay listener ("host:port", usually port 443), or null ("none", the default) for none. */
   tcpRelay: { host: string; port: number } | null;
-  /** Open TCP connections in total, and per source IP. */
+  /**
+   * Open TCP connections in total (0: as many as the descriptor limit allows after a reserve; a larger
+   * number is lowered to that), per source IP (IPv6: per /64) and per prefix (IPv4 /24, IPv6 /48).
+   */
   tcpRelayMaxConnections: number;
   tcpRelayMaxPerIp: number;
+  tcpRelayMaxPerPrefix: number;
   /** Seconds without a record before a tunnel is closed (tcp-proxy: 300). */
   tcpRelayIdleSec: number;
   /** Bytes queued per connection before datagrams to it are dropped (tcp-proxy: 128 KiB). */
@@ -83,8 +87,9 @@ export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string
   rootId: ['string', 'ZTROOT_ROOT_ID', '--root-id', 'this process in the fleet (default hostname:port)'],
   servePlanetPorts: ['bool', 'ZTROOT_SERVE_PLANET_PORTS', '--serve-planet-ports', 'also listen on every port the planet lists for this root, true|false (default true)'],
   tcpRelay: ['listen', 'ZTROOT_TCP_RELAY', '--tcp-relay', "TCP fallback relay for clients without UDP, host:port (e.g. [::]:443) or 'none' (default none)"],
-  tcpRelayMaxConnections: ['int', 'ZTROOT_TCP_RELAY_MAX_CONNECTIONS', '--tcp-relay-max-connections', 'open TCP connections in total (default 200000)'],
-  tcpRelayMaxPerIp: ['int', 'ZTROOT_TCP_RELAY_MAX_PER_IP', '--tcp-relay-max-per-ip', 'open TCP connections per source IP (default 256)'],
+  tcpRelayMaxConnections: ['int', 'ZTROOT_TCP_RELAY_MAX_CONNECTIONS', '--tcp-relay-max-connections', 'open TCP connections in total; 0 = what the descriptor limit allows, kept free for health, metrics and Redis (default 0)'],
+  tcpRelayMaxPerIp: ['int', 'ZTROOT_TCP_RELAY_MAX_PER_IP', '--tcp-relay-max-per-ip', 'open TCP connections per source IP, IPv6 per /64 (default 256)'],
+  tcpRelayMaxPerPrefix: ['int', 'ZTROOT_TCP_RELAY_MAX_PER_PREFIX', '--tcp-relay-max-per-prefix', 'open TCP connections per source IPv4 /24 or IPv6 /48 (default 1024)'],
   tcpRelayIdleSec: ['int', 'ZTROOT_TCP_RELAY_IDLE', '--tcp-relay-idle', 'seconds without traffic before a tunnel is closed (default 300)'],
   tcpRelayQueueBytes: ['int', 'ZTROOT_TCP_RELAY_QUEUE_BYTES', '--tcp-relay-queue-bytes', 'bytes queued per connection before datagrams are dropped (default 131072)'],
   tcpRelayDestinations: ['destinations', 'ZTROOT_TCP_RELAY_DESTINATIONS', '--tcp-relay-destinations', "where tunnel clients may send: 'peers' (known peers and roots) or 'any' (default peers)"],
@@ -114,8 +119,9 @@ export function defaultConfig(): RootConfig {
     rootId: '',
     servePlanetPorts: true,
     tcpRelay: null,
-    tcpRelayMaxConnections: 200_000,
+    tcpRelayMaxConnections: 0,
     tcpRelayMaxPerIp: 256,
+    tcpRelayMaxPerPrefix: 1024,
     tcpRelayIdleSec: 300,
     tcpRelayQueueBytes: 131_072,
     tcpRelayDestinations: 'peers',
@@ -163,7 +169,7 @@ function convert(key: keyof RootConfig, raw: unknown, source: string): RootConfi
       const n = asInt(raw);
       if (key === 'maxHops' && (n < 1 || n > 7)) throw bad(source, key, raw, 'must be 1..7');
       if (key === 'peerTimeoutSec' && n < 1) throw bad(source, key, raw, 'must be at least 1');
-      if ((key === 'tcpRelayMaxConnections' || key === 'tcpRelayMaxPerIp' || key === 'tcpRelayIdleSec') && n < 1) throw bad(source, key, raw, 'must be at least 1');
+      if ((key === 'tcpRelayMaxPerIp' || key === 'tcpRelayMaxPerPrefix' || key === 'tcpRelayIdleSec') && n < 1) throw bad(source, key, raw, 'must be at least 1');
       // One frame must fit: the largest ZeroTier datagram with its record header and address.
       if (key === 'tcpRelayQueueBytes' && n < 16384) throw bad(source, key, raw, 'must be at least 16384');
       return n;

@@ -66,8 +66,9 @@ test('a started root: /metrics passes promtool check metrics, and known label va
   for (const ty of ['planet', 'moon']) zero(`ztroot_world_updates_sent_total{type="${ty}"}`);
   for (const op of ['publish', 'resync', 'whois_lookup', 'location_lookup']) zero(`ztroot_fleet_operations_total{op="${op}"}`);
   zero('ztroot_fleet_errors_total{op="write"}');
-  for (const r of ['accepted', 'tunnel', 'tls', 'refused_total_limit', 'refused_ip_limit', 'tls_unconfigured', 'bad_protocol']) zero(`ztroot_tcp_connections_total{result="${r}"}`);
+  for (const r of ['accepted', 'tunnel', 'tls', 'refused_total_limit', 'refused_ip_limit', 'refused_prefix_limit', 'accept_error', 'tls_unconfigured', 'bad_protocol']) zero(`ztroot_tcp_connections_total{result="${r}"}`);
   for (const d of ['in', 'out']) zero(`ztroot_tcp_datagrams_total{direction="${d}"}`);
+  zero('ztroot_tcp_closes_total{reason="evicted"}');
   for (const r of ['valid', 'invalid', 'cache_hit', 'queue_full', 'failed']) zero(`ztroot_identity_validations_total{result="${r}"}`);
   // What replaced the default gauges promtool rejects is still there.
   assert.ok([...m.keys()].some((k) => k.startsWith('ztroot_nodejs_active_handles{')), 'per-type active handles are kept');

@@ -21,7 +21,15 @@ export interface RootMetricsSource {
   readonly planet: World;
   readonly planetBytes: Uint8Array;
   /** The TCP fallback listener, when the root runs one. */
-  readonly tunnel?: { readonly connections: number; readonly tunnels: number } | null;
+  readonly tunnel?: TunnelGaugeSource | null;
+}
+
+/** What the TCP relay's gauges read (relay/tcp-tunnel-server.ts). */
+interface TunnelGaugeSource {
+  readonly connections: number;
+  readonly tunnels: number;
+  /** The total connection limit in force (derived from the descriptor limit). */
+  readonly connectionLimit?: number;
 }
 
 /** The TCP relay's counters (relay/tcp-tunnel-server.ts) by family and label. */
@@ -31,6 +39,9 @@ const TCP_COUNTERS: Record<string, [string, Record<string, string>]> = {
   tcp_tls_handoffs: ['ztroot_tcp_connections_total', { result: 'tls' }],
   tcp_refused_total_limit: ['ztroot_tcp_connections_total', { result: 'refused_total_limit' }],
   tcp_refused_ip_limit: ['ztroot_tcp_connections_total', { result: 'refused_ip_limit' }],
+  tcp_refused_prefix_limit: ['ztroot_tcp_connections_total', { result: 'refused_prefix_limit' }],
+  tcp_accept_errors: ['ztroot_tcp_connections_total', { result: 'accept_error' }],
+  tcp_evicted: ['ztroot_tcp_closes_total', { reason: 'evicted' }],
   tcp_tls_unconfigured: ['ztroot_tcp_connections_total', { result: 'tls_unconfigured' }],
   tcp_bad_protocol: ['ztroot_tcp_connections_total', { result: 'bad_protocol' }],
   tcp_closed: ['ztroot_tcp_closes_total', { reason: 'any' }],
@@ -192,8 +203,8 @@ const COUNTER_FAMILIES: Record<string, { help: string; labelNames: string[] }> =
   ztroot_identity_collisions_total: { help: 'HELLOs claiming a known address with another key.', labelNames: [] },
   ztroot_fleet_operations_total: { help: 'Operations on the fleet store, by kind.', labelNames: ['op'] },
   ztroot_fleet_errors_total: { help: 'Failed operations on the fleet store, by kind.', labelNames: ['op'] },
-  ztroot_tcp_connections_total: { help: 'TCP relay connections by outcome: accepted, then tunnel or tls (handed to HTTPS), or refused.', labelNames: ['result'] },
-  ztroot_tcp_closes_total: { help: 'TCP relay connections closed (reason any), and those closed by a limit or bad input, by reason.', labelNames: ['reason'] },
+  ztroot_tcp_connections_total: { help: 'TCP relay connections by outcome: accepted, then tunnel or tls (handed to HTTPS); or refused by a limit (total, per IP, per prefix), or an accept error (descriptors exhausted).', labelNames: ['result'] },
+  ztroot_tcp_closes_total: { help: 'TCP relay connections closed (reason any), and those closed by a limit, by bad input, or evicted to make room for another prefix, by reason.', labelNames: ['reason'] },
   ztroot_tcp_datagrams_total: { help: 'Datagrams carried over TCP tunnels, by direction (in: from clients).', labelNames: ['direction'] },
   ztroot_tcp_bytes_total: { help: 'Bytes of the datagrams carried over TCP tunnels, by direction.', labelNames: ['direction'] },
   ztroot_tcp_dropped_total: { help: 'Datagrams dropped by the TCP relay, by reason (queue_full: the client reads too slowly).', labelNames: ['reason'] },
@@ -327,7 +338,7 @@ export function addRootMetrics(registry: Registry, root: RootMetricsSource, vali
   }
 }
 
-function addTcpConnectionsGauge(registry: Registry, source: { readonly tunnel?: { readonly connections: number; readonly tunnels: number } | null }): void {
+function addTcpConnectionsGauge(registry: Registry, source: { readonly tunnel?: TunnelGaugeSource | null }): void {
   new Gauge({
     name: 'ztroot_tcp_connections',
     help: 'Open TCP relay connections (kind all: every connection, tunnel: ZeroTier tunnels among them).',
@@ -340,12 +351,21 @@ function addTcpConnectionsGauge(registry: Registry, source: { readonly tunnel?: 
       this.set({ kind: 'tunnel' }, t.tunnels);
     },
   });
+  new Gauge({
+    name: 'ztroot_tcp_connections_limit',
+    help: 'The TCP relay\'s limit on open connections: the configured one, or what the descriptor limit leaves after a reserve for the HTTP API, Redis and files.',
+    registers: [registry],
+    collect() {
+      const limit = source.tunnel?.connectionLimit;
+      if (limit !== undefined) this.set(limit);
+    },
+  });
 }
 
 /** What the standalone relay (`ztroot relay`, relay/standalone-relay.ts) exposes. */
 export interface RelayMetricsSource {
   readonly counters: ReadonlyMap<string, number>;
-  readonly tunnel: { readonly connections: number; readonly tunnels: number };
+  readonly tunnel: TunnelGaugeSource;
 }
 
 /**

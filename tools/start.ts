@@ -121,6 +121,7 @@ export async function main(argv: string[]): Promise<number> {
         {
           maxConnections: config.tcpRelayMaxConnections,
           maxConnectionsPerIp: config.tcpRelayMaxPerIp,
+          maxConnectionsPerPrefix: config.tcpRelayMaxPerPrefix,
           idleTimeoutMs: config.tcpRelayIdleSec * 1000,
           maxQueueBytes: config.tcpRelayQueueBytes,
           allowList: config.tcpRelayAllowFile === '' ? null : { file: config.tcpRelayAllowFile, failOpen: config.tcpRelayAllowFailOpen },
@@ -135,7 +136,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (config.httpListen !== null) {
     const hosts = new HostPolicy(config.httpListen.host, config.httpAllowedHosts);
-    httpServer = await listenHttpApi(apiHandler, config.httpListen.host, config.httpListen.port, { hosts });
+    const onAcceptError = (e: Error, count: number) => log.error({ err: e.message, count }, 'HTTP API cannot accept connections');
+    httpServer = await listenHttpApi(apiHandler, config.httpListen.host, config.httpListen.port, { hosts, onAcceptError });
     stopLive = attachLiveDashboard(httpServer, server, { token: config.metricsToken, hosts });
     const a = httpServer.address() as { address: string; port: number };
     log.info({ http: `${a.address}:${a.port}` }, 'HTTP API, /metrics and the live dashboard listening');
