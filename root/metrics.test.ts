@@ -70,6 +70,7 @@ test('a started root: /metrics passes promtool check metrics, and known label va
   for (const d of ['in', 'out']) zero(`ztroot_tcp_datagrams_total{direction="${d}"}`);
   zero('ztroot_tcp_closes_total{reason="evicted"}');
   for (const r of ['valid', 'invalid', 'cache_hit', 'queue_full', 'failed']) zero(`ztroot_identity_validations_total{result="${r}"}`);
+  for (const r of ['valid', 'invalid', 'error']) zero(`ztroot_identity_validation_duration_seconds_count{result="${r}"}`);
   // What replaced the default gauges promtool rejects is still there.
   assert.ok([...m.keys()].some((k) => k.startsWith('ztroot_nodejs_active_handles{')), 'per-type active handles are kept');
   assert.ok(![...m.keys()].some((k) => /^ztroot_nodejs_active_\w+_total/.test(k)), 'no gauge named *_total');

@@ -421,6 +421,7 @@ export function timeValidations<I>(validator: Validates<I>, registry: Registry):
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  for (const result of ['valid', 'invalid', 'error']) h.zero({ result }); // exported from the first scrape
   return {
     validate(identity: I): Promise<boolean> {
       const t0 = performance.now();
