@@ -17,6 +17,9 @@ export default class SummaryReporter extends Transform {
     this.inner.on('data', (chunk) => this.push(chunk));
     /** Names of the tests being run, per file and nesting level (to name a skipped subtest by its path). */
     this.stacks = new Map();
+    /** The same across files: a test declared in a helper module (a shared compliance suite) reports that
+     *  module as its file, while its parents report the test file that imported it. */
+    this.lastStarted = [];
     /** Every skipped test/suite: { kind, file, path, reason }. */
     this.skipped = [];
   }
@@ -28,8 +31,11 @@ export default class SummaryReporter extends Transform {
       stack.length = d.nesting;
       stack.push(d.name);
       this.stacks.set(d.file, stack);
+      this.lastStarted.length = d.nesting;
+      this.lastStarted.push(d.name);
     } else if ((event.type === 'test:pass' || event.type === 'test:fail') && d.skip !== undefined && d.skip !== false) {
-      const parents = (this.stacks.get(d.file) ?? []).slice(0, d.nesting);
+      let parents = (this.stacks.get(d.file) ?? []).slice(0, d.nesting);
+      if (Array.from(parents).some((p) => p === undefined) || parents.length < d.nesting) parents = this.lastStarted.slice(0, d.nesting); // Array.from: holes
       this.skipped.push({
         kind: d.details?.type === 'suite' ? 'suite' : 'test',
         file: d.file === undefined ? '?' : relative(process.cwd(), d.file),

@@ -14,6 +14,8 @@ import { REPO_ROOT } from './vectors.js';
 
 const FIXTURE = `
 import { describe, test } from 'node:test';
+import { sharedSuite } from './shared-suite.mjs';
+describe('store: compliance', () => sharedSuite());
 describe('real clients', { skip: 'skipped: set ZT_ONE_BIN to run it' }, () => {
   for (let i = 0; i < 11; i++) test('client test ' + i, () => {});
 });
@@ -25,10 +27,17 @@ describe('outer', () => {
 });
 `;
 
+/** Tests declared in a helper module report it as their file, their parent the test file (as fleet/peer-store.compliance.ts). */
+const SHARED = `
+import { test } from 'node:test';
+export function sharedSuite() { test('garbage in the backend', { skip: 'typed backend' }, () => {}); }
+`;
+
 function run(reporter: string): { out: string; status: number | null } {
   const dir = mkdtempSync(join(tmpdir(), 'ztroot-reporter-'));
   const file = join(dir, 'fixture.test.mjs');
   writeFileSync(file, FIXTURE);
+  writeFileSync(join(dir, 'shared-suite.mjs'), SHARED);
   // Without NODE_TEST_CONTEXT: set by our own runner, it would make the child report to us instead of printing.
   const env = { ...process.env };
   delete env.NODE_TEST_CONTEXT;
@@ -38,19 +47,20 @@ function run(reporter: string): { out: string; status: number | null } {
 
 test('spec alone hides skipped suites (the defect this reporter fixes)', () => {
   const { out } = run('spec');
-  assert.match(out, /ℹ skipped 2\n/, 'spec counts the two skipped tests only');
+  assert.match(out, /ℹ skipped 3\n/, 'spec counts the three skipped tests only');
   assert.doesNotMatch(out.slice(out.indexOf('ℹ tests')), /ZT_ONE_BIN|real clients/, 'and names no skipped suite in its summary');
 });
 
 test('the summary reporter counts skipped suites and lists every skipped test and suite with file and reason', () => {
   const { out, status } = run(pathToFileURL(join(REPO_ROOT, 'test', 'summary-reporter.mjs')).href);
   assert.equal(status, 0, out);
-  assert.match(out, /ℹ skipped 2 tests and 2 whole suites \(listed at the end\)/);
-  const tail = out.slice(out.indexOf('skipped: 2 tests and 2 whole suites — these did not run:'));
+  assert.match(out, /ℹ skipped 3 tests and 2 whole suites \(listed at the end\)/);
+  const tail = out.slice(out.indexOf('skipped: 3 tests and 2 whole suites — these did not run:'));
   assert.ok(tail.length < out.length, `no list of skipped tests at the end:\n${out}`);
   assert.match(tail, /suite fixture\.test\.mjs › real clients\n\s+why: set ZT_ONE_BIN to run it/);
   assert.match(tail, /suite fixture\.test\.mjs › outer › needs tun\n\s+why: no \/dev\/net\/tun/);
   assert.match(tail, /test {2}fixture\.test\.mjs › outer › declared skip\n\s+why: no redis-server/);
   assert.match(tail, /test {2}fixture\.test\.mjs › outer › runtime skip\n\s+why: cannot bind ::1/);
+  assert.match(tail, /test {2}shared-suite\.mjs › store: compliance › garbage in the backend\n\s+why: typed backend/, 'a test declared in a helper module is named with its parents');
   assert.match(out, /✔ runs/, "spec's own lines are still there");
 });
