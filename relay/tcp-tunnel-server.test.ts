@@ -173,6 +173,39 @@ test('connection limits: in total, and per source IP', async () => {
   }
 });
 
+test('per-prefix limit (/24), and a full relay makes room for a quiet prefix by closing the busiest one\'s least useful connection', async () => {
+  const h = await startServer({ maxConnections: 6, maxConnectionsPerIp: 10, maxConnectionsPerPrefix: 4 });
+  const socks: Array<Awaited<ReturnType<typeof connect>>> = [];
+  try {
+    // Four addresses of 127.0.1.0/24 fill its prefix; a fifth address of it is refused per prefix.
+    for (let i = 1; i <= 4; i++) {
+      const s = await connect(h.server.port, `127.0.1.${i}`);
+      if (i !== 2) s.write(HELLO); // 127.0.1.2 says nothing: the least useful
+      socks.push(s);
+    }
+    const fifth = await connect(h.server.port, '127.0.1.5');
+    assert.equal(await closesWithin(fifth, 1000), true, 'the prefix is full');
+    assert.equal(h.server.counters.get('tcp_refused_prefix_limit'), 1);
+    socks.push(await connect(h.server.port, '127.0.2.1'), await connect(h.server.port, '127.0.2.2'));
+    await until(() => h.server.connections === 6 && h.server.tunnels === 3, 2000, 'full');
+    // Full. A newcomer from a quiet prefix: the silent connection of the busiest prefix makes room.
+    const newcomer = await connect(h.server.port, '127.0.3.1');
+    socks.push(newcomer);
+    assert.equal(await closesWithin(socks[1]!, 1000), true, 'the silent 127.0.1.2 was closed');
+    assert.equal(await closesWithin(newcomer, 300), false, 'the newcomer stays');
+    assert.equal(h.server.counters.get('tcp_evicted'), 1);
+    assert.equal(h.server.connections, 6);
+    // 127.0.1.0/24 (3) and 127.0.2.0/24 (2) are not two below the busiest (3): refused at the total.
+    const again = await connect(h.server.port, '127.0.2.3');
+    assert.equal(await closesWithin(again, 1000), true);
+    assert.equal(h.server.counters.get('tcp_refused_total_limit'), 1);
+    assert.equal(h.server.counters.get('tcp_evicted'), 1);
+  } finally {
+    for (const s of socks) s.destroy();
+    await h.server.close();
+  }
+});
+
 test('greeting deadline (slowloris): silence or a partial hello is closed and counted', async () => {
   const h = await startServer({ greetingTimeoutMs: 300 });
   try {

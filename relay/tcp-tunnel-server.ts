@@ -2,15 +2,22 @@
  * The TCP fallback relay's listener: ZeroTier's tunnel framing (relay/tcp-framing.ts, vl1.md §9) and HTTPS on
  * one port, with the limits a public service needs.
  *
- *   accept ─► limits (total, per IP) ─► first byte ─┬─ 0x16 TLS ClientHello ─► the HTTPS server (unshift + 'connection')
- *                                                   ├─ 0x17 ZeroTier ─► hello ─► records ─► handler.onDatagram
- *                                                   └─ anything else ─► close
+ *   accept ─► limits (per IP, per prefix, total) ─► first byte ─┬─ 0x16 TLS ClientHello ─► the HTTPS server (unshift + 'connection')
+ *                                                               ├─ 0x17 ZeroTier ─► hello ─► records ─► handler.onDatagram
+ *                                                               └─ anything else ─► close
  *
  * ZeroTier's tcp-proxy has none of the limits: here a connection must say what it is within the greeting
  * deadline (slowloris), is closed after the idle timeout, can have at most `maxQueueBytes` queued towards it
  * (beyond that datagrams are dropped and counted, and a client that keeps not reading is closed), and cannot
  * announce a record larger than `maxRecordBytes`. Deadlines are checked by one sweep over all connections,
  * not a timer each: the target is 100 k connections held.
+ *
+ * Descriptors: the total limit is derived from the process's descriptor limit when the listener starts
+ * (relay/fd-budget.ts), so a flood of idle connections cannot take the descriptors health checks, /metrics,
+ * Redis and new tunnels need. Sources are counted per host (IPv4 address, IPv6 /64) and per prefix (IPv4
+ * /24, IPv6 /48; relay/source-keys.ts says why). When the relay is full, a connection from a prefix holding
+ * fewer connections than the busiest one takes the place of the busiest prefix's least useful connection
+ * (still sniffing, else silent longest): a flood from a few prefixes cannot lock out everyone else.
  */
 import net from 'node:net';
 import { Duplex } from 'node:stream';
@@ -30,12 +37,21 @@ import {
   type TunnelVersion,
 } from './tcp-framing.js';
 import { AllowList } from './allow-list.js';
+import { connectionBudget, FD_RESERVE, type ConnectionBudget } from './fd-budget.js';
+import { sourceKeys } from './source-keys.js';
 
 export interface TunnelServerOptions {
-  /** Open TCP connections in total (tunnels, TLS handed off, not yet sniffed). */
+  /**
+   * Open TCP connections in total (tunnels, TLS handed off, not yet sniffed). 0: as many as the descriptor
+   * limit allows after `fdReserve`; a larger number is lowered to that, with a warning (relay/fd-budget.ts).
+   */
   maxConnections: number;
-  /** Open TCP connections per source IP (one NAT may hide many clients). */
+  /** Open TCP connections per source host: an IPv4 address or an IPv6 /64 (one NAT may hide many clients). */
   maxConnectionsPerIp: number;
+  /** Open TCP connections per source prefix: an IPv4 /24 or an IPv6 /48. */
+  maxConnectionsPerPrefix: number;
+  /** Descriptors kept free beyond those open when the listener starts (HTTP API, Redis, files; fd-budget.ts). */
+  fdReserve: number;
   /** The first bytes must tell TLS from ZeroTier, and a ZeroTier client's whole hello arrive, within this (ms). */
   greetingTimeoutMs: number;
   /** A tunnel with no record received for this long is closed (ms; tcp-proxy: 300 s). */
@@ -53,8 +69,10 @@ export interface TunnelServerOptions {
 }
 
 export const DEFAULT_TUNNEL_SERVER_OPTIONS: Readonly<TunnelServerOptions> = Object.freeze({
-  maxConnections: 200_000,
+  maxConnections: 0,
   maxConnectionsPerIp: 256,
+  maxConnectionsPerPrefix: 1024,
+  fdReserve: FD_RESERVE,
   greetingTimeoutMs: 10_000,
   idleTimeoutMs: 300_000,
   maxQueueBytes: 131_072,
@@ -103,6 +121,9 @@ const COUNTER_NAMES = [
   'tcp_tunnels_opened',
   'tcp_refused_total_limit',
   'tcp_refused_ip_limit',
+  'tcp_refused_prefix_limit',
+  'tcp_accept_errors',
+  'tcp_evicted',
   'tcp_greeting_timeouts',
   'tcp_idle_timeouts',
   'tcp_bad_protocol',
@@ -142,6 +163,9 @@ class Connection implements TunnelConnection {
     readonly id: number,
     readonly socket: net.Socket,
     readonly remote: InetAddress,
+    /** The source's keys for the per-IP and per-prefix limits (relay/source-keys.ts). */
+    readonly hostKey: string,
+    readonly prefixKey: string,
     private readonly server: TcpTunnelServer,
     now: number,
   ) {
@@ -169,7 +193,12 @@ export class TcpTunnelServer {
   private readonly now: () => number;
   private readonly server: net.Server;
   private readonly conns = new Map<number, Connection>();
-  private readonly perIp = new Map<string, number>();
+  private readonly perHost = new Map<string, number>();
+  private readonly perPrefix = new PrefixCounts();
+  /** The total limit in force (worked out at listen from maxConnections and the descriptor limit). */
+  private maxConns: number;
+  private budget: ConnectionBudget | null = null;
+  private lastAcceptErrorLog = -Infinity;
   private readonly counts = new Float64Array(COUNTER_NAMES.length);
   private readonly allow: AllowList | null;
   private nextId = 1;
@@ -185,23 +214,54 @@ export class TcpTunnelServer {
 
   constructor(opts: Partial<TunnelServerOptions>, handler: TunnelHandler, deps: TunnelServerDeps = {}) {
     this.opts = { ...DEFAULT_TUNNEL_SERVER_OPTIONS, ...opts };
+    this.maxConns = this.opts.maxConnections > 0 ? this.opts.maxConnections : Number.MAX_SAFE_INTEGER;
     this.handler = handler;
     this.deps = deps;
     this.now = deps.now ?? Date.now;
     this.allow = this.opts.allowList === null ? null : new AllowList(this.opts.allowList.file, this.opts.allowList.failOpen, deps.logger);
     // pauseOnConnect: nothing is read before the limits are checked.
     this.server = net.createServer({ pauseOnConnect: true, noDelay: true }, (s) => this.onConnection(s));
-    this.server.on('error', (e) => deps.logger?.error({ err: e.message }, 'TCP relay listener error'));
+    this.server.on('error', (e) => this.onListenerError(e));
   }
 
-  /** Binds; port 0 picks a free one. @throws the listen error (EADDRINUSE, EACCES for 443 without privileges, ...). */
+  /**
+   * accept() failed (EMFILE/ENFILE when descriptors ran out anyway, e.g. taken by something else): counted,
+   * logged at most every 10 s. libuv drops the pending connection and the listener keeps going.
+   */
+  private onListenerError(e: Error): void {
+    if (!this.server.listening) return; // a listen error: listen() rejects with it
+    this.counts[C.tcp_accept_errors]!++;
+    const now = this.now();
+    if (now - this.lastAcceptErrorLog < 10_000) return;
+    this.lastAcceptErrorLog = now;
+    this.deps.logger?.error({ err: e.message, acceptErrors: this.counts[C.tcp_accept_errors], connections: this.conns.size, maxConnections: this.maxConns }, 'TCP relay cannot accept connections');
+  }
+
+  /**
+   * Binds; port 0 picks a free one. Works out the connection limit from the descriptors left (see
+   * `connectionLimit`) just before, when everything the process opens at start-up is open.
+   * @throws the listen error (EADDRINUSE, EACCES for 443 without privileges, ...).
+   */
   listen(host: string, port: number): Promise<void> {
+    const budget = connectionBudget(this.opts.maxConnections, this.opts.fdReserve);
+    this.budget = budget;
+    this.maxConns = budget.maxConnections;
+    const fields = { maxConnections: budget.maxConnections, descriptorLimit: budget.descriptorLimit, descriptorsOpen: budget.open, descriptorReserve: budget.reserve };
+    if (budget.lowered) {
+      this.deps.logger?.warn(
+        { ...fields, requested: budget.requested },
+        `TCP relay: ${budget.requested} connections do not fit in the descriptor limit; holding at most ${budget.maxConnections}. Raise the limit (LimitNOFILE= in systemd, --ulimit nofile= in Docker) for more`,
+      );
+    } else if (budget.descriptorLimit === null) {
+      this.deps.logger?.warn(fields, 'TCP relay: the descriptor limit cannot be read on this system; the connection limit is not checked against it');
+    }
     return new Promise((resolve, reject) => {
       const onError = (e: Error): void => reject(e);
       this.server.once('error', onError);
       // A big backlog: a fleet-wide UDP outage sends every client here at once.
       this.server.listen({ host, port, backlog: 4096, exclusive: true }, () => {
         this.server.off('error', onError);
+        this.deps.logger?.info(fields, 'TCP relay connection limit');
         this.sweepTimer = setInterval(() => this.sweep(), this.opts.sweepMs);
         this.sweepTimer.unref();
         resolve();
@@ -222,6 +282,16 @@ export class TcpTunnelServer {
   /** Connections that completed the ZeroTier hello. */
   get tunnels(): number {
     return this.tunnelCount;
+  }
+
+  /** The total connection limit in force (after listen: derived from the descriptor limit). */
+  get connectionLimit(): number {
+    return this.maxConns;
+  }
+
+  /** How the limit was worked out at listen (null before). */
+  get connectionBudget(): ConnectionBudget | null {
+    return this.budget;
   }
 
   get counters(): ReadonlyMap<string, number> {
@@ -247,25 +317,32 @@ export class TcpTunnelServer {
   private onConnection(socket: net.Socket): void {
     const ip = normaliseIp(socket.remoteAddress ?? '');
     const port = socket.remotePort ?? 0;
-    if (ip === '') {
+    const keys = sourceKeys(ip);
+    if (keys === null) {
       socket.destroy(); // already gone
       return;
     }
-    if (this.conns.size >= this.opts.maxConnections) {
-      this.counts[C.tcp_refused_total_limit]!++;
-      socket.destroy();
-      return;
-    }
-    const n = this.perIp.get(ip) ?? 0;
+    const n = this.perHost.get(keys.host) ?? 0;
     if (n >= this.opts.maxConnectionsPerIp) {
       this.counts[C.tcp_refused_ip_limit]!++;
       socket.destroy();
       return;
     }
-    this.perIp.set(ip, n + 1);
+    if (this.perPrefix.get(keys.prefix) >= this.opts.maxConnectionsPerPrefix) {
+      this.counts[C.tcp_refused_prefix_limit]!++;
+      socket.destroy();
+      return;
+    }
+    if (this.conns.size >= this.maxConns && !this.evictFor(keys.prefix)) {
+      this.counts[C.tcp_refused_total_limit]!++;
+      socket.destroy();
+      return;
+    }
+    this.perHost.set(keys.host, n + 1);
     this.counts[C.tcp_accepted]!++;
-    const conn = new Connection(this.nextId++, socket, { family: ip.includes(':') ? 6 : 4, ip, port }, this, this.now());
+    const conn = new Connection(this.nextId++, socket, { family: ip.includes(':') ? 6 : 4, ip, port }, keys.host, keys.prefix, this, this.now());
     this.conns.set(conn.id, conn);
+    this.perPrefix.add(conn);
     socket.on('error', () => undefined); // resets are normal; 'close' follows
     socket.on('close', () => this.onSocketClose(conn));
     socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
@@ -438,6 +515,22 @@ export class TcpTunnelServer {
     }
   }
 
+  /**
+   * The relay is full and a connection from `prefix` arrived: if that prefix holds at least two fewer
+   * connections than the busiest one, close the busiest prefix's least useful connection to make room.
+   * Max-min fairness: whoever floods only ever competes with themselves; steady state changes nothing.
+   */
+  private evictFor(prefix: string): boolean {
+    const busiest = this.perPrefix.busiest();
+    if (busiest === undefined || this.perPrefix.get(prefix) + 2 > busiest.size) return false;
+    let victim: Connection | undefined;
+    for (const c of busiest) if (victim === undefined || lessUseful(c, victim)) victim = c;
+    if (victim === undefined) return false;
+    this.counts[C.tcp_evicted]!++;
+    this.closeConnection(victim, 'evicted: the relay is full and another prefix needs room');
+    return true;
+  }
+
   /** @see TunnelConnection.close */
   closeConnection(conn: Connection, reason: string): void {
     if (conn.state === CLOSED) return;
@@ -452,9 +545,10 @@ export class TcpTunnelServer {
     conn.state = CLOSED;
     conn.reader = null;
     this.counts[C.tcp_closed]!++;
-    const n = (this.perIp.get(conn.remote.ip) ?? 1) - 1;
-    if (n <= 0) this.perIp.delete(conn.remote.ip);
-    else this.perIp.set(conn.remote.ip, n);
+    const n = (this.perHost.get(conn.hostKey) ?? 1) - 1;
+    if (n <= 0) this.perHost.delete(conn.hostKey);
+    else this.perHost.set(conn.hostKey, n);
+    this.perPrefix.remove(conn);
     if (!wasTunnel) return;
     this.tunnelCount--;
     try {
@@ -462,6 +556,56 @@ export class TcpTunnelServer {
     } catch (e) {
       this.deps.logger?.error({ err: e instanceof Error ? e.stack : String(e) }, 'TCP relay close handler failed');
     }
+  }
+}
+
+/** Which of two connections of one prefix to give up first: one still sniffing, then one that never sent a datagram, then the longest silent. */
+function lessUseful(a: Connection, b: Connection): boolean {
+  const rank = (c: Connection) => (c.state === SNIFFING ? 0 : c.state === TUNNEL && c.address < 0 ? 1 : 2);
+  const ra = rank(a);
+  const rb = rank(b);
+  return ra !== rb ? ra < rb : a.lastRx < b.lastRx;
+}
+
+/**
+ * Connections per source prefix, with the busiest prefix at hand in O(1): prefixes are kept in buckets by
+ * their count, so finding whom to evict does not scan every prefix during a flood.
+ */
+class PrefixCounts {
+  private readonly byPrefix = new Map<string, Set<Connection>>();
+  /** byCount[n]: the prefixes holding n connections. */
+  private readonly byCount: Array<Set<string>> = [];
+  private max = 0;
+
+  get(prefix: string): number {
+    return this.byPrefix.get(prefix)?.size ?? 0;
+  }
+
+  add(c: Connection): void {
+    let set = this.byPrefix.get(c.prefixKey);
+    if (set === undefined) this.byPrefix.set(c.prefixKey, (set = new Set()));
+    const n = set.size;
+    set.add(c);
+    if (n > 0) this.byCount[n]!.delete(c.prefixKey);
+    (this.byCount[n + 1] ??= new Set()).add(c.prefixKey);
+    if (n + 1 > this.max) this.max = n + 1;
+  }
+
+  remove(c: Connection): void {
+    const set = this.byPrefix.get(c.prefixKey);
+    if (set === undefined || !set.delete(c)) return;
+    const n = set.size + 1;
+    this.byCount[n]!.delete(c.prefixKey);
+    if (n > 1) this.byCount[n - 1]!.add(c.prefixKey);
+    else this.byPrefix.delete(c.prefixKey);
+    while (this.max > 0 && this.byCount[this.max]!.size === 0) this.max--;
+  }
+
+  /** The connections of a prefix holding the most (any of them when several tie). */
+  busiest(): ReadonlySet<Connection> | undefined {
+    if (this.max === 0) return undefined;
+    for (const p of this.byCount[this.max]!) return this.byPrefix.get(p);
+    return undefined;
   }
 }
 

@@ -72,11 +72,15 @@ test('TCP relay keys: listener, limits, destinations, allow-list and TLS, with b
   const d = loadConfig([], {}).config;
   assert.equal(d.tcpRelay, null, 'no TCP relay unless asked for (443 needs privileges)');
   assert.equal(d.tcpRelayMinPort, 1025);
+  assert.equal(d.tcpRelayMaxConnections, 0, 'by default as many as the descriptor limit allows (relay/fd-budget.ts)');
+  assert.deepEqual([d.tcpRelayMaxPerIp, d.tcpRelayMaxPerPrefix], [256, 1024]);
+  assert.equal(loadConfig(['--tcp-relay-max-per-prefix', '64'], {}).config.tcpRelayMaxPerPrefix, 64);
   const bad: Array<[string[], RegExp]> = [
     [['--tcp-relay', '443'], /tcpRelay = "443": expected host:port/],
     [['--tcp-relay-destinations', 'all'], /tcpRelayDestinations = "all": must be 'peers' or 'any'/],
     [['--tcp-relay-queue-bytes', '100'], /tcpRelayQueueBytes = "100": must be at least 16384/],
-    [['--tcp-relay-max-connections', '0'], /tcpRelayMaxConnections = "0": must be at least 1/],
+    [['--tcp-relay-max-connections', '-1'], /tcpRelayMaxConnections = "-1": not a whole number/],
+    [['--tcp-relay-max-per-prefix', '0'], /tcpRelayMaxPerPrefix = "0": must be at least 1/],
     [['--tcp-relay', '0.0.0.0:443', '--tls-cert', 'c.pem'], /tlsCert and tlsKey go together: got only tlsCert/],
     [['--tls-cert', 'c.pem', '--tls-key', 'k.pem'], /set tcpRelay too/],
   ];

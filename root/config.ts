@@ -30,8 +30,10 @@ export interface RootConfig {
   validationWorkers: number;
   /** HTTP API and /metrics: "host:port" ("[v6]:port"), or null ("none") for no HTTP server. */
   httpListen: { host: string; port: number } | null;
-  /** Bearer token required for /metrics and /api/* (empty: none). */
+  /** Bearer token required for /metrics and /api/* (empty: none; then httpListen must be a loopback address). */
   metricsToken: string;
+  /** Names the HTTP API answers to besides IP literals and localhost (the Host-header check, root/host-check.ts). */
+  httpAllowedHosts: string[];
   /** The fleet's Redis (redis://, rediss://, redis+sentinel://, redis-cluster://; see fleet/redis-url.ts); empty: no fleet. */
   fleetRedis: string;
   /** This process's name in the fleet, unique per process (default: `<address>-<instance id in the state dir>`, root/fleet-identity.ts). */
@@ -40,9 +42,13 @@ export interface RootConfig {
   servePlanetPorts: boolean;
   /** TCP fallback relay listener ("host:port", usually port 443), or null ("none", the default) for none. */
   tcpRelay: { host: string; port: number } | null;
-  /** Open TCP connections in total, and per source IP. */
+  /**
+   * Open TCP connections in total (0: as many as the descriptor limit allows after a reserve; a larger
+   * number is lowered to that), per source IP (IPv6: per /64) and per prefix (IPv4 /24, IPv6 /48).
+   */
   tcpRelayMaxConnections: number;
   tcpRelayMaxPerIp: number;
+  tcpRelayMaxPerPrefix: number;
   /** Seconds without a record before a tunnel is closed (tcp-proxy: 300). */
   tcpRelayIdleSec: number;
   /** Bytes queued per connection before datagrams to it are dropped (tcp-proxy: 128 KiB). */
@@ -60,7 +66,7 @@ export interface RootConfig {
   tlsKey: string;
 }
 
-type Kind = 'string' | 'path' | 'port' | 'bind' | 'list' | 'int' | 'level' | 'listen' | 'secret' | 'bool' | 'destinations';
+type Kind = 'string' | 'path' | 'port' | 'bind' | 'list' | 'hosts' | 'int' | 'level' | 'listen' | 'secret' | 'bool' | 'destinations';
 
 /** key → [kind, env var, flag, help]. */
 export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string]> = {
@@ -75,13 +81,15 @@ export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string
   peerTimeoutSec: ['int', 'ZTROOT_PEER_TIMEOUT', '--peer-timeout', 'seconds before a silent peer is forgotten (default 500)'],
   validationWorkers: ['int', 'ZTROOT_VALIDATION_WORKERS', '--validation-workers', 'identity validation threads, 0 = auto (default 0)'],
   httpListen: ['listen', 'ZTROOT_HTTP', '--http', "HTTP API and /metrics, host:port or 'none' (default 127.0.0.1:9980)"],
-  metricsToken: ['secret', 'ZTROOT_METRICS_TOKEN', '--metrics-token', 'bearer token required for /metrics and /api (default: none)'],
+  metricsToken: ['secret', 'ZTROOT_METRICS_TOKEN', '--metrics-token', 'bearer token required for /metrics and /api (default: none; required when --http is not a loopback address)'],
+  httpAllowedHosts: ['hosts', 'ZTROOT_HTTP_ALLOWED_HOSTS', '--http-allowed-host', 'a name the HTTP API answers to besides IP addresses and localhost, e.g. the one Prometheus scrapes by (repeatable; env: comma-separated)'],
   fleetRedis: ['secret', 'ZTROOT_FLEET_REDIS', '--fleet-redis', 'Redis URL shared by the fleet (default: none, a single root)'],
   rootId: ['string', 'ZTROOT_ROOT_ID', '--root-id', 'this process in the fleet, unique per process (default <root address>-<instance id kept in the state dir>)'],
   servePlanetPorts: ['bool', 'ZTROOT_SERVE_PLANET_PORTS', '--serve-planet-ports', 'also listen on every port the planet lists for this root, true|false (default true)'],
   tcpRelay: ['listen', 'ZTROOT_TCP_RELAY', '--tcp-relay', "TCP fallback relay for clients without UDP, host:port (e.g. [::]:443) or 'none' (default none)"],
-  tcpRelayMaxConnections: ['int', 'ZTROOT_TCP_RELAY_MAX_CONNECTIONS', '--tcp-relay-max-connections', 'open TCP connections in total (default 200000)'],
-  tcpRelayMaxPerIp: ['int', 'ZTROOT_TCP_RELAY_MAX_PER_IP', '--tcp-relay-max-per-ip', 'open TCP connections per source IP (default 256)'],
+  tcpRelayMaxConnections: ['int', 'ZTROOT_TCP_RELAY_MAX_CONNECTIONS', '--tcp-relay-max-connections', 'open TCP connections in total; 0 = what the descriptor limit allows, kept free for health, metrics and Redis (default 0)'],
+  tcpRelayMaxPerIp: ['int', 'ZTROOT_TCP_RELAY_MAX_PER_IP', '--tcp-relay-max-per-ip', 'open TCP connections per source IP, IPv6 per /64 (default 256)'],
+  tcpRelayMaxPerPrefix: ['int', 'ZTROOT_TCP_RELAY_MAX_PER_PREFIX', '--tcp-relay-max-per-prefix', 'open TCP connections per source IPv4 /24 or IPv6 /48 (default 1024)'],
   tcpRelayIdleSec: ['int', 'ZTROOT_TCP_RELAY_IDLE', '--tcp-relay-idle', 'seconds without traffic before a tunnel is closed (default 300)'],
   tcpRelayQueueBytes: ['int', 'ZTROOT_TCP_RELAY_QUEUE_BYTES', '--tcp-relay-queue-bytes', 'bytes queued per connection before datagrams are dropped (default 131072)'],
   tcpRelayDestinations: ['destinations', 'ZTROOT_TCP_RELAY_DESTINATIONS', '--tcp-relay-destinations', "where tunnel clients may send: 'peers' (known peers and roots) or 'any' (default peers)"],
@@ -106,12 +114,14 @@ export function defaultConfig(): RootConfig {
     validationWorkers: 0,
     httpListen: { host: '127.0.0.1', port: 9980 },
     metricsToken: '',
+    httpAllowedHosts: [],
     fleetRedis: '',
     rootId: '',
     servePlanetPorts: true,
     tcpRelay: null,
-    tcpRelayMaxConnections: 200_000,
+    tcpRelayMaxConnections: 0,
     tcpRelayMaxPerIp: 256,
+    tcpRelayMaxPerPrefix: 1024,
     tcpRelayIdleSec: 300,
     tcpRelayQueueBytes: 131_072,
     tcpRelayDestinations: 'peers',
@@ -159,7 +169,7 @@ function convert(key: keyof RootConfig, raw: unknown, source: string): RootConfi
       const n = asInt(raw);
       if (key === 'maxHops' && (n < 1 || n > 7)) throw bad(source, key, raw, 'must be 1..7');
       if (key === 'peerTimeoutSec' && n < 1) throw bad(source, key, raw, 'must be at least 1');
-      if ((key === 'tcpRelayMaxConnections' || key === 'tcpRelayMaxPerIp' || key === 'tcpRelayIdleSec') && n < 1) throw bad(source, key, raw, 'must be at least 1');
+      if ((key === 'tcpRelayMaxPerIp' || key === 'tcpRelayMaxPerPrefix' || key === 'tcpRelayIdleSec') && n < 1) throw bad(source, key, raw, 'must be at least 1');
       // One frame must fit: the largest ZeroTier datagram with its record header and address.
       if (key === 'tcpRelayQueueBytes' && n < 16384) throw bad(source, key, raw, 'must be at least 16384');
       return n;
@@ -181,6 +191,16 @@ function convert(key: keyof RootConfig, raw: unknown, source: string): RootConfi
     case 'level':
       if (typeof raw !== 'string' || !LEVELS.has(raw)) throw bad(source, key, raw, `must be one of ${[...LEVELS].join(', ')}`);
       return raw as RootConfig['logLevel'];
+    case 'hosts': {
+      const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : null;
+      if (items === null) throw bad(source, key, raw, 'expected a list of host names');
+      for (const i of items) {
+        if (typeof i !== 'string' || !/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i.test(i)) {
+          throw bad(source, key, i, 'expected a host name without port or scheme, e.g. root1.example.com');
+        }
+      }
+      return (items as string[]).map((i) => i.toLowerCase());
+    }
     case 'list': {
       const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : null;
       if (items === null || items.some((i) => typeof i !== 'string')) throw bad(source, key, raw, 'expected a list of ip/port strings');
@@ -261,10 +281,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const v = env[envName];
     if (v !== undefined && v !== '') set(key as keyof RootConfig, v, `env ${envName}`);
   }
-  // Repeated --endpoint flags accumulate; every other flag's last value wins.
+  // Repeated --endpoint and --http-allowed-host flags accumulate; every other flag's last value wins.
   const endpointFlags = flags.filter(([k]) => k === 'endpoints').map(([, v]) => v);
-  for (const [key, value] of flags) if (key !== 'endpoints') set(key, value, `flag ${CONFIG_KEYS[key][2]}`);
+  const hostFlags = flags.filter(([k]) => k === 'httpAllowedHosts').map(([, v]) => v);
+  for (const [key, value] of flags) if (key !== 'endpoints' && key !== 'httpAllowedHosts') set(key, value, `flag ${CONFIG_KEYS[key][2]}`);
   if (endpointFlags.length) set('endpoints', endpointFlags, 'flag --endpoint');
+  if (hostFlags.length) set('httpAllowedHosts', hostFlags, 'flag --http-allowed-host');
 
   config.stateDir = resolve(config.stateDir);
   if (config.planetFile === '') config.planetFile = resolve(config.stateDir, 'planet');

@@ -19,6 +19,7 @@ import { formatInetAddress } from '../vl1/inet-address.js';
 import type { World } from '../planet/world.js';
 import { coarseSeconds, type RootPeer } from './peer-table.js';
 import { serveDashboardAsset } from './live-dashboard.js';
+import { HostPolicy } from './host-check.js';
 
 /** What the API reads from the root (RootServer satisfies it). */
 export interface HttpApiSource {
@@ -40,6 +41,13 @@ export interface HttpApiOptions {
 }
 
 const MAX_PAGE = 1000;
+
+/**
+ * Open connections the HTTP server holds at most; more are closed as soon as they are accepted. It bounds the
+ * descriptors the API can take (the TCP relay keeps this many free for it: relay/fd-budget.ts), and a
+ * scraper, an orchestrator's probes and a few dashboards need far fewer.
+ */
+export const HTTP_MAX_CONNECTIONS = 64;
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v));
@@ -162,17 +170,54 @@ export function createHttpApiHandler(
   };
 }
 
-/** Starts the HTTP server on `host:port`; resolves once listening. */
-export async function listenHttpApi(handler: http.RequestListener, host: string, port: number): Promise<http.Server> {
-  const server = http.createServer(handler);
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 15_000;
+export interface HttpListenOptions {
+  /**
+   * Which Host headers are answered (root/host-check.ts): by default the policy of `host` with no extra names;
+   * null answers any (only for a server that shows nothing about peers, such as the standalone relay's /metrics).
+   * /healthz and /readyz are answered whatever the Host: orchestrators probe by any name, and they tell nothing.
+   */
+  hosts?: HostPolicy | null;
+  /** Told when accepting a connection fails (descriptors exhausted); at most once per 10 s, with the count. */
+  onAcceptError?: (e: Error, count: number) => void;
+}
+
+/** Paths answered without the Host check and without the token (they reveal nothing). */
+function isProbe(url: string | undefined): boolean {
+  const path = (url ?? '').split('?')[0];
+  return path === '/healthz' || path === '/readyz';
+}
+
+/** Starts the HTTP server on `host:port`; resolves once listening. @throws the listen error. */
+export async function listenHttpApi(handler: http.RequestListener, host: string, port: number, opts: HttpListenOptions = {}): Promise<http.Server> {
+  const hosts = opts.hosts === undefined ? new HostPolicy(host) : opts.hosts;
+  // Bounded: at most HTTP_MAX_CONNECTIONS, none held long. A connection that sends nothing is closed by the
+  // headers timeout (checked every 2 s), an idle keep-alive one after 5 s.
+  const limits = { headersTimeout: 10_000, requestTimeout: 15_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 2_000 };
+  const server = http.createServer(limits, (req, res) => {
+    if (hosts !== null && !isProbe(req.url) && !hosts.allows(req.headers.host)) {
+      // 421: this server is not the one for that name (a DNS-rebinding page, or a name the operator has not listed).
+      res.writeHead(421, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+      res.end(`Host ${JSON.stringify(req.headers.host)} is not served here: use this server's IP address or localhost, or list the name in httpAllowedHosts\n`);
+      return;
+    }
+    handler(req, res);
+  });
+  server.maxConnections = HTTP_MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
+  });
+  // After listening, an error is a failed accept (EMFILE): without a listener it would end the process.
+  let errors = 0;
+  let lastReport = -Infinity;
+  server.on('error', (e) => {
+    errors++;
+    if (Date.now() - lastReport < 10_000) return;
+    lastReport = Date.now();
+    opts.onAcceptError?.(e, errors);
   });
   return server;
 }

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { formatAddress } from '../vl1/address.js';
 import type { World } from '../planet/world.js';
+import { HostPolicy } from './host-check.js';
 
 /** What the dashboard reads from the root (RootServer satisfies it). */
 export interface LiveSource {
@@ -79,11 +80,14 @@ function sum(counters: ReadonlyMap<string, number>, pred: (name: string) => bool
 }
 
 /**
- * Accepts WebSocket upgrades on `/live` of `server` (checking `?token=` when a token is set) and pushes a
- * snapshot every `intervalMs` to every client. Returns a function that stops it.
+ * Accepts WebSocket upgrades on `/live` of `server` (checking Host and Origin, then `?token=` when a token is
+ * set) and pushes a snapshot every `intervalMs` to every client. Returns a function that stops it.
+ * `hosts`: the Host policy of the server (default: that of the address it is bound to, no extra names).
  */
-export function attachLiveDashboard(server: http.Server, root: LiveSource, opts: { token: string; intervalMs?: number; now?: () => number }): () => void {
+export function attachLiveDashboard(server: http.Server, root: LiveSource, opts: { token: string; hosts?: HostPolicy; intervalMs?: number; now?: () => number }): () => void {
   const now = opts.now ?? Date.now;
+  const bound = server.address();
+  const hosts = opts.hosts ?? new HostPolicy(bound !== null && typeof bound === 'object' ? bound.address : '127.0.0.1');
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 });
   const tokenOk = (given: string | null) => {
     if (opts.token === '') return true;
@@ -94,6 +98,11 @@ export function attachLiveDashboard(server: http.Server, root: LiveSource, opts:
   const onUpgrade = (req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://root');
     if (url.pathname !== '/live') return socket.destroy();
+    // WebSockets ignore the same-origin policy: any page may open one to 127.0.0.1, so the Origin decides.
+    if (!hosts.allowsUpgrade(req.headers.host, req.headers.origin)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
+      return;
+    }
     if (!tokenOk(url.searchParams.get('token'))) {
       socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n');
       return;

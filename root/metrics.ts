@@ -11,6 +11,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { performance } from 'node:perf_hooks';
 import { createHash } from 'node:crypto';
 import type { World } from '../planet/world.js';
+import { Verb } from '../vl1/constants.js';
+import { ZtErrorCode } from '../vl1/errors.js';
 
 /** What a metrics registry reads from the root (RootServer satisfies it). */
 export interface RootMetricsSource {
@@ -19,7 +21,15 @@ export interface RootMetricsSource {
   readonly planet: World;
   readonly planetBytes: Uint8Array;
   /** The TCP fallback listener, when the root runs one. */
-  readonly tunnel?: { readonly connections: number; readonly tunnels: number } | null;
+  readonly tunnel?: TunnelGaugeSource | null;
+}
+
+/** What the TCP relay's gauges read (relay/tcp-tunnel-server.ts). */
+interface TunnelGaugeSource {
+  readonly connections: number;
+  readonly tunnels: number;
+  /** The total connection limit in force (derived from the descriptor limit). */
+  readonly connectionLimit?: number;
 }
 
 /** The TCP relay's counters (relay/tcp-tunnel-server.ts) by family and label. */
@@ -29,6 +39,9 @@ const TCP_COUNTERS: Record<string, [string, Record<string, string>]> = {
   tcp_tls_handoffs: ['ztroot_tcp_connections_total', { result: 'tls' }],
   tcp_refused_total_limit: ['ztroot_tcp_connections_total', { result: 'refused_total_limit' }],
   tcp_refused_ip_limit: ['ztroot_tcp_connections_total', { result: 'refused_ip_limit' }],
+  tcp_refused_prefix_limit: ['ztroot_tcp_connections_total', { result: 'refused_prefix_limit' }],
+  tcp_accept_errors: ['ztroot_tcp_connections_total', { result: 'accept_error' }],
+  tcp_evicted: ['ztroot_tcp_closes_total', { reason: 'evicted' }],
   tcp_tls_unconfigured: ['ztroot_tcp_connections_total', { result: 'tls_unconfigured' }],
   tcp_bad_protocol: ['ztroot_tcp_connections_total', { result: 'bad_protocol' }],
   tcp_closed: ['ztroot_tcp_closes_total', { reason: 'any' }],
@@ -46,6 +59,74 @@ const TCP_COUNTERS: Record<string, [string, Record<string, string>]> = {
   tcp_allowlist_denied: ['ztroot_tcp_dropped_total', { reason: 'allowlist_denied' }],
   tcp_runt_datagrams: ['ztroot_tcp_dropped_total', { reason: 'runt' }],
 };
+
+/**
+ * ZtError codes a parser on the packet path can throw: the root counts each as `drop_<code>` (root-server.ts
+ * onDatagram), so each is a drop reason.
+ */
+const PACKET_PATH_ERRORS = [
+  ZtErrorCode.TRUNCATED,
+  ZtErrorCode.TOO_LONG,
+  ZtErrorCode.BAD_VALUE,
+  ZtErrorCode.TRAILING_BYTES,
+  ZtErrorCode.BAD_FORMAT,
+  ZtErrorCode.RESERVED_ADDRESS,
+  ZtErrorCode.UNKNOWN_IDENTITY_TYPE,
+  ZtErrorCode.IDENTITY_INVALID,
+  ZtErrorCode.BAD_SIGNATURE,
+  ZtErrorCode.BAD_MAC,
+  ZtErrorCode.UNSUPPORTED_CIPHER,
+  ZtErrorCode.BAD_COMPRESSION,
+  ZtErrorCode.BAD_FRAGMENT,
+  ZtErrorCode.OVERLOADED,
+].map((c) => c.slice('ZT_ERR_'.length).toLowerCase());
+
+/**
+ * Drop reasons the root counts by name (root-server.ts, relay/relay.ts, root/tunnel-paths.ts), besides the
+ * ZtError codes above. Listed so that every `ztroot_packets_dropped_total{reason}` series exists at 0 from
+ * the first scrape: `rate()` and `increase()` need a sample before the first drop, or an alert on a reason
+ * never fires on its first burst. root/metrics.test.ts checks that every reason the sources count is here.
+ */
+export const KNOWN_DROP_REASONS: readonly string[] = [
+  ...new Set([
+    // relay/relay.ts (RelayDropReason)
+    'runt', 'hop_limit', 'unknown_destination', 'no_path', 'bad_fragment',
+    // root/root-server.ts
+    'bad_protocol_version', 'fleet_not_forward', 'fleet_unauthenticated', 'fragment_to_root', 'from_self',
+    'hello_bad_moon_list', 'hello_identity_mismatch', 'hello_source_mismatch', 'hello_validation_pending',
+    'identity_invalid', 'internal_error', 'ip_rate_limited', 'multicast_limit', 'new_identity_rate_limited',
+    'no_socket', 'rate_limited', 'unhandled_verb', 'unknown_peer', 'validation_unavailable',
+    // root/tunnel-paths.ts
+    'tunnel_destination', 'tunnel_low_port', 'tunnel_no_destination', 'tunnel_no_socket', 'tunnel_unauthenticated',
+    ...PACKET_PATH_ERRORS,
+  ]),
+];
+
+/** Other root counters with a fixed name (each family/label they map to starts at 0). */
+const KNOWN_OTHER_COUNTERS = [
+  'relayed', 'relayed_bytes', 'rendezvous_sent', 'whois_answered', 'whois_miss', 'gather_answered', 'gather_empty',
+  'peers_added', 'peers_expired', 'planet_updates_sent', 'moon_updates_sent', 'hello_identity_collision',
+  'fleet_publishes', 'fleet_resyncs', 'fleet_whois_lookups', 'fleet_location_lookups', 'fleet_write_errors',
+  // ztroot_events_total{event}
+  'rx_extended_armor',
+  'fleet_forwarded', 'fleet_delivered', 'fleet_read_errors', 'fleet_hold_full', 'hello_queued_for_validation', 'tunnel_sent_udp',
+];
+
+/**
+ * Every root counter name known in advance: drop reasons, packets in and out by verb, results, operations,
+ * and the TCP relay's counters. The metrics start each of them at 0.
+ */
+export const KNOWN_ROOT_COUNTERS: readonly string[] = [
+  ...KNOWN_DROP_REASONS.map((r) => `drop_${r}`),
+  ...Object.keys(Verb).flatMap((v) => [`rx_${v}`, `tx_${v}`]),
+  ...KNOWN_OTHER_COUNTERS,
+  ...Object.keys(TCP_COUNTERS),
+];
+
+/** The standalone relay's own results (`relay_*` counters of relay/standalone-relay.ts). */
+export const KNOWN_RELAY_RESULTS: readonly string[] = [
+  'sent_udp', 'to_tunnel', 'udp_errors', 'drop_runt', 'drop_no_tunnel', 'drop_no_socket', 'drop_no_destination', 'drop_low_port', 'drop_destination',
+];
 
 /** The fleet store and its cache, when the root is part of a fleet. */
 export interface FleetMetricsSource {
@@ -122,8 +203,8 @@ const COUNTER_FAMILIES: Record<string, { help: string; labelNames: string[] }> =
   ztroot_identity_collisions_total: { help: 'HELLOs claiming a known address with another key.', labelNames: [] },
   ztroot_fleet_operations_total: { help: 'Operations on the fleet store, by kind.', labelNames: ['op'] },
   ztroot_fleet_errors_total: { help: 'Failed operations on the fleet store, by kind.', labelNames: ['op'] },
-  ztroot_tcp_connections_total: { help: 'TCP relay connections by outcome: accepted, then tunnel or tls (handed to HTTPS), or refused.', labelNames: ['result'] },
-  ztroot_tcp_closes_total: { help: 'TCP relay connections closed (reason any), and those closed by a limit or bad input, by reason.', labelNames: ['reason'] },
+  ztroot_tcp_connections_total: { help: 'TCP relay connections by outcome: accepted, then tunnel or tls (handed to HTTPS); or refused by a limit (total, per IP, per prefix), or an accept error (descriptors exhausted).', labelNames: ['result'] },
+  ztroot_tcp_closes_total: { help: 'TCP relay connections closed (reason any), and those closed by a limit, by bad input, or evicted to make room for another prefix, by reason.', labelNames: ['reason'] },
   ztroot_tcp_datagrams_total: { help: 'Datagrams carried over TCP tunnels, by direction (in: from clients).', labelNames: ['direction'] },
   ztroot_tcp_bytes_total: { help: 'Bytes of the datagrams carried over TCP tunnels, by direction.', labelNames: ['direction'] },
   ztroot_tcp_dropped_total: { help: 'Datagrams dropped by the TCP relay, by reason (queue_full: the client reads too slowly).', labelNames: ['reason'] },
@@ -142,10 +223,20 @@ export function createRootMetrics(root: RootMetricsSource, validator?: Validator
   return registry;
 }
 
+/**
+ * prom-client's default gauges that are named like counters: `promtool check metrics` rejects a gauge ending
+ * in `_total`. Each is the sum over the `type` label of the gauge of the same name without `_total`
+ * (`ztroot_nodejs_active_handles{type}` …), which is kept: `sum(ztroot_nodejs_active_handles)` gives it back.
+ */
+const MISNAMED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 /** An empty registry with the process metrics (unless turned off). */
 export function createRootMetricsRegistry(opts: RootMetricsOptions = {}): Registry {
   const registry = new Registry();
-  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'ztroot_' });
+  if (opts.processMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: 'ztroot_' });
+    for (const name of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(`ztroot_${name}`);
+  }
   return registry;
 }
 
@@ -165,6 +256,10 @@ export function addRootMetrics(registry: Registry, root: RootMetricsSource, vali
       // Remote: peers of other roots this root currently knows through the fleet (its cache).
       if (fleet !== undefined) this.set({ scope: 'remote' }, fleet.cache.stats().identities);
       for (const c of families.values()) c.reset();
+      for (const name of KNOWN_ROOT_COUNTERS) {
+        const { family, labels } = classifyCounter(name);
+        families.get(family)!.inc(labels, 0);
+      }
       for (const [name, value] of root.counters) {
         const { family, labels } = classifyCounter(name);
         families.get(family)!.inc(labels, value);
@@ -243,7 +338,7 @@ export function addRootMetrics(registry: Registry, root: RootMetricsSource, vali
   }
 }
 
-function addTcpConnectionsGauge(registry: Registry, source: { readonly tunnel?: { readonly connections: number; readonly tunnels: number } | null }): void {
+function addTcpConnectionsGauge(registry: Registry, source: { readonly tunnel?: TunnelGaugeSource | null }): void {
   new Gauge({
     name: 'ztroot_tcp_connections',
     help: 'Open TCP relay connections (kind all: every connection, tunnel: ZeroTier tunnels among them).',
@@ -256,12 +351,21 @@ function addTcpConnectionsGauge(registry: Registry, source: { readonly tunnel?: 
       this.set({ kind: 'tunnel' }, t.tunnels);
     },
   });
+  new Gauge({
+    name: 'ztroot_tcp_connections_limit',
+    help: 'The TCP relay\'s limit on open connections: the configured one, or what the descriptor limit leaves after a reserve for the HTTP API, Redis and files.',
+    registers: [registry],
+    collect() {
+      const limit = source.tunnel?.connectionLimit;
+      if (limit !== undefined) this.set(limit);
+    },
+  });
 }
 
 /** What the standalone relay (`ztroot relay`, relay/standalone-relay.ts) exposes. */
 export interface RelayMetricsSource {
   readonly counters: ReadonlyMap<string, number>;
-  readonly tunnel: { readonly connections: number; readonly tunnels: number };
+  readonly tunnel: TunnelGaugeSource;
 }
 
 /**
@@ -270,7 +374,9 @@ export interface RelayMetricsSource {
  */
 export function addRelayMetrics(registry: Registry, relay: RelayMetricsSource): void {
   const families = new Map<string, Counter<string>>();
-  const relayed = new Counter({ name: 'ztroot_relay_datagrams_total', help: 'Datagrams through the standalone relay, by result (sent_udp, to_tunnel, drop_<reason>).', labelNames: ['result'], registers: [registry] });
+  // Registered after the gauge whose collect() fills it: prom-client serialises each metric right after its
+  // own collect, in registration order, so a family registered before it would always show the previous scrape.
+  let relayed: Counter<string> | null = null;
   new Gauge({
     name: 'ztroot_relay_up',
     help: 'The standalone TCP relay is running (1).',
@@ -279,14 +385,17 @@ export function addRelayMetrics(registry: Registry, relay: RelayMetricsSource): 
       this.set(1);
       // Counters are refreshed here, first in the scrape (see addRootMetrics).
       for (const c of families.values()) c.reset();
-      relayed.reset();
+      relayed!.reset();
+      for (const [family, labels] of Object.values(TCP_COUNTERS)) families.get(family)!.inc(labels, 0);
+      for (const result of KNOWN_RELAY_RESULTS) relayed!.inc({ result }, 0);
       for (const [name, value] of relay.counters) {
         const tcp = TCP_COUNTERS[name];
         if (tcp !== undefined) families.get(tcp[0])!.inc(tcp[1], value);
-        else if (name.startsWith('relay_')) relayed.inc({ result: name.slice('relay_'.length) }, value);
+        else if (name.startsWith('relay_')) relayed!.inc({ result: name.slice('relay_'.length) }, value);
       }
     },
   });
+  relayed = new Counter({ name: 'ztroot_relay_datagrams_total', help: 'Datagrams through the standalone relay, by result (sent_udp, to_tunnel, drop_<reason>).', labelNames: ['result'], registers: [registry] });
   addTcpConnectionsGauge(registry, relay);
   for (const name of new Set(Object.values(TCP_COUNTERS).map(([f]) => f))) {
     const { help, labelNames } = COUNTER_FAMILIES[name]!;
@@ -312,6 +421,7 @@ export function timeValidations<I>(validator: Validates<I>, registry: Registry):
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  for (const result of ['valid', 'invalid', 'error']) h.zero({ result }); // exported from the first scrape
   return {
     validate(identity: I): Promise<boolean> {
       const t0 = performance.now();

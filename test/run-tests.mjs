@@ -20,5 +20,7 @@ if (files.length === 0) {
   console.error('no test files found under dist/ (did tsc run?)');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+// spec's output, with every skipped test and suite (file, name, reason) listed at the end: see the reporter.
+const reporter = new URL('./summary-reporter.mjs', import.meta.url).href;
+const r = spawnSync(process.execPath, ['--test', `--test-reporter=${reporter}`, '--test-reporter-destination=stdout', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -17,6 +17,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   relay: { summary: 'run a standalone TCP fallback relay (for a host apart from the roots)', load: () => import('./relay.js') },
   fleet: { summary: "the fleet's roots as Redis sees them (fleet status)", load: () => import('./fleet.js') },
   bench: { summary: 'run the benchmarks (npm run bench)', load: () => import('./bench/index.js') },
+  fuzz: { summary: 'mutated captured traffic against a real root: no crash, drops by reason, RSS (npm run fuzz)', load: () => import('./fuzz.js') },
 };
 
 function usage(): string {

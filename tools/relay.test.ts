@@ -29,7 +29,8 @@ test('defaults: [::]:443, ephemeral UDP port on both families, ports above 1024,
   if (a === 'help') return;
   assert.deepEqual(a.listen, { host: '::', port: 443 });
   assert.deepEqual([a.udpPort, a.bind4, a.bind6, a.minPort], [0, '0.0.0.0', '::', 1025]);
-  assert.deepEqual([a.maxConnections, a.maxPerIp, a.idleSec, a.queueBytes], [200_000, 256, 300, 131_072]);
+  // maxConnections 0: as many as the descriptor limit allows (relay/fd-budget.ts).
+  assert.deepEqual([a.maxConnections, a.maxPerIp, a.maxPerPrefix, a.idleSec, a.queueBytes], [0, 256, 1024, 300, 131_072]);
   assert.deepEqual([a.destinations, a.allowFile, a.allowFailOpen, a.tlsCert, a.tlsKey], [[], '', false, '', '']);
 });
 
@@ -44,6 +45,7 @@ test('every flag is read', () => {
     '--destination', '2001:DB8::2/9993',
     '--max-connections', '1000',
     '--max-per-ip', '8',
+    '--max-per-prefix', '32',
     '--idle-timeout', '60',
     '--queue-bytes', '65536',
     '--allow-file', '/etc/ztroot/allow',
@@ -60,7 +62,7 @@ test('every flag is read', () => {
     { family: 4, ip: '203.0.113.1', port: 9993 },
     { family: 6, ip: '2001:db8::2', port: 9993 },
   ]);
-  assert.deepEqual([a.maxConnections, a.maxPerIp, a.idleSec, a.queueBytes], [1000, 8, 60, 65536]);
+  assert.deepEqual([a.maxConnections, a.maxPerIp, a.maxPerPrefix, a.idleSec, a.queueBytes], [1000, 8, 32, 60, 65536]);
   assert.deepEqual([a.allowFile, a.allowFailOpen, a.tlsCert, a.tlsKey, a.http, a.logLevel], ['/etc/ztroot/allow', true, 'c.pem', 'k.pem', null, 'warn']);
 });
 

@@ -27,8 +27,10 @@ options:
   --bind6 <ip|none>           IPv6 UDP bind address (default ::)
   --min-port <port>           lowest destination UDP port (default 1025)
   --destination <ip/port>     only relay to these (repeatable; e.g. your roots); default: anywhere
-  --max-connections <n>       open TCP connections in total (default 200000)
-  --max-per-ip <n>            open TCP connections per source IP (default 256)
+  --max-connections <n>       open TCP connections in total; 0 = what the descriptor limit allows,
+                              kept free for /metrics and files (default 0)
+  --max-per-ip <n>            open TCP connections per source IP, IPv6 per /64 (default 256)
+  --max-per-prefix <n>        open TCP connections per source IPv4 /24 or IPv6 /48 (default 1024)
   --idle-timeout <s>          close a tunnel silent this long (default 300)
   --queue-bytes <n>           bytes queued per connection before datagrams are dropped (default 131072)
   --allow-file <file>         ZeroTier addresses allowed to use the relay, one per line
@@ -56,6 +58,7 @@ interface RelayArgs {
   destinations: InetAddress[];
   maxConnections: number;
   maxPerIp: number;
+  maxPerPrefix: number;
   idleSec: number;
   queueBytes: number;
   allowFile: string;
@@ -76,8 +79,9 @@ export function parseRelayArgs(argv: string[]): RelayArgs | 'help' {
     bind6: '::',
     minPort: 1025,
     destinations: [],
-    maxConnections: 200_000,
+    maxConnections: 0,
     maxPerIp: 256,
+    maxPerPrefix: 1024,
     idleSec: 300,
     queueBytes: 131_072,
     allowFile: '',
@@ -133,7 +137,10 @@ export function parseRelayArgs(argv: string[]): RelayArgs | 'help' {
         }
         break;
       case '--max-connections':
-        a.maxConnections = int(flag, v, 1, 10_000_000);
+        a.maxConnections = int(flag, v, 0, 10_000_000);
+        break;
+      case '--max-per-prefix':
+        a.maxPerPrefix = int(flag, v, 1, 10_000_000);
         break;
       case '--max-per-ip':
         a.maxPerIp = int(flag, v, 1, 10_000_000);
@@ -218,6 +225,7 @@ export async function main(argv: string[]): Promise<number> {
       tunnel: {
         maxConnections: args.maxConnections,
         maxConnectionsPerIp: args.maxPerIp,
+        maxConnectionsPerPrefix: args.maxPerPrefix,
         idleTimeoutMs: args.idleSec * 1000,
         maxQueueBytes: args.queueBytes,
         allowList: args.allowFile === '' ? null : { file: args.allowFile, failOpen: args.allowFailOpen },
@@ -231,7 +239,9 @@ export async function main(argv: string[]): Promise<number> {
   if (args.http !== null) {
     const registry = createRootMetricsRegistry();
     addRelayMetrics(registry, relay);
-    metricsServer = await listenHttpApi(metricsHandler(registry, args.metricsToken), args.http.host, args.http.port);
+    // No Host check: this /metrics names no peer, and the relay has no setting for the names it is scraped by.
+    const onAcceptError = (e: Error, count: number) => log.error({ err: e.message, count }, 'relay metrics cannot accept connections');
+    metricsServer = await listenHttpApi(metricsHandler(registry, args.metricsToken), args.http.host, args.http.port, { hosts: null, onAcceptError });
     const a = metricsServer.address() as { address: string; port: number };
     log.info({ http: `${a.address}:${a.port}` }, 'relay metrics listening');
   }

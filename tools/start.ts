@@ -26,6 +26,7 @@ import { createHash } from 'node:crypto';
 import { addRootMetrics, createRootMetricsRegistry, timeValidations } from '../root/metrics.js';
 import { createHttpApiHandler, listenHttpApi } from '../root/http-api.js';
 import { attachLiveDashboard } from '../root/live-dashboard.js';
+import { HostPolicy, httpExposureProblem } from '../root/host-check.js';
 
 /** ztroot's own version (package.json), shown by the API and advertised in OK(HELLO). */
 const VERSION = '0.1.0';
@@ -43,6 +44,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
+  const exposure = httpExposureProblem(config.httpListen, config.metricsToken);
+  if (exposure !== null) throw new ZtError(ZtErrorCode.BAD_CONFIG, exposure);
   const log = pino({ level: config.logLevel, base: { svc: 'ztroot' } });
   const { identity, created } = loadOrCreateIdentity(config.stateDir);
   if (created) log.info({ address: formatAddress(identity.address), stateDir: config.stateDir }, 'created a new root identity');
@@ -123,6 +126,7 @@ export async function main(argv: string[]): Promise<number> {
         {
           maxConnections: config.tcpRelayMaxConnections,
           maxConnectionsPerIp: config.tcpRelayMaxPerIp,
+          maxConnectionsPerPrefix: config.tcpRelayMaxPerPrefix,
           idleTimeoutMs: config.tcpRelayIdleSec * 1000,
           maxQueueBytes: config.tcpRelayQueueBytes,
           allowList: config.tcpRelayAllowFile === '' ? null : { file: config.tcpRelayAllowFile, failOpen: config.tcpRelayAllowFailOpen },
@@ -136,8 +140,10 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   if (config.httpListen !== null) {
-    httpServer = await listenHttpApi(apiHandler, config.httpListen.host, config.httpListen.port);
-    stopLive = attachLiveDashboard(httpServer, server, { token: config.metricsToken });
+    const hosts = new HostPolicy(config.httpListen.host, config.httpAllowedHosts);
+    const onAcceptError = (e: Error, count: number) => log.error({ err: e.message, count }, 'HTTP API cannot accept connections');
+    httpServer = await listenHttpApi(apiHandler, config.httpListen.host, config.httpListen.port, { hosts, onAcceptError });
+    stopLive = attachLiveDashboard(httpServer, server, { token: config.metricsToken, hosts });
     const a = httpServer.address() as { address: string; port: number };
     log.info({ http: `${a.address}:${a.port}` }, 'HTTP API, /metrics and the live dashboard listening');
   }
