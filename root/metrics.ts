@@ -92,10 +92,12 @@ export const KNOWN_DROP_REASONS: readonly string[] = [
     // relay/relay.ts (RelayDropReason)
     'runt', 'hop_limit', 'unknown_destination', 'no_path', 'bad_fragment',
     // root/root-server.ts
-    'bad_protocol_version', 'fleet_not_forward', 'fleet_unauthenticated', 'fragment_to_root', 'from_self',
+    'bad_protocol_version', 'fragment_to_root', 'from_self',
     'hello_bad_moon_list', 'hello_identity_mismatch', 'hello_source_mismatch', 'hello_validation_pending',
     'identity_invalid', 'internal_error', 'ip_rate_limited', 'multicast_limit', 'new_identity_rate_limited',
     'no_socket', 'rate_limited', 'unhandled_verb', 'unknown_peer', 'validation_unavailable',
+    // root/fleet-forwarding.ts
+    'fleet_not_forward', 'fleet_unauthenticated', 'fleet_hold_expired',
     // root/tunnel-paths.ts
     'tunnel_destination', 'tunnel_low_port', 'tunnel_no_destination', 'tunnel_no_socket', 'tunnel_unauthenticated',
     ...PACKET_PATH_ERRORS,
@@ -110,6 +112,7 @@ const KNOWN_OTHER_COUNTERS = [
   // ztroot_events_total{event}
   'rx_extended_armor',
   'fleet_forwarded', 'fleet_delivered', 'fleet_read_errors', 'fleet_hold_full', 'hello_queued_for_validation', 'tunnel_sent_udp',
+  'fleet_location_miss', 'fleet_root_id_conflicts',
 ];
 
 /**

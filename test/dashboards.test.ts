@@ -94,7 +94,7 @@ test('the Grafana dashboard is well-formed and every metric a panel names exists
 test('the alerting rules pass promtool and name only metrics a root exports', (t) => {
   const rules = parseYaml(readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
   const alerts = rules.groups.flatMap((g) => g.rules);
-  assert.deepEqual(alerts.map((r) => r.alert).sort(), ['ZtrootAcceptFailing', 'ZtrootFleetStoreDegraded', 'ZtrootNoPeers', 'ZtrootPlanetMismatch', 'ZtrootRelayDropsRising', 'ZtrootRootDown', 'ZtrootTcpRelayNearDescriptorLimit', 'ZtrootTcpRelayRefusing', 'ZtrootValidationBacklog']);
+  assert.deepEqual(alerts.map((r) => r.alert).sort(), ['ZtrootAcceptFailing', 'ZtrootFleetRootIdConflict', 'ZtrootFleetStoreDegraded', 'ZtrootNoPeers', 'ZtrootPlanetMismatch', 'ZtrootRelayDropsRising', 'ZtrootRootDown', 'ZtrootTcpRelayNearDescriptorLimit', 'ZtrootTcpRelayRefusing', 'ZtrootValidationBacklog']);
   const missing = alerts.flatMap((r) => metricNames(r.expr)).filter((n) => !scraped.has(n));
   assert.deepEqual(missing, [], `rules name metrics a root does not export: ${missing.join(', ')}`);
 
@@ -102,5 +102,5 @@ test('the alerting rules pass promtool and name only metrics a root exports', (t
   if (which.status !== 0) return t.skip('promtool not installed (Debian package prometheus; the test command installs it as root)');
   const r = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
   assert.equal(r.status, 0, `promtool check rules failed:\n${r.stdout}\n${r.stderr}`);
-  assert.match(r.stdout, /SUCCESS: 9 rules found/);
+  assert.match(r.stdout, /SUCCESS: 10 rules found/);
 });
