@@ -109,6 +109,7 @@ const KNOWN_OTHER_COUNTERS = [
   'relayed', 'relayed_bytes', 'rendezvous_sent', 'whois_answered', 'whois_miss', 'gather_answered', 'gather_empty',
   'peers_added', 'peers_expired', 'planet_updates_sent', 'moon_updates_sent', 'hello_identity_collision',
   'fleet_publishes', 'fleet_resyncs', 'fleet_whois_lookups', 'fleet_location_lookups', 'fleet_write_errors',
+  'path_probes_sent', 'path_probes_confirmed', 'path_probe_mismatch', 'path_probe_rate_limited', 'path_adopted',
   // ztroot_events_total{event}
   'rx_extended_armor',
   'fleet_forwarded', 'fleet_delivered', 'fleet_read_errors', 'fleet_hold_full', 'hello_queued_for_validation', 'tunnel_sent_udp',
@@ -187,6 +188,16 @@ export function classifyCounter(name: string): { family: string; labels: Record<
       return { family: 'ztroot_fleet_errors_total', labels: { op: 'write' } };
     case 'hello_identity_collision':
       return { family: 'ztroot_identity_collisions_total', labels: {} };
+    case 'path_probes_sent':
+      return { family: 'ztroot_path_probes_total', labels: { result: 'sent' } };
+    case 'path_probes_confirmed':
+      return { family: 'ztroot_path_probes_total', labels: { result: 'confirmed' } };
+    case 'path_probe_mismatch':
+      return { family: 'ztroot_path_probes_total', labels: { result: 'mismatch' } };
+    case 'path_probe_rate_limited':
+      return { family: 'ztroot_path_probes_total', labels: { result: 'rate_limited' } };
+    case 'path_adopted':
+      return { family: 'ztroot_paths_adopted_total', labels: {} };
     default:
       return { family: 'ztroot_events_total', labels: { event: name } };
   }
@@ -204,6 +215,8 @@ const COUNTER_FAMILIES: Record<string, { help: string; labelNames: string[] }> =
   ztroot_peers_expired_total: { help: 'Peers forgotten after the activity timeout.', labelNames: [] },
   ztroot_world_updates_sent_total: { help: 'Planets and moons sent in OK(HELLO) to holders of older ones.', labelNames: ['type'] },
   ztroot_identity_collisions_total: { help: 'HELLOs claiming a known address with another key.', labelNames: [] },
+  ztroot_path_probes_total: { help: 'Probes of addresses a peer spoke from that are not its path (sent; confirmed by an authentic OK from there; mismatch: answered from elsewhere; rate_limited: not sent).', labelNames: ['result'] },
+  ztroot_paths_adopted_total: { help: 'Peer paths moved to an address that answered a probe (new peers, roaming).', labelNames: [] },
   ztroot_fleet_operations_total: { help: 'Operations on the fleet store, by kind.', labelNames: ['op'] },
   ztroot_fleet_errors_total: { help: 'Failed operations on the fleet store, by kind.', labelNames: ['op'] },
   ztroot_tcp_connections_total: { help: 'TCP relay connections by outcome: accepted, then tunnel or tls (handed to HTTPS); or refused by a limit (total, per IP, per prefix), or an accept error (descriptors exhausted).', labelNames: ['result'] },

@@ -10,6 +10,7 @@ import type { Identity } from '../vl1/identity.js';
 import type { PeerKey } from '../vl1/peer-key.js';
 import { PEER_PATH_EXPIRATION } from '../vl1/constants.js';
 import { VIA_TUNNEL, type RelayVia } from '../relay/relay.js';
+import type { PendingProbe } from './path-probes.js';
 
 /** 2024-01-01T00:00:00Z: the origin of coarse time. */
 const COARSE_EPOCH_MS = 1_704_067_200_000;
@@ -71,6 +72,11 @@ export class RootPeer {
   replyWindowStart = 0;
   repliesInWindow = 0;
 
+  /** Probes of addresses this peer spoke from that are not its current path (root/path-probes.ts), and their budget. */
+  probes: PendingProbe[] | null = null;
+  probeWindowStart = 0;
+  probesInWindow = 0;
+
   constructor(identity: Identity, key: PeerKey) {
     this.address = identity.address;
     this.lo30 = identity.address % LOW_SPAN;
@@ -80,9 +86,9 @@ export class RootPeer {
   }
 
   /**
-   * Records that an authenticated packet arrived from `ip:port` on local socket `sock`. Replies and
-   * relayed packets leave from that same socket, so they come from the address:port the peer's NAT
-   * expects.
+   * Records that an authenticated packet arrived from `ip:port` on local socket `sock` — a path the peer proved
+   * it holds (root/path-probes.ts), never merely the source of a packet, which may be a replay. Replies and
+   * relayed packets leave from that same socket, so they come from the address:port the peer's NAT expects.
    */
   heardFrom(family: 4 | 6, ip: string, port: number, sock: number, nowMs: number): void {
     const s = coarseSeconds(nowMs);

@@ -35,9 +35,9 @@ import {
 import { isZtError, ZtError, ZtErrorCode } from '../vl1/errors.js';
 import { concatBytes, readU40, toHex } from '../vl1/bytes.js';
 import { cryptField, dearmor, isFragment, openPacket, removeExtendedArmor, sealPacket, type ArmorSuite } from '../vl1/packet.js';
-import { decodeHello, decodeHelloMoons, type Hello } from '../vl1/verbs/hello.js';
+import { decodeHello, decodeHelloMoons, encodeHello, type Hello } from '../vl1/verbs/hello.js';
 import { decodeMulticastGather, decodeMulticastLike } from '../vl1/verbs/multicast.js';
-import { encodeOk } from '../vl1/verbs/ok.js';
+import { decodeOk, encodeOk } from '../vl1/verbs/ok.js';
 import { encodeError } from '../vl1/verbs/error.js';
 import { decodeWhois } from '../vl1/verbs/whois.js';
 import { encodeRendezvous } from '../vl1/verbs/rendezvous.js';
@@ -50,6 +50,7 @@ import { coarseSeconds, PeerTable, RootPeer } from './peer-table.js';
 import { MulticastSubscriptions } from './multicast-subscriptions.js';
 import { RateGate, sourcePrefixKey } from './rate-gate.js';
 import { TunnelPaths } from './tunnel-paths.js';
+import { isCurrentPath, PathProbes } from './path-probes.js';
 import { FleetForwarding, type RootFleet } from './fleet-forwarding.js';
 
 export type { RootFleet } from './fleet-forwarding.js';
@@ -219,6 +220,11 @@ export class RootServer extends EventEmitter {
   /** The TCP fallback listener (startTunnel), and its tunnels as paths of their peers. */
   private tunnelServer: TcpTunnelServer | null = null;
   private readonly tunnels: TunnelPaths;
+  /** Proof of new paths before they are adopted (root/path-probes.ts). */
+  private readonly probes = new PathProbes({
+    sendProbe: (peer, sock, ip, port) => this.sendProbe(peer, sock, ip, port),
+    count: (name) => this.count(name),
+  });
   /**
    * The UDP socket index, source IP and port of the datagram being handled (NO_SOCK otherwise): a datagram
    * relayed to a tunnel client is framed with the source it came from (see sendToTunnel).
@@ -538,7 +544,9 @@ export class RootServer extends EventEmitter {
       // The in-re id of our reply is the id as it was on the wire (for suite 3, the tag half), §3.2.
       const wireId = packetIdOf(pkt);
       const opened = openPacket(pkt, peer.key);
-      this.heard(peer, family, ip, port, sock, now);
+      // An OK may be the proof a probe asked for (onOk); any other authentic packet refreshes the path it came
+      // by if that is the peer's current one, and otherwise has that address probed.
+      if (opened.verb !== Verb.OK) this.authenticatedFrom(peer, family, ip, port, sock, now);
       this.count(`rx_${verbName(opened.verb)}`);
       this.dispatch(peer, wireId, opened.verb, opened.payload, family, sock, ip, port, now);
     } catch (e) {
@@ -571,8 +579,9 @@ export class RootServer extends EventEmitter {
       }
       case Verb.MULTICAST_GATHER:
         return this.onGather(peer, wireId, payload, sock, ip, port, now);
-      case Verb.NOP:
       case Verb.OK:
+        return this.onOk(peer, payload, family, sock, ip, port, now);
+      case Verb.NOP:
       case Verb.ERROR:
         return; // counted as rx_*; nothing to answer
       default:
@@ -592,9 +601,10 @@ export class RootServer extends EventEmitter {
     if (known !== undefined && known.identity.equals(id)) {
       dearmor(pkt, known.key); // throws BAD_MAC → counted by the caller
       this.count('rx_HELLO');
-      this.heard(known, family, ip, port, sock, now);
-      this.fleet?.publish(known, false, now);
-      return this.answerHello(known, wireId, hello, pkt, family, sock, ip, port, now);
+      // Answered where it came from; the path itself moves only once that address answers a probe.
+      this.answerHello(known, wireId, hello, pkt, family, sock, ip, port, now);
+      if (this.authenticatedFrom(known, family, ip, port, sock, now)) this.fleet?.publish(known, false, now);
+      return;
     }
 
     // The same identity's other HELLOs while it is validated reuse its key (a client sends several at once).
@@ -647,9 +657,10 @@ export class RootServer extends EventEmitter {
             continue;
           }
           this.count('rx_HELLO');
-          this.heard(peer, q.family, q.ip, q.port, q.sock, later);
-          this.fleet?.publish(peer, peer.publishedAt === 0, later);
+          if (peer.publishedAt === 0) this.fleet?.publish(peer, true, later); // its identity, for every root's WHOIS
+          // The answer first: it tells us the protocol version, which decides how the path is probed.
           this.answerHello(peer, q.wireId, q.hello, q.pkt, q.family, q.sock, q.ip, q.port, later);
+          this.authenticatedFrom(peer, q.family, q.ip, q.port, q.sock, later);
         }
       },
       (e: unknown) => {
@@ -779,10 +790,66 @@ export class RootServer extends EventEmitter {
     return sock >= 0 ? this.sockets[sock]?.family : this.tunnels.family(sock);
   }
 
-  /** Records that `peer` was heard on path `sock`; a tunnel that closed meanwhile (a HELLO answered after validation) is not one. */
-  private heard(peer: RootPeer, family: 4 | 6, ip: string, port: number, sock: number, now: number): void {
+  /**
+   * An authentic packet from `peer` on path (sock, ip, port): refreshes that path if it is the peer's current one
+   * (true), else has it probed (false) — see root/path-probes.ts.
+   */
+  private authenticatedFrom(peer: RootPeer, family: 4 | 6, ip: string, port: number, sock: number, now: number): boolean {
+    if (isCurrentPath(peer, family, sock, ip, port)) {
+      peer.heardFrom(family, ip, port, sock, now);
+      return true;
+    }
+    this.probes.probe(peer, sock, ip, port, now);
+    return false;
+  }
+
+  /** An OK from a peer: the proof of a path we probed, or else liveness of its current path (nothing is answered). */
+  private onOk(peer: RootPeer, payload: Uint8Array, family: 4 | 6, sock: number, ip: string, port: number, now: number): void {
+    const ok = decodeOk(payload);
+    if ((ok.kind === 'ECHO' || ok.kind === 'HELLO') && this.probes.confirm(peer, ok.inRePacketId, sock, ip, port, now)) return this.adopt(peer, family, ip, port, sock, now);
+    if (isCurrentPath(peer, family, sock, ip, port)) peer.heardFrom(family, ip, port, sock, now);
+  }
+
+  /** `peer` proved it holds (sock, ip, port): its path of that family (or its tunnel) moves there. */
+  private adopt(peer: RootPeer, family: 4 | 6, ip: string, port: number, sock: number, now: number): void {
+    // A tunnel that closed meanwhile is no path.
     if (sock < 0 && !this.tunnels.heard(peer, sock, ip, port)) return;
     peer.heardFrom(family, ip, port, sock, now);
+    this.count('path_adopted');
+    this.fleet?.publish(peer, false, now); // moved: the fleet introduces it there at once
+  }
+
+  /**
+   * A probe of path (sock, ip, port): an empty ECHO — or a HELLO to a peer older than protocol 5, which has no
+   * ECHO (vl1.md §5.6) — whose fresh packet id only the peer's key can answer. Counts against the per-IP reply budget.
+   */
+  private sendProbe(peer: RootPeer, sock: number, ip: string, port: number): bigint | null {
+    const now = this.now();
+    if (!this.ipReplyGate.allow(ip, now)) {
+      this.count('drop_ip_rate_limited');
+      return null;
+    }
+    let out: Uint8Array;
+    const verb = peer.protocolVersion >= 5 ? Verb.ECHO : Verb.HELLO;
+    if (verb === Verb.ECHO) {
+      out = sealPacket({ dest: peer.address, source: this.identity.address, verb }, peer.key, peer.suite as ArmorSuite);
+    } else {
+      const family = this.familyOf(sock);
+      if (family === undefined) return null;
+      const payload = encodeHello({
+        protocolVersion: PROTO_VERSION,
+        versionMajor: this.opts.version.major,
+        versionMinor: this.opts.version.minor,
+        versionRevision: this.opts.version.revision,
+        timestamp: now,
+        identity: this.identity.publicOnly(),
+        physicalDestination: { family, ip, port },
+      });
+      out = sealPacket({ dest: peer.address, source: this.identity.address, verb: Verb.HELLO, payload }, peer.key, 0);
+    }
+    this.count(`tx_${verbName(verb)}`);
+    this.sendOn(sock, out, ip, port);
+    return packetIdOf(out);
   }
 
   /** The relay's send to a tunnel client (see TunnelPaths.sendRelayed). */
