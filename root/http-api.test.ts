@@ -75,6 +75,10 @@ test('counters in /metrics move by exactly what the traffic did', async () => {
     assert.ok(await a.next(5000));
     b.send(b.hello());
     assert.ok(await b.next(5000));
+    // Each answers the root's probe of its new path (an ECHO), and only then is its path adopted.
+    for (const [c, id] of [[a, aId], [b, bId]] as const) {
+      for (let i = 0; i < 200 && root.peers.get(id.address)?.port4 !== c.port; i++) await new Promise((r) => setTimeout(r, 5));
+    }
     // 3 WHOIS: 2 answered (B, the root itself), 1 miss (C is unknown)
     const k = a.keyWith(rootId);
     for (const addr of [bId.address, rootId.address, cId.address]) {
@@ -100,6 +104,10 @@ test('counters in /metrics move by exactly what the traffic did', async () => {
   assert.equal(d('ztroot_whois_total{result="answered"}'), 2);
   assert.equal(d('ztroot_whois_total{result="miss"}'), 1);
   assert.equal(d('ztroot_packets_total{direction="out",verb="OK"}'), 4);
+  assert.equal(d('ztroot_packets_total{direction="out",verb="ECHO"}'), 2, 'one probe of each new path');
+  assert.equal(d('ztroot_packets_total{direction="in",verb="OK"}'), 2, 'each answered');
+  assert.equal(d('ztroot_path_probes_total{result="confirmed"}'), 2);
+  assert.equal(d('ztroot_paths_adopted_total'), 2);
   assert.equal(d('ztroot_packets_relayed_total'), 2);
   assert.equal(d('ztroot_relayed_bytes_total'), 2 * (28 + 8), 'two 36-byte datagrams');
   assert.equal(d('ztroot_rendezvous_sent_total'), 2);

@@ -72,6 +72,16 @@ async function online(c: RawClient): Promise<void> {
   c.send(c.hello());
   const m = await c.next(5000);
   assert.ok(m, `${c.id.address.toString(16)} got no OK(HELLO)`);
+  await adopted(server, c);
+}
+
+/** Waits until `root` has adopted `c`'s path: the client answered the root's probe (root/path-probes.ts). */
+async function adopted(root: RootServer, c: RawClient): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (root.peers.get(c.id.address)?.port4 === c.port) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.fail(`${c.id.address.toString(16)}: the root never adopted its path 127.0.0.1/${c.port}`);
 }
 
 function counter(name: string): number {
@@ -367,10 +377,16 @@ test('the root serves every extra port too, and answers from the port it was rea
     c.bind(0, '127.0.0.1');
     await once(c, 'listening');
     const helper = new RawClient(aId);
+    const got: Array<{ m: Uint8Array; port: number }> = [];
+    c.on('message', (m, rinfo) => got.push({ m: new Uint8Array(m), port: rinfo.port }));
     for (const port of extra.ports) {
+      got.length = 0;
       c.send(helper.hello(), port, '127.0.0.1');
-      const [, rinfo] = (await once(c, 'message')) as [Buffer, dgram.RemoteInfo];
-      assert.equal(rinfo.port, port, 'the reply comes from the port the HELLO went to');
+      await new Promise((r) => setTimeout(r, 300));
+      // The OK(HELLO), and the probe of this new path (an ECHO), both from the port the HELLO went to.
+      const verbs = got.map((g) => openPacket(g.m.slice(), helper.keyWith(rootId)).verb);
+      assert.ok(verbs.includes(Verb.OK), `an OK(HELLO) came back (${verbs.join(', ')})`);
+      assert.deepEqual([...new Set(got.map((g) => g.port))], [port], 'the replies come from the port the HELLO went to');
     }
     helper.close();
   } finally {
@@ -462,9 +478,11 @@ test('replies to one source IP are budgeted across all the peers it claims to be
   try {
     g.send(a, a.hello({ port: g.r.port }));
     await a.next(5000);
+    await adopted(g.r, a);
     g.advance(1000);
     g.send(b, b.hello({ port: g.r.port }));
     await b.next(5000);
+    await adopted(g.r, b);
     g.advance(5000); // the bucket refills completely
     for (let i = 0; i < 6; i++) {
       for (const [c, id] of [[a, aId], [b, bId]] as const) {

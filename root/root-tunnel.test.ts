@@ -25,6 +25,7 @@ import { IdentityValidator } from './identity-validator.js';
 import { readVectorJson } from '../test/vectors.js';
 import { RawClient } from '../test/raw-vl1-client.js';
 import { RawTunnelClient } from '../test/raw-tunnel-client.js';
+import { answerRootEcho } from '../test/probe-answer.js';
 import type { InetAddress } from '../vl1/inet-address.js';
 
 const ids: Identity[] = readVectorJson<{ identities: { secret_string: string }[] }>('identities.json').identities.map((i) => Identity.fromString(i.secret_string));
@@ -71,16 +72,23 @@ function verbOf(pkt: Uint8Array, me: Identity, from: Identity): { verb: number; 
   }
 }
 
+/** Polls until `done` holds (the root adopts a path once the client answered its probe: root/path-probes.ts). */
+async function until(what: string, done: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(done(), what);
+}
+
 async function tunnelOnline(id: Identity): Promise<RawTunnelClient> {
-  const t = await new RawTunnelClient('127.0.0.1', server.tunnel!.port).open();
+  const t = (await new RawTunnelClient('127.0.0.1', server.tunnel!.port).open()).answerProbes(id, rootId);
   t.send(helloFrom(id), rootEp());
   const m = await t.next(5000);
   assert.ok(m, 'OK(HELLO) over the tunnel');
+  await until('the tunnel is adopted as the peer\'s path', () => server.peers.get(id.address)?.hasTunnel === true);
   return t;
 }
 
 test('HELLO through the tunnel: OK(HELLO) comes back framed as from the root endpoint the client addressed, reflecting its TCP address', async () => {
-  const t = await new RawTunnelClient('127.0.0.1', server.tunnel!.port).open();
+  const t = (await new RawTunnelClient('127.0.0.1', server.tunnel!.port).open()).answerProbes(aId, rootId);
   try {
     t.send(helloFrom(aId), rootEp());
     const m = await t.next(5000);
@@ -91,6 +99,7 @@ test('HELLO through the tunnel: OK(HELLO) comes back framed as from the root end
     const ok = decodeOk(opened!.payload);
     assert.equal(ok.kind, 'HELLO');
     if (ok.kind === 'HELLO') assert.deepEqual(ok.physicalAddress, { family: 4, ip: '127.0.0.1', port: t.local.port }, 'the reflected address is the TCP peer');
+    await until('the tunnel is adopted once the probe through it is answered', () => server.peers.get(aId.address)?.hasTunnel === true);
     const peer = server.peers.get(aId.address)!;
     assert.ok(peer.hasTunnel, 'the tunnel is a path of the peer');
     assert.equal(peer.ip4, '', 'and no UDP path was made of the TCP address');
@@ -120,6 +129,7 @@ test('tunnel â†” UDP through the root: relayed both ways, RENDEZVOUS only to the
   try {
     b.send(b.hello());
     assert.ok(await b.next(5000), 'B online over UDP');
+    await until('B\'s UDP path is adopted', () => server.peers.get(bId.address)?.port4 === b.port);
     const ab = b.keyWith(aId); // same key both ways
 
     // A â†’ root endpoint â†’ B: relayed with hops 1, and A (only A) is told where B is.
@@ -208,8 +218,13 @@ test('IPv6: a tunnel client reaches a peer at its IPv6 address through the rootâ
   b6.bind(0, '::1');
   await once(b6, 'listening');
   const atB: Uint8Array[] = [];
-  b6.on('message', (m) => atB.push(new Uint8Array(m)));
-  const a = await new RawTunnelClient('127.0.0.1', r6.tunnel!.port).open();
+  const bRootKey = new PeerKey(bId.agree(rootId));
+  b6.on('message', (m, rinfo) => {
+    const ok = answerRootEcho(new Uint8Array(m), bId, rootId, bRootKey);
+    if (ok !== null) b6.send(ok, rinfo.port, rinfo.address);
+    else atB.push(new Uint8Array(m));
+  });
+  const a = (await new RawTunnelClient('127.0.0.1', r6.tunnel!.port).open()).answerProbes(aId, rootId);
   try {
     // B says HELLO over IPv6; A over its tunnel.
     b6.send(helloFrom(bId), r6.port, '::1');
@@ -217,6 +232,7 @@ test('IPv6: a tunnel client reaches a peer at its IPv6 address through the rootâ
     assert.ok(await a.next(5000), 'A is answered over its tunnel');
     for (let i = 0; i < 100 && r6.peers.get(bId.address)?.ip6 !== '::1'; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(r6.peers.get(bId.address)?.ip6, '::1');
+    for (let i = 0; i < 100 && r6.peers.get(aId.address)?.hasTunnel !== true; i++) await new Promise((r) => setTimeout(r, 20));
     atB.length = 0;
 
     const key = new PeerKey(aId.agree(bId));

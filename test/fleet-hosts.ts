@@ -13,7 +13,7 @@
  * Roots are started exactly as the issue's operator did: `ztroot start --fleet-redis redis://…` from a home
  * directory holding `.state/identity.secret` and `.state/planet`, nothing else set.
  */
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Identity } from '../vl1/identity.js';
@@ -100,22 +100,24 @@ export interface RootProcess {
 
 /**
  * `ztroot start --fleet-redis <url>` in `host`'s namespace, run from `home` (default state dir `./.state`
- * holding the identity and the planet), nothing else set. Resolves once it logs "root started".
+ * holding the identity and the planet), nothing else set (no fleet when `redisUrl` is empty). Resolves once it
+ * logs "root started".
  */
-export async function startRootProcess(f: FleetHosts, host: Host, home: string, identity: Identity, planet: Uint8Array, redisUrl: string, extra: string[] = []): Promise<RootProcess> {
+export async function startRootProcess(f: { topo: Topology }, host: Host, home: string, identity: Identity, planet: Uint8Array, redisUrl: string, extra: string[] = []): Promise<RootProcess> {
   const state = join(home, '.state');
   mkdirSync(state, { recursive: true, mode: 0o700 });
   writeFileSync(join(state, 'identity.secret'), identity.toString(true), { mode: 0o600 });
   writeFileSync(join(state, 'identity.public'), identity.toString(false));
   writeFileSync(join(state, 'planet'), planet);
-  const proc = f.topo.spawn(host.ns, process.execPath, [CLI, 'start', '--fleet-redis', redisUrl, ...extra], { cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
+  const fleet = redisUrl === '' ? [] : ['--fleet-redis', redisUrl];
+  const proc = f.topo.spawn(host.ns, process.execPath, [CLI, 'start', ...fleet, ...extra], { cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = watchJsonLines(proc, `root@${host.ip4}`);
   await log.waitFor((l) => l.msg === 'root started', 20_000, `root on ${host.ip4} started`);
   return { host, home, proc, log };
 }
 
 /** The root's /metrics, fetched inside its namespace from its default listener 127.0.0.1:9980. */
-export async function scrapeMetrics(f: FleetHosts, host: Host): Promise<string> {
+export async function scrapeMetrics(f: { topo: Topology }, host: Host): Promise<string> {
   const js = "fetch('http://127.0.0.1:9980/metrics').then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { console.error(String(e)); process.exit(1); })";
   return (await f.topo.exec(host.ns, process.execPath, ['-e', js], { timeoutMs: 10_000 })).stdout;
 }
@@ -142,17 +144,10 @@ export interface LeafProcess {
 }
 
 /** Our own leaf (test/ping-leaf.ts) on `host`'s IPv4 address, port 9994. Resolves once it is ONLINE. */
-export async function startLeaf(f: FleetHosts, host: Host, identity: Identity, planet: Uint8Array): Promise<LeafProcess> {
+export async function startLeaf(f: { topo: Topology }, host: Host, identity: Identity, planet: Uint8Array): Promise<LeafProcess> {
   const opts = { identity: identity.toString(true), planetHex: toHex(planet), bind4: host.ip4, port: 9994 };
   const proc = f.topo.spawn(host.ns, process.execPath, [PING_LEAF, JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'pipe'] });
   const events = watchJsonLines(proc, `leaf@${host.ip4}`);
   await events.waitFor((l) => l.event === 'online', 30_000, `leaf ${host.ip4} online`);
   return { host, identity, proc, events, send: (cmd) => proc.stdin!.write(`${JSON.stringify(cmd)}\n`) };
-}
-
-/** A log file next to a process, for the real-client tests' dumps. */
-export function logFile(dir: string, name: string): { path: string; fd: number; close(): void; read(): string } {
-  const path = join(dir, name);
-  const fd = openSync(path, 'w');
-  return { path, fd, close: () => closeSync(fd), read: () => readFileSync(path, 'utf8') };
 }

@@ -8,12 +8,15 @@
  *       does), printing {"event":"ping","tag","seq","sentAt","rttMs","via"} or {"event":"ping-failed","tag","seq",
  *       "sentAt","error"} for each, then {"event":"ping-done","tag","seq":count}.
  *   {"cmd":"info","peer":"<10 hex>"}   prints {"event":"info","peer":…,"stats":…}
+ *   {"cmd":"whois","peer":"<10 hex>"}  asks the root (a packet to the root, as 1.14 sends on demand); prints
+ *       {"event":"whois","ok":true|false}
+ * Every RENDEZVOUS it acts on is printed as {"event":"rendezvous","peer","endpoint":"ip/port"}.
  * It exits on SIGTERM or stdin EOF.
  */
 import { createInterface } from 'node:readline';
 import { Identity } from '../vl1/identity.js';
 import { fromHex } from '../vl1/bytes.js';
-import { parseAddress } from '../vl1/address.js';
+import { formatAddress, parseAddress } from '../vl1/address.js';
 import { parseWorld } from '../planet/world.js';
 import { Vl1Node } from '../leaf/vl1-node.js';
 
@@ -76,6 +79,8 @@ function pingAtRate(c: PingCommand): void {
   fire();
 }
 
+node.on('rendezvous', (r) => print({ event: 'rendezvous', peer: formatAddress(r.peer), endpoint: `${r.endpoint.ip}/${r.endpoint.port}` }));
+
 await node.start();
 await node.whenOnline(30_000);
 print({ event: 'online' });
@@ -90,6 +95,12 @@ rl.on('line', (line) => {
   }
   if (c.cmd === 'ping') return pingAtRate(c as PingCommand);
   if (c.cmd === 'info' && c.peer !== undefined) return print({ event: 'info', peer: node.peerInfo(parseAddress(c.peer)), stats: node.stats });
+  if (c.cmd === 'whois' && c.peer !== undefined) {
+    return void node.whois(parseAddress(c.peer), 5000).then(
+      () => print({ event: 'whois', ok: true }),
+      (e: unknown) => print({ event: 'whois', ok: false, error: (e as Error).message }),
+    );
+  }
   print({ event: 'bad-command', line });
 });
 rl.on('close', () => void stop());

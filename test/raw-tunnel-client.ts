@@ -7,6 +7,9 @@ import net from 'node:net';
 import { once } from 'node:events';
 import type { InetAddress } from '../vl1/inet-address.js';
 import { Inbox } from './inbox.js';
+import { answerRootEcho } from './probe-answer.js';
+import type { Identity } from '../vl1/identity.js';
+import { PeerKey } from '../vl1/peer-key.js';
 import { decodeTunnelRecord, encodeTunnelHello, encodeTunnelRecord, TunnelRecordReader } from '../relay/tcp-framing.js';
 
 export interface TunnelDelivery {
@@ -20,7 +23,18 @@ export class RawTunnelClient {
   private readonly reader = new TunnelRecordReader();
   closed = false;
 
+  private prober: { me: Identity; root: Identity; key: PeerKey } | null = null;
+
   constructor(private readonly host: string, private readonly port: number) {}
+
+  /**
+   * Answer the root's path probes (an ECHO from `root` to `me`) through the tunnel, as a 1.14 client does, instead
+   * of delivering them: the root binds a tunnel to its peer only once a probe through it is answered.
+   */
+  answerProbes(me: Identity, root: Identity): this {
+    this.prober = { me, root, key: new PeerKey(me.agree(root)) };
+    return this;
+  }
 
   /** Connects and sends the hello of `version` (1.14.1 by default). */
   async open(version = { major: 1, minor: 14, revision: 1 }, localAddress?: string): Promise<this> {
@@ -30,7 +44,11 @@ export class RawTunnelClient {
       this.reader.push(new Uint8Array(chunk));
       for (let b = this.reader.next(); b !== null; b = this.reader.next()) {
         const r = decodeTunnelRecord(b);
-        if (r.kind === 'datagram') this.inbox.push({ datagram: r.datagram.slice(), from: r.address });
+        if (r.kind !== 'datagram') continue;
+        const p = this.prober;
+        const ok = p !== null && r.address !== null ? answerRootEcho(r.datagram, p.me, p.root, p.key) : null;
+        if (ok !== null) this.send(ok, r.address!);
+        else this.inbox.push({ datagram: r.datagram.slice(), from: r.address });
       }
     });
     s.on('close', () => {

@@ -11,6 +11,7 @@ import { Verb } from '../vl1/constants.js';
 import { buildPacket, armor, cryptField, extendedArmor } from '../vl1/packet.js';
 import { encodeHello, encodeHelloMoons } from '../vl1/verbs/hello.js';
 import { Inbox } from './inbox.js';
+import { answerRootEcho } from './probe-answer.js';
 
 export interface RawClientTarget {
   /** The root's identity (public is enough). */
@@ -22,13 +23,29 @@ export interface RawClientTarget {
   planetTimestamp: number;
 }
 
+export interface RawClientOptions {
+  /**
+   * Answer the root's path probes (an ECHO from the root) with OK(ECHO), as a 1.14 client does, instead of putting
+   * them in the inbox (default true): the root adopts a path only once it is answered (root/path-probes.ts).
+   */
+  answerProbes?: boolean;
+}
+
 export class RawClient {
   readonly sock = dgram.createSocket('udp4');
   readonly inbox = new Inbox<Uint8Array>();
+  /** Root probes answered so far. */
+  probesAnswered = 0;
+  private rootKey: PeerKey | null = null;
 
-  constructor(readonly id: Identity, readonly target: RawClientTarget) {
-    this.sock.on('message', (m) => {
-      this.inbox.push(new Uint8Array(m));
+  constructor(readonly id: Identity, readonly target: RawClientTarget, opts: RawClientOptions = {}) {
+    const answer = opts.answerProbes ?? true;
+    this.sock.on('message', (m, rinfo) => {
+      const d = new Uint8Array(m);
+      const ok = answer ? answerRootEcho(d, this.id, this.target.root, (this.rootKey ??= this.keyWith(this.target.root))) : null;
+      if (ok === null) return this.inbox.push(d);
+      this.probesAnswered++;
+      this.sock.send(ok, rinfo.port, rinfo.address);
     });
   }
 

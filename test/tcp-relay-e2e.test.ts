@@ -58,6 +58,14 @@ after(async () => {
   await validator.close();
 });
 
+/** The root adopts a leaf's path once the leaf answered its probe (root/path-probes.ts): ONLINE comes a round trip earlier. */
+async function adoptedByRoot(address: number): Promise<void> {
+  await until(`the root adopts a path of ${address.toString(16)}`, () => {
+    const p = root.peers.get(address);
+    return p !== undefined && (p.hasTunnel || p.ip4 !== '' || p.ip6 !== '');
+  });
+}
+
 async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -75,6 +83,8 @@ test('a TCP-only leaf goes ONLINE through the root’s relay and exchanges packe
   try {
     await a.whenOnline(5000);
     await b.whenOnline(5000);
+    await adoptedByRoot(A.address);
+    await adoptedByRoot(B.address);
     // A learned an ordinary path to the root's UDP address (the tunnel framed answers with it)...
     assert.deepEqual(a.peerInfo(R.address)!.paths.map((p) => p.address), [`${LO}/${root.port}`]);
     // ...while the root knows A only through its tunnel: no UDP ever left A.
@@ -157,6 +167,8 @@ test('through the standalone relay: a TCP-only leaf goes ONLINE and exchanges pa
   try {
     await a.whenOnline(5000);
     await b.whenOnline(5000);
+    await adoptedByRoot(A.address);
+    await adoptedByRoot(B.address);
     // To the root, A is an ordinary UDP peer at the relay's shared socket.
     const atRoot = root.peers.get(A.address)!;
     assert.deepEqual([atRoot.ip4, atRoot.port4], [LO, relay.udpPort(4)]);
