@@ -183,3 +183,28 @@ test('an unknown option is named as such; usage exit 2', async () => {
   const r = await runCli(['start', '--bogus']);
   assertFailedFast(r, 2, /unknown option --bogus/);
 });
+
+test('ztroot relay: its TCP port in use — one line naming it and --listen, exit 1 within 2 s', async () => {
+  const busy = await busyTcp();
+  try {
+    const r = await runCli(['relay', '--open', '--listen', `127.0.0.1:${busy.port}`, '--bind4', '127.0.0.1', '--bind6', 'none', '--http', 'none']);
+    assertFailedFast(r, 1, new RegExp(`TCP relay port ${busy.port} on 127\\.0\\.0\\.1`), /in use/, /--listen/);
+  } finally {
+    busy.close();
+  }
+});
+
+test('ztroot relay: its metrics port in use — one line naming it and --http, exit 1 within 2 s; no relay left without metrics', async () => {
+  const busy = await busyTcp();
+  try {
+    const r = await runCli(['relay', '--open', '--listen', '127.0.0.1:0', '--bind4', '127.0.0.1', '--bind6', 'none', '--http', `127.0.0.1:${busy.port}`]);
+    assertFailedFast(r, 1, new RegExp(`HTTP metrics port ${busy.port} on 127\\.0\\.0\\.1`), /in use/, /--http/);
+  } finally {
+    busy.close();
+  }
+});
+
+test('ztroot relay: an unreadable --planet — one line naming it, exit 1 within 2 s', async () => {
+  const r = await runCli(['relay', '--planet', join(base, 'no-such-planet'), '--listen', '127.0.0.1:0', '--http', 'none']);
+  assertFailedFast(r, 1, /--planet .*no-such-planet/);
+});
