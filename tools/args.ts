@@ -10,6 +10,12 @@ import { VERSION } from './version.js';
 /** The command line is wrong: the top level prints `<command>: <message> (see '<command> --help')` and exits 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
+  /** The command to name (and point at for --help) when it is more precise than the process's: "ztroot id sign". */
+  command: string | undefined;
+  constructor(message: string, command?: string) {
+    super(message);
+    this.command = command;
+  }
 }
 
 type ParseArgsOption = NonNullable<ParseArgsConfig['options']>[string];
@@ -66,7 +72,10 @@ export function parseCommand(spec: CommandSpec, argv: string[]): CommandLine {
   try {
     parsed = parseArgs({ args: argv, options: stripHelp(options), strict: true, allowPositionals: true }) as typeof parsed;
   } catch (e) {
-    throw asUsageError(e) ?? e;
+    const u = asUsageError(e);
+    if (u === null) throw e;
+    u.command = spec.command;
+    throw u;
   }
   if (parsed.values.help === true) return { kind: 'print', text: helpText(spec) };
   if (parsed.values.version === true) return { kind: 'print', text: versionLine() };
@@ -74,9 +83,9 @@ export function parseCommand(spec: CommandSpec, argv: string[]): CommandLine {
   const n = parsed.positionals.length;
   if (n > max) {
     const extra = parsed.positionals[max]!;
-    throw new UsageError(extra.startsWith('-') && extra !== '-' ? `unknown option ${extra}` : `unexpected argument ${JSON.stringify(extra)}`);
+    throw new UsageError(extra.startsWith('-') && extra !== '-' ? `unknown option ${extra}` : `unexpected argument ${JSON.stringify(extra)}`, spec.command);
   }
-  if (n < min) throw new UsageError(`expected ${min === max ? min : `at least ${min}`} argument${min === 1 ? '' : 's'}, got ${n}`);
+  if (n < min) throw new UsageError(`expected ${min === max ? min : `at least ${min}`} argument${min === 1 ? '' : 's'}, got ${n}`, spec.command);
   return { kind: 'run', values: parsed.values, positionals: parsed.positionals };
 }
 

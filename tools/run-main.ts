@@ -38,7 +38,10 @@ function oneLine(s: string): string {
 /** The line to print and the exit code for an error that reached the top level. */
 export function describeFailure(command: string, e: unknown): { line: string; code: number } {
   const usage = e instanceof UsageError ? e : asUsageError(e);
-  if (usage !== null) return { line: `${command}: ${oneLine(usage.message)} (see '${command} --help')`, code: EXIT_USAGE };
+  if (usage !== null) {
+    const cmd = usage.command ?? command;
+    return { line: `${cmd}: ${oneLine(usage.message)} (see '${cmd} --help')`, code: EXIT_USAGE };
+  }
   if (e instanceof CommandFailure) return { line: `${command}: ${oneLine(e.message)}`, code: e.exitCode };
   if (isZtError(e)) return { line: `${command}: ${oneLine(e.message)} (${e.code})`, code: 1 };
   const err = e as NodeJS.ErrnoException | null;
