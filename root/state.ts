@@ -177,7 +177,7 @@ export function writeFirstPlanet(stateDir: string, plan: PlannedPlanet): void {
   adoptState(stateDir, plan.world, plan.key, { shared: true });
   const spec = [
     `# The planet 'ztroot start' made for this root. To add a root or change endpoints, edit this file, then:`,
-    `#   npx mkplanet update ${join(stateDir, PLANET_SPEC_FILE)} --state ${stateDir}`,
+    `#   mkplanet update ${join(stateDir, PLANET_SPEC_FILE)} --state ${stateDir}`,
     '# The running root serves the new planet within seconds (or at SIGHUP); clients take it at their next HELLO.',
     'roots:',
     `  - identityFile: ${IDENTITY_PUBLIC_FILE}`,

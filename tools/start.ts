@@ -370,7 +370,7 @@ function persistPlanet(config: RootConfig, planned: PlannedPlanet, identity: Ide
       '  Windows C:\\ProgramData\\ZeroTier\\One\\planet',
       `Its update key is ${join(config.stateDir, KEY_FILE)} — back up ${config.stateDir}: newer planets must be signed with it.`,
       `To add roots or change endpoints: edit ${join(config.stateDir, PLANET_SPEC_FILE)}, then`,
-      `  npx mkplanet update ${join(config.stateDir, PLANET_SPEC_FILE)} --state ${config.stateDir}`,
+      `  mkplanet update ${join(config.stateDir, PLANET_SPEC_FILE)} --state ${config.stateDir}`,
       'and this root serves the new planet within seconds.',
       '',
     ].join('\n'),
