@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dgram from 'node:dgram';
@@ -207,4 +207,18 @@ test('ztroot relay: its metrics port in use — one line naming it and --http, e
 test('ztroot relay: an unreadable --planet — one line naming it, exit 1 within 2 s', async () => {
   const r = await runCli(['relay', '--planet', join(base, 'no-such-planet'), '--listen', '127.0.0.1:0', '--http', 'none']);
   assertFailedFast(r, 1, /--planet .*no-such-planet/);
+});
+
+test('a first-start planet with --port 0 and no --endpoint is refused (it would list port 0): usage exit 2, one line', async () => {
+  const dir = stateDir();
+  const r = await runCli(['start', '--state-dir', dir, '--port', '0', '--bind4', '127.0.0.1', '--bind6', 'none', '--http', 'none']);
+  assertFailedFast(r, 2, /--port 0/, /--endpoint/);
+  assert.ok(!existsSync(join(dir, 'planet')), 'no planet written');
+});
+
+test('--endpoint that clients never use (loopback, port 0) is refused as mkplanet refuses it: usage exit 2, one line', async () => {
+  const loop = await runCli(['start', ...common(stateDir()), '--endpoint', '127.0.0.1/9993']);
+  assertFailedFast(loop, 2, /127\.0\.0\.1\/9993/, /loopback/);
+  const zero = await runCli(['start', ...common(stateDir()), '--endpoint', '192.0.0.1/0']);
+  assertFailedFast(zero, 2, /192\.0\.0\.1\/0/, /port 0/);
 });

@@ -66,12 +66,10 @@ function fail(command: string, e: unknown): never {
   process.exit(code);
 }
 
-/** What keeps the event loop alive, for the watchdog's line. */
+/** What keeps the event loop alive (ref'd resources: timers, sockets, workers…), for the watchdog's line. */
 function openHandles(): string {
-  const getHandles = (process as unknown as { _getActiveHandles?: () => object[] })._getActiveHandles;
-  const names = (getHandles?.call(process) ?? []).map((h) => h.constructor?.name ?? 'handle');
   const counts = new Map<string, number>();
-  for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
+  for (const n of process.getActiveResourcesInfo()) counts.set(n, (counts.get(n) ?? 0) + 1);
   return [...counts].map(([n, c]) => (c > 1 ? `${c}× ${n}` : n)).join(', ') || 'nothing visible';
 }
 
