@@ -214,7 +214,8 @@ export interface LoadedConfig {
 
 /**
  * Builds the effective config from defaults, `--config FILE` (or ZTROOT_CONFIG), env and flags.
- * @throws {ZtError} BAD_CONFIG naming the source, the key and the value; FILE when the file is unreadable.
+ * @throws {ZtError} BAD_CONFIG naming the source, the key and the value; FILE when the file is unreadable;
+ *   parseArgs' own TypeError (code ERR_PARSE_ARGS_*) for an unknown option or a missing value.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const config = defaultConfig();
