@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import { parseInetAddress, type InetAddress } from '../vl1/inet-address.js';
 import { endpointProblem } from '../vl1/ip-scope.js';
@@ -241,7 +241,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (file !== '') {
     let doc: unknown;
     try {
-      doc = parseYaml(readFileSync(file, 'utf8'));
+      // Loaded only when a file is given: the YAML parser is a good part of start-up time otherwise.
+      const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+      doc = parse(readFileSync(file, 'utf8'));
     } catch (e) {
       throw new ZtError(ZtErrorCode.FILE, `config file ${file}: ${(e as Error).message}`);
     }

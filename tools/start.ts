@@ -202,16 +202,14 @@ interface Started {
 
 async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buffer; key: Buffer } | null, log: Logger, teardown: Teardown): Promise<Started> {
   const { identity, planet } = state;
-  // The serving modules load here, not at start-up: a start that fails earlier (config, state) or a
-  // --help does not pay for prom-client, ws and the server.
-  const [{ RootServer }, { IdentityValidator }, { addRootMetrics, createRootMetricsRegistry, timeValidations }, { createHttpApiHandler, listenHttpApi }, { attachLiveDashboard }] =
-    await Promise.all([
-      import('../root/root-server.js'),
-      import('../root/identity-validator.js'),
-      import('../root/metrics.js'),
-      import('../root/http-api.js'),
-      import('../root/live-dashboard.js'),
-    ]);
+  // The serving modules load here, not at start-up: a start that fails earlier (config, state) or a --help
+  // does not pay for them; the HTTP side loads after the UDP sockets are bound (a busy port fails sooner).
+  const [{ RootServer }, { IdentityValidator }, { addRootMetrics, createRootMetricsRegistry, timeValidations }, fleetModules] = await Promise.all([
+    import('../root/root-server.js'),
+    import('../root/identity-validator.js'),
+    import('../root/metrics.js'),
+    config.fleetRedis === '' ? null : Promise.all([import('../fleet/redis-store.js'), import('../fleet/cached-store.js')]),
+  ]);
   const workers = config.validationWorkers > 0 ? config.validationWorkers : Math.max(1, availableParallelism() - 1);
   const validator = new IdentityValidator({ workers });
   teardown.add('identity validator', () => validator.close());
@@ -225,8 +223,8 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
   // The fleet: a Redis store shared by the planet's roots (nothing on the packet path waits for it).
   let server: RootServer | undefined;
   let fleet: RootFleet | undefined;
-  if (config.fleetRedis !== '') {
-    const [{ RedisPeerStore }, { PeerStoreCache }] = await Promise.all([import('../fleet/redis-store.js'), import('../fleet/cached-store.js')]);
+  if (fleetModules !== null) {
+    const [{ RedisPeerStore }, { PeerStoreCache }] = fleetModules;
     let store: RedisPeerStore;
     try {
       store = new RedisPeerStore({ url: config.fleetRedis, fleet: planet.world.id.toString(16), resync: () => server?.resyncFleet() });
@@ -267,6 +265,7 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
     };
   });
 
+  const [{ createHttpApiHandler, listenHttpApi }, { attachLiveDashboard }] = await Promise.all([import('../root/http-api.js'), import('../root/live-dashboard.js')]);
   const ready = () => {
     const problems: string[] = [];
     if (root.ports.length === 0) problems.push('UDP sockets are not bound');
