@@ -208,11 +208,16 @@ export interface NewStateOptions {
   shared?: boolean;
 }
 
+/** The files of a state directory's own (world, keys, history) that `dir` already holds. */
+export function stateFilesIn(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const ours = (n: string) => n === KEY_FILE || n === NEXT_KEY_FILE || n === LEGACY_ROOT_KEY_FILE || n === HISTORY_DIR || n === RETIRED_KEYS_DIR || n === 'planet' || n.endsWith('.moon');
+  return readdirSync(dir).filter(ours);
+}
+
 function prepareNewDir(dir: string, opts: NewStateOptions = {}): void {
   if (existsSync(dir)) {
-    const names = readdirSync(dir);
-    const ours = (n: string) => n === KEY_FILE || n === NEXT_KEY_FILE || n === LEGACY_ROOT_KEY_FILE || n === HISTORY_DIR || n === RETIRED_KEYS_DIR || n === 'planet' || n.endsWith('.moon');
-    const clash = opts.shared ? names.filter(ours) : names;
+    const clash = opts.shared ? stateFilesIn(dir) : readdirSync(dir);
     if (clash.length > 0) {
       throw new ZtError(ZtErrorCode.FILE, `state ${dir} already exists and ${opts.shared ? `holds ${clash.join(', ')}` : 'is not empty'}; use 'mkplanet update' or another --state`);
     }

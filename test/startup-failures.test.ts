@@ -222,3 +222,11 @@ test('--endpoint that clients never use (loopback, port 0) is refused as mkplane
   const zero = await runCli(['start', ...common(stateDir()), '--endpoint', '192.0.0.1/0']);
   assertFailedFast(zero, 2, /192\.0\.0\.1\/0/, /port 0/);
 });
+
+test('a state directory that lost its planet but kept the key: one line saying how to restore it — no new planet behind the clients\' back', async () => {
+  const dir = stateDir();
+  writeFileSync(join(dir, 'update-key.c25519'), new Uint8Array(128));
+  const r = await runCli(['start', ...common(dir)]);
+  assertFailedFast(r, 1, /holds update-key\.c25519 but no planet/, /history\//);
+  assert.ok(!existsSync(join(dir, 'planet')), 'no planet made');
+});

@@ -40,7 +40,7 @@ import { ZtError } from '../vl1/errors.js';
 import { formatInetAddress, parseInetAddress, type InetAddress } from '../vl1/inet-address.js';
 import type { Identity } from '../vl1/identity.js';
 import { worldUpdateVerdict } from '../planet/world.js';
-import { KEY_FILE } from '../planet/state.js';
+import { KEY_FILE, stateFilesIn } from '../planet/state.js';
 import { UsageError } from './args.js';
 import { CommandFailure } from './run-main.js';
 import { describeFileError, describeListenError } from './listen-errors.js';
@@ -156,6 +156,14 @@ function prepareState(config: RootConfig, loaded: LoadedConfig, log: Logger): Pr
   }
   if (config.planetFile !== join(config.stateDir, 'planet')) {
     throw new CommandFailure(`planet file ${config.planetFile} does not exist: make one with 'ztroot mkplanet', or leave --planet unset to have one made`);
+  }
+  // A key or history without the planet: the planet was lost or moved. A new one (new id) would strand every
+  // client holding the old; say how to get it back instead.
+  const leftovers = stateFilesIn(config.stateDir);
+  if (leftovers.length > 0) {
+    throw new CommandFailure(
+      `state directory ${config.stateDir} holds ${leftovers.join(', ')} but no planet: restore it (the newest file in history/ is the last planet made: copy it to ${config.planetFile}), or move those away to have a new planet made (clients must then install it)`,
+    );
   }
   const { endpoints, warnings } = firstPlanetEndpoints(config);
   const planned = planFirstPlanet(identity, endpoints);
