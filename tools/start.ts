@@ -41,8 +41,8 @@ import { formatInetAddress, parseInetAddress, type InetAddress } from '../vl1/in
 import type { Identity } from '../vl1/identity.js';
 import { worldUpdateVerdict } from '../planet/world.js';
 import { KEY_FILE, stateFilesIn } from '../planet/state.js';
-import { UsageError } from './args.js';
-import { CommandFailure } from './run-main.js';
+import { UsageError, versionLine } from './args.js';
+import { CommandFailure, describeFailure } from './run-main.js';
 import { describeFileError, describeListenError } from './listen-errors.js';
 import { VERSION } from './version.js';
 
@@ -57,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (loaded.version) {
-    console.log(`ztroot ${VERSION}`);
+    console.log(versionLine());
     return 0;
   }
   const { config } = loaded;
@@ -78,8 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     if (state.planned !== null) persistPlanet(config, state.planned, state.identity, state.endpointWarnings);
   } catch (e) {
     await teardown.run(TEARDOWN_MS);
-    if (!(e instanceof CommandFailure)) throw e;
-    log.fatal({ err: e.message }, 'start failed'); // the JSON log has it too; stderr gets the one line
+    log.fatal({ err: describeFailure('ztroot start', e).line }, 'start failed'); // for log collectors; stderr gets the line too
     throw e;
   }
   const { server, planet } = root;
