@@ -254,6 +254,7 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
       relay: { maxHops: config.maxHops },
       tunnelDestinations: config.tcpRelayDestinations,
       tunnelMinPort: config.tcpRelayMinPort,
+      version: versionTriple(VERSION),
     },
     { identity, planet: planet.bytes, validator: timedValidator, logger: log, ...(fleet ? { fleet } : {}) },
   );
@@ -411,6 +412,12 @@ function watchPlanet(planetFile: string, server: RootServer, log: Logger, teardo
     unwatchFile(planetFile);
     process.off('SIGHUP', onHup);
   });
+}
+
+/** package.json's "1.2.3" as the root advertises it (OK(HELLO), the fleet heartbeat); 0.0.0 if unreadable. */
+function versionTriple(v: string): { major: number; minor: number; revision: number } {
+  const [major = 0, minor = 0, revision = 0] = (/^(\d+)\.(\d+)\.(\d+)/.exec(v) ?? []).slice(1).map(Number);
+  return { major, minor, revision };
 }
 
 function sha256(b: Uint8Array): string {
