@@ -15,7 +15,8 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import { Identity } from '../vl1/identity.js';
-import { formatInetAddress, inetAddressToBytes, normalizeInetAddress, parseInetAddress, type InetAddress } from '../vl1/inet-address.js';
+import { formatInetAddress, normalizeInetAddress, parseInetAddress, type InetAddress } from '../vl1/inet-address.js';
+import { endpointProblem } from '../vl1/ip-scope.js';
 import type { WorldRoot } from './world.js';
 
 export interface PlanetSpec {
@@ -63,24 +64,6 @@ export function parseTimestamp(v: unknown, what: string): number {
     throw new ZtError(ZtErrorCode.BAD_CONFIG, `${what}: ${JSON.stringify(v)} is not a timestamp in ms since 1970`);
   }
   return n;
-}
-
-/** Why an endpoint can never carry a client's traffic (`Node::shouldUsePathForZeroTierTraffic`, §7.3), or null. */
-export function unusableEndpointReason(a: InetAddress): string | null {
-  const b = inetAddressToBytes(a);
-  if (a.port === 0) return 'port 0';
-  if (b.every((x) => x === 0)) return 'the unspecified address';
-  if (b.length === 4) {
-    if (b[0] === 127) return 'a loopback address (clients never use loopback paths)';
-    if (b[0] === 169 && b[1] === 254) return 'a link-local address (clients never use link-local paths)';
-    if (b[0]! >= 224) return 'a multicast or reserved address';
-  } else {
-    if (b.slice(0, 15).every((x) => x === 0) && b[15] === 1) return 'a loopback address (clients never use loopback paths)';
-    if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return 'a link-local address (clients never use link-local paths)';
-    if (b[0] === 0xff) return 'a multicast address';
-    if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x04 && b[3] === 0x70) return 'in 2001:470::/32, which 1.14 clients refuse as a path';
-  }
-  return null;
 }
 
 /**
@@ -158,7 +141,7 @@ export function parseSpecText(
       } catch (err) {
         throw bad(path, ew, `"${e}" is not an IPv4/IPv6 address with port: ${(err as Error).message}`, err);
       }
-      const why = unusableEndpointReason(a);
+      const why = endpointProblem(a); // the same check as `ztroot start --endpoint`
       if (why && !(opts.force && a.port !== 0)) throw bad(path, ew, `"${e}" is ${why}${a.port !== 0 ? ' (use --force to keep it)' : ''}`);
       const key = formatInetAddress(a);
       if (seenEp.has(key)) throw bad(path, ew, `"${e}" is listed twice for root ${addr}`);

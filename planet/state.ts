@@ -10,14 +10,20 @@
  *     history/<timestamp>-<planet|id.moon>      every world ever written here (never removed)
  *     retired-keys/<timestamp>-update-key.c25519  keys replaced by a rotation (never removed)
  *
+ * A root's state directory (`ztroot start`, root/state.ts) is one of these too, with the root's identity files
+ * beside: a planet made on first start is written exactly as `mkplanet init` would, so `mkplanet update SPEC
+ * --state <the root's state dir>` makes the next one in place and the running root serves it. Roots before this
+ * layout kept the key as `planet-update-key.c25519` and no history: {@link loadState} (and so every mkplanet
+ * command) renames that key and records the current planet in history/ the first time it sees such a directory.
+ *
  * Order of writes in a rotation: the new key is written (0600, O_EXCL) before anything else; the new world is
  * written only after it has been checked against the current one as a client would (`checkWorldUpdate`); only
  * then is the old key moved (renamed, not deleted) to retired-keys/. A crash at any point leaves either the old
  * state with a pending next key (the next rotate reuses it), or the new world with both keys present, which
  * {@link loadState} completes.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { equalBytes, toHex } from '../vl1/bytes.js';
 import { c25519Generate } from '../vl1/c25519.js';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
@@ -48,6 +54,8 @@ export const KEY_FILE = 'update-key.c25519';
 export const NEXT_KEY_FILE = 'update-key.next.c25519';
 export const HISTORY_DIR = 'history';
 export const RETIRED_KEYS_DIR = 'retired-keys';
+/** Where roots before the shared layout kept the update key of the planet they made. */
+export const LEGACY_ROOT_KEY_FILE = 'planet-update-key.c25519';
 
 export interface PlanetState {
   dir: string;
@@ -85,9 +93,31 @@ function findWorldFile(dir: string): string {
   return join(dir, names[0]!);
 }
 
-/** True if `dir` looks like a state directory (has a key file). */
+/** True if `dir` looks like a state directory (has a key file, or an older root's key beside its planet). */
 export function isStateDir(dir: string): boolean {
-  return existsSync(join(dir, KEY_FILE));
+  return existsSync(join(dir, KEY_FILE)) || (existsSync(join(dir, LEGACY_ROOT_KEY_FILE)) && existsSync(join(dir, 'planet')));
+}
+
+/**
+ * Brings a root state directory of the older layout (key `planet-update-key.c25519`, no history) to this
+ * one: renames the key and records the current planet in history/. Does nothing when there is nothing to do.
+ * @returns what it did, for the operator, or null.
+ * @throws {ZtError} FILE if the directory cannot be written.
+ */
+export function migrateLegacyRootKey(dir: string): string | null {
+  const legacy = join(dir, LEGACY_ROOT_KEY_FILE);
+  const keyPath = join(dir, KEY_FILE);
+  const planetPath = join(dir, 'planet');
+  if (!existsSync(legacy) || existsSync(keyPath) || !existsSync(planetPath)) return null;
+  try {
+    const world = readWorldFile(planetPath);
+    if (!existsSync(join(dir, HISTORY_DIR))) writeHistory(dir, world, readFileBytes(planetPath));
+    renameSync(legacy, keyPath); // a rename: the key is never copied, never absent
+  } catch (e) {
+    if (e instanceof ZtError) throw e;
+    throw new ZtError(ZtErrorCode.FILE, `state ${dir}: cannot move ${LEGACY_ROOT_KEY_FILE} to ${KEY_FILE}: ${(e as Error).message}`);
+  }
+  return `state ${dir}: moved the planet's update key from ${LEGACY_ROOT_KEY_FILE} to ${KEY_FILE} and recorded the planet in ${HISTORY_DIR}/ (the layout mkplanet uses)`;
 }
 
 /**
@@ -98,6 +128,8 @@ export function isStateDir(dir: string): boolean {
 export function loadState(dir: string): PlanetState {
   if (!existsSync(dir)) throw new ZtError(ZtErrorCode.FILE, `state ${dir} does not exist (run 'mkplanet init' first, or pass --state)`);
   const warnings: string[] = [];
+  const migrated = migrateLegacyRootKey(dir);
+  if (migrated !== null) warnings.push(migrated);
   const worldPath = findWorldFile(dir);
   const bytes = readFileBytes(worldPath);
   const world = readWorldFile(worldPath);
@@ -129,7 +161,7 @@ export function loadState(dir: string): PlanetState {
 
 function retireKey(dir: string, timestamp: number): void {
   const rdir = join(dir, RETIRED_KEYS_DIR);
-  mkdirSync(rdir, { recursive: true, mode: 0o700 });
+  makeDirectory(rdir, 0o700);
   let target = join(rdir, `${timestamp}-${KEY_FILE}`);
   for (let i = 1; existsSync(target); i++) target = join(rdir, `${timestamp}-${i}-${KEY_FILE}`);
   renameSync(join(dir, KEY_FILE), target);
@@ -137,7 +169,7 @@ function retireKey(dir: string, timestamp: number): void {
 
 function writeHistory(dir: string, world: World, bytes: Uint8Array): void {
   const hdir = join(dir, HISTORY_DIR);
-  mkdirSync(hdir, { recursive: true, mode: 0o700 });
+  makeDirectory(hdir, 0o700);
   writeFileExclusive(join(hdir, `${world.timestamp}-${worldFileName(world)}`), bytes, 0o644);
 }
 
@@ -149,13 +181,48 @@ function finalBytes(world: World): Uint8Array {
   return bytes;
 }
 
-function prepareNewDir(dir: string): void {
+/**
+ * `mkdir -p` with `mode` for what it creates. Not `mkdirSync(…, { recursive: true })`: on Node 20 that spins
+ * forever at full CPU for a path under /proc (the kernel answers ENOENT for the child, EEXIST for the parent),
+ * so a mistyped state directory hung the process instead of failing.
+ * @throws the file system's error (EACCES, ENOENT, …); EEXIST when `dir` exists and is not a directory.
+ */
+export function makeDirectory(dir: string, mode: number): void {
+  const missing: string[] = [];
+  for (let p = resolve(dir); !existsSync(p); p = dirname(p)) {
+    missing.push(p);
+    if (dirname(p) === p) break;
+  }
+  for (const p of missing.reverse()) mkdirSync(p, { mode });
+  if (!statSync(dir).isDirectory()) {
+    throw Object.assign(new Error(`EEXIST: file already exists and is not a directory, mkdir '${dir}'`), { code: 'EEXIST', syscall: 'mkdir', path: dir });
+  }
+}
+
+/** Options of {@link createState} and {@link adoptState}. */
+export interface NewStateOptions {
+  /**
+   * The directory may already hold other files (a root's identity), as long as it holds no world, key or
+   * history of its own. Without it the directory must be new or empty.
+   */
+  shared?: boolean;
+}
+
+/** The files of a state directory's own (world, keys, history) that `dir` already holds. */
+export function stateFilesIn(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const ours = (n: string) => n === KEY_FILE || n === NEXT_KEY_FILE || n === LEGACY_ROOT_KEY_FILE || n === HISTORY_DIR || n === RETIRED_KEYS_DIR || n === 'planet' || n.endsWith('.moon');
+  return readdirSync(dir).filter(ours);
+}
+
+function prepareNewDir(dir: string, opts: NewStateOptions = {}): void {
   if (existsSync(dir)) {
-    if (readdirSync(dir).length > 0) {
-      throw new ZtError(ZtErrorCode.FILE, `state ${dir} already exists and is not empty; use 'mkplanet update' or another --state`);
+    const clash = opts.shared ? stateFilesIn(dir) : readdirSync(dir);
+    if (clash.length > 0) {
+      throw new ZtError(ZtErrorCode.FILE, `state ${dir} already exists and ${opts.shared ? `holds ${clash.join(', ')}` : 'is not empty'}; use 'mkplanet update' or another --state`);
     }
   } else {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDirectory(dir, 0o700);
   }
 }
 
@@ -164,13 +231,13 @@ function prepareNewDir(dir: string): void {
  * update key and is signed by it, as mkworld does on its first run.
  * @throws {ZtError} FILE if `dir` exists and is not empty; limit errors from the codec.
  */
-export function createState(dir: string, unsigned: UnsignedWorld, key?: SigningKeyPair): PlanetState {
+export function createState(dir: string, unsigned: UnsignedWorld, key?: SigningKeyPair, opts: NewStateOptions = {}): PlanetState {
   const k = key ?? c25519Generate();
   checkKeyPair(k, 'signing key');
   const world = signWorld({ ...unsigned, updatesMustBeSignedBy: k.publicKey }, k);
   if (!verifyWorldSignature(world, k.publicKey)) throw new ZtError(ZtErrorCode.BAD_SIGNATURE, `${describeWorld(world)}: fresh signature does not verify`);
   const bytes = finalBytes(world);
-  prepareNewDir(dir);
+  prepareNewDir(dir, opts);
   writeSigningKeyFile(join(dir, KEY_FILE), k); // first: without the key the world could never be updated
   writeHistory(dir, world, bytes);
   writeFileExclusive(join(dir, worldFileName(world)), bytes, 0o644);
@@ -182,7 +249,7 @@ export function createState(dir: string, unsigned: UnsignedWorld, key?: SigningK
  * (mkworld's `current.c25519`).
  * @throws {ZtError} BAD_VALUE if the key is not the one the world names; FILE as {@link createState}.
  */
-export function adoptState(dir: string, world: World, key: SigningKeyPair): PlanetState {
+export function adoptState(dir: string, world: World, key: SigningKeyPair, opts: NewStateOptions = {}): PlanetState {
   checkKeyPair(key, 'signing key');
   if (!equalBytes(key.publicKey, world.updatesMustBeSignedBy)) {
     throw new ZtError(
@@ -191,7 +258,7 @@ export function adoptState(dir: string, world: World, key: SigningKeyPair): Plan
     );
   }
   const bytes = finalBytes(world);
-  prepareNewDir(dir);
+  prepareNewDir(dir, opts);
   writeSigningKeyFile(join(dir, KEY_FILE), key);
   writeHistory(dir, world, bytes);
   writeFileExclusive(join(dir, worldFileName(world)), bytes, 0o644);

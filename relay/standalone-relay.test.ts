@@ -50,7 +50,7 @@ async function udpPeer(family: 4 | 6): Promise<Peer> {
 }
 
 async function startRelay(opts: Partial<StandaloneRelayOptions> = {}): Promise<StandaloneRelay> {
-  const r = new StandaloneRelay({ listen: { host: '127.0.0.1', port: 0 }, bind4: '127.0.0.1', bind6: '::1', tunnel: { sweepMs: 50 }, ...opts });
+  const r = new StandaloneRelay({ listen: { host: '127.0.0.1', port: 0 }, bind4: '127.0.0.1', bind6: '::1', tunnel: { sweepMs: 50 }, destinations: 'any', ...opts });
   await r.start();
   return r;
 }
@@ -163,7 +163,7 @@ test('UDP routing: the tunnel that last spoke for an address gets its replies; w
 
 test('start fails cleanly when the TCP port is taken: the error is thrown and no UDP socket stays bound', async () => {
   const first = await startRelay();
-  const second = new StandaloneRelay({ listen: { host: '127.0.0.1', port: first.port }, bind4: '127.0.0.1', bind6: null });
+  const second = new StandaloneRelay({ listen: { host: '127.0.0.1', port: first.port }, bind4: '127.0.0.1', bind6: null, destinations: 'any' });
   try {
     await assert.rejects(second.start(), /EADDRINUSE/);
     assert.equal(second.udpPort(4), 0);

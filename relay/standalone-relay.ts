@@ -11,6 +11,12 @@
  * could claim another's address and take its replies (not read them: they are encrypted end to end). The
  * allow-list, or running the relay inside the root (`ztroot start --tcp-relay`, which binds a tunnel only
  * after the peer's HELLO authenticated), closes that gap.
+ *
+ * Destinations are a required choice: a list (the planet's roots, what ZeroTier clients need: they reach
+ * other peers through their roots) or 'any', tcp-proxy's relay-anywhere. With a list, datagrams are taken
+ * from UDP only when they come from a listed IP (port not compared, as a client compares a root's source
+ * only by IP, vl1.md §7.3): the only senders a tunnel client can have talked to, so nobody else can push
+ * datagrams into the tunnels.
  */
 import dgram from 'node:dgram';
 import type tls from 'node:tls';
@@ -27,18 +33,17 @@ export interface StandaloneRelayOptions {
   bind6: string | null;
   /** Lowest destination port (tcp-proxy: above 1024). */
   minPort: number;
-  /** 'any', or only these destinations (e.g. the planet's roots). */
+  /** Only these destinations (e.g. the planet's roots), or 'any' (an open relay). No default: a choice. */
   destinations: 'any' | InetAddress[];
   tunnel: Partial<TunnelServerOptions>;
 }
 
-export const DEFAULT_STANDALONE_RELAY_OPTIONS: Readonly<StandaloneRelayOptions> = Object.freeze({
+export const DEFAULT_STANDALONE_RELAY_OPTIONS: Readonly<Omit<StandaloneRelayOptions, 'destinations'>> = Object.freeze({
   listen: { host: '::', port: 443 },
   udpPort: 0,
   bind4: '0.0.0.0',
   bind6: '::',
   minPort: 1025,
-  destinations: 'any',
   tunnel: {},
 });
 
@@ -48,17 +53,30 @@ export class StandaloneRelay {
   private readonly sockets = new Map<4 | 6, dgram.Socket>();
   /** ZeroTier address → its tunnels, newest first (a TCP write costs far more than the boxed 40-bit key). */
   private readonly byAddress = new Map<number, TunnelConnection[]>();
-  private readonly allowed: Set<string> | null;
+  /** "ip/port" of the allowed destinations, and their IPs (the allowed UDP sources); null: any. */
+  private allowed: Set<string> | null = null;
+  private allowedSources: Set<string> | null = null;
   private readonly counts = new Map<string, number>();
 
-  constructor(opts: Partial<StandaloneRelayOptions>, deps: Omit<TunnelServerDeps, 'now'> & { https?: tls.Server } = {}) {
+  constructor(opts: Partial<StandaloneRelayOptions> & Pick<StandaloneRelayOptions, 'destinations'>, deps: Omit<TunnelServerDeps, 'now'> & { https?: tls.Server } = {}) {
     this.opts = { ...DEFAULT_STANDALONE_RELAY_OPTIONS, ...opts };
-    this.allowed = this.opts.destinations === 'any' ? null : new Set(this.opts.destinations.map((d) => `${d.ip}/${d.port}`));
+    this.setDestinations(this.opts.destinations);
     this.server = new TcpTunnelServer(
       this.opts.tunnel,
       { onDatagram: (conn, d, dest) => this.fromTunnel(conn, d, dest), onClose: (conn) => this.forget(conn) },
       deps,
     );
+  }
+
+  /** Replaces the destination policy (e.g. after the planet changed); tunnels stay up. */
+  setDestinations(destinations: 'any' | InetAddress[]): void {
+    if (destinations === 'any') {
+      this.allowed = this.allowedSources = null;
+      return;
+    }
+    const canon = destinations.map((d) => ({ ip: canonicalIp(d.ip), port: d.port }));
+    this.allowed = new Set(canon.map((d) => `${d.ip}/${d.port}`));
+    this.allowedSources = new Set(canon.map((d) => d.ip));
   }
 
   /** Binds the UDP sockets, then the TCP listener. @throws the bind/listen error (nothing stays open). */
@@ -137,6 +155,7 @@ export class StandaloneRelay {
 
   private fromUdp(family: 4 | 6, msg: Buffer, ip: string, port: number): void {
     if (msg.length < 16) return this.count('relay_drop_runt');
+    if (this.allowedSources !== null && !this.allowedSources.has(canonicalIp(ip))) return this.count('relay_drop_source');
     const d = msg[IDX_DEST]! * 2 ** 32 + (((msg[IDX_DEST + 1]! << 24) | (msg[IDX_DEST + 2]! << 16) | (msg[IDX_DEST + 3]! << 8) | msg[IDX_DEST + 4]!) >>> 0);
     const conn = this.byAddress.get(d)?.[0];
     if (conn === undefined) return this.count('relay_drop_no_tunnel');

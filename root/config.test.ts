@@ -38,13 +38,16 @@ test('bad values are refused with the source, the key and the value named', () =
     [[], { ZTROOT_MAX_HOPS: '9' }, /env ZTROOT_MAX_HOPS: maxHops = "9": must be 1\.\.7/],
     [['--log-level', 'loud'], {}, /logLevel = "loud": must be one of/],
     [['--endpoint', 'not-an-address'], {}, /endpoints = "not-an-address"/],
-    [['--frobnicate', '1'], {}, /unknown option "--frobnicate"/],
-    [['--port'], {}, /--port needs a value/],
+    [['--endpoint', '127.0.0.1/9993'], {}, /endpoints = "127\.0\.0\.1\/9993": a loopback address .*give an address clients reach/],
+    [['--endpoint', '192.0.0.1/0'], {}, /endpoints = "192\.0\.0\.1\/0": port 0/],
     [['--bind4', 'none', '--bind6', 'none'], {}, /nothing to listen on/],
   ];
   for (const [argv, env, re] of cases) {
     assert.throws(() => loadConfig(argv, env), (e: unknown) => (e as { code: string }).code === 'ZT_ERR_BAD_CONFIG' && re.test((e as Error).message), `${argv.join(' ')} ${JSON.stringify(env)}`);
   }
+  // Command-line mistakes are parseArgs' own errors: the CLI's top level words them and exits 2.
+  assert.throws(() => loadConfig(['--frobnicate', '1'], {}), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
+  assert.throws(() => loadConfig(['--port'], {}), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
   const dir = mkdtempSync(join(tmpdir(), 'ztroot-config-'));
   writeFileSync(join(dir, 'bad.yaml'), 'prot: 9993\n');
   assert.throws(() => loadConfig(['--config', join(dir, 'bad.yaml')], {}), /unknown key "prot"/);
@@ -79,7 +82,7 @@ test('TCP relay keys: listener, limits, destinations, allow-list and TLS, with b
     [['--tcp-relay', '443'], /tcpRelay = "443": expected host:port/],
     [['--tcp-relay-destinations', 'all'], /tcpRelayDestinations = "all": must be 'peers' or 'any'/],
     [['--tcp-relay-queue-bytes', '100'], /tcpRelayQueueBytes = "100": must be at least 16384/],
-    [['--tcp-relay-max-connections', '-1'], /tcpRelayMaxConnections = "-1": not a whole number/],
+    [['--tcp-relay-max-connections=-1'], /tcpRelayMaxConnections = "-1": not a whole number/],
     [['--tcp-relay-max-per-prefix', '0'], /tcpRelayMaxPerPrefix = "0": must be at least 1/],
     [['--tcp-relay', '0.0.0.0:443', '--tls-cert', 'c.pem'], /tlsCert and tlsKey go together: got only tlsCert/],
     [['--tls-cert', 'c.pem', '--tls-key', 'k.pem'], /set tcpRelay too/],

@@ -4,10 +4,12 @@
  * `ztroot start --print-config` prints the effective result.
  */
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
-import { parseInetAddress } from '../vl1/inet-address.js';
+import { parseInetAddress, type InetAddress } from '../vl1/inet-address.js';
+import { endpointProblem } from '../vl1/ip-scope.js';
 
 export interface RootConfig {
   /** Where identity.secret, identity.public, the planet and its signing key live. */
@@ -205,11 +207,16 @@ function convert(key: keyof RootConfig, raw: unknown, source: string): RootConfi
       const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : null;
       if (items === null || items.some((i) => typeof i !== 'string')) throw bad(source, key, raw, 'expected a list of ip/port strings');
       for (const i of items as string[]) {
+        let a: InetAddress;
         try {
-          parseInetAddress(i);
+          a = parseInetAddress(i);
         } catch (e) {
           throw bad(source, key, i, (e as Error).message);
         }
+        // The same check mkplanet applies to a spec: an endpoint clients would ignore is refused here, not
+        // discovered when no client can reach the root.
+        const problem = endpointProblem(a);
+        if (problem !== null) throw bad(source, key, i, `${problem}; give an address clients reach`);
       }
       return items as string[];
     }
@@ -222,11 +229,13 @@ export interface LoadedConfig {
   origin: Record<keyof RootConfig, string>;
   printConfig: boolean;
   help: boolean;
+  version: boolean;
 }
 
 /**
  * Builds the effective config from defaults, `--config FILE` (or ZTROOT_CONFIG), env and flags.
- * @throws {ZtError} BAD_CONFIG naming the source, the key and the value; FILE when the file is unreadable.
+ * @throws {ZtError} BAD_CONFIG naming the source, the key and the value; FILE when the file is unreadable;
+ *   parseArgs' own TypeError (code ERR_PARSE_ARGS_*) for an unknown option or a missing value.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const config = defaultConfig();
@@ -236,36 +245,25 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     origin[key] = source;
   };
 
-  // Flags first pass: --config, --help, --print-config; the rest is applied last.
-  let file = env.ZTROOT_CONFIG ?? '';
-  let printConfig = false;
-  let help = false;
-  const flags: Array<[keyof RootConfig, string]> = [];
-  const byFlag = new Map(Object.entries(CONFIG_KEYS).map(([k, v]) => [v[2], k as keyof RootConfig]));
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--help' || a === '-h') help = true;
-    else if (a === '--print-config') printConfig = true;
-    else {
-      const eq = a.indexOf('=');
-      const name = eq > 0 ? a.slice(0, eq) : a;
-      const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
-      if (name === '--config') {
-        if (value === undefined) throw new ZtError(ZtErrorCode.BAD_CONFIG, '--config needs a file');
-        file = value;
-        continue;
-      }
-      const key = byFlag.get(name);
-      if (key === undefined) throw new ZtError(ZtErrorCode.BAD_CONFIG, `unknown option ${JSON.stringify(a)} (see --help)`);
-      if (value === undefined) throw new ZtError(ZtErrorCode.BAD_CONFIG, `${name} needs a value`);
-      flags.push([key, value]);
-    }
+  // The flags, parsed by node:util parseArgs (strict) from the table CONFIG_KEYS makes: its errors
+  // (ERR_PARSE_ARGS_*: unknown option, missing value) reach the CLI's top level as usage errors.
+  const { values } = parseArgs({ args: argv, options: configArgOptions(), strict: true, allowPositionals: false });
+  const help = values.help === true;
+  const version = values.version === true;
+  const printConfig = values['print-config'] === true;
+  let file = typeof values.config === 'string' ? values.config : (env.ZTROOT_CONFIG ?? '');
+  const flags: Array<[keyof RootConfig, string | string[]]> = [];
+  for (const [key, [, , flag]] of Object.entries(CONFIG_KEYS)) {
+    const v = values[flag.slice(2)];
+    if (typeof v === 'string' || Array.isArray(v)) flags.push([key as keyof RootConfig, v as string | string[]]);
   }
 
   if (file !== '') {
     let doc: unknown;
     try {
-      doc = parseYaml(readFileSync(file, 'utf8'));
+      // Loaded only when a file is given: the YAML parser is a good part of start-up time otherwise.
+      const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+      doc = parse(readFileSync(file, 'utf8'));
     } catch (e) {
       throw new ZtError(ZtErrorCode.FILE, `config file ${file}: ${(e as Error).message}`);
     }
@@ -281,12 +279,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const v = env[envName];
     if (v !== undefined && v !== '') set(key as keyof RootConfig, v, `env ${envName}`);
   }
-  // Repeated --endpoint and --http-allowed-host flags accumulate; every other flag's last value wins.
-  const endpointFlags = flags.filter(([k]) => k === 'endpoints').map(([, v]) => v);
-  const hostFlags = flags.filter(([k]) => k === 'httpAllowedHosts').map(([, v]) => v);
-  for (const [key, value] of flags) if (key !== 'endpoints' && key !== 'httpAllowedHosts') set(key, value, `flag ${CONFIG_KEYS[key][2]}`);
-  if (endpointFlags.length) set('endpoints', endpointFlags, 'flag --endpoint');
-  if (hostFlags.length) set('httpAllowedHosts', hostFlags, 'flag --http-allowed-host');
+  // Repeated --endpoint and --http-allowed-host flags accumulate (options of several values); every other flag's last value wins.
+  for (const [key, value] of flags) set(key, value, `flag ${CONFIG_KEYS[key][2]}`);
 
   config.stateDir = resolve(config.stateDir);
   if (config.planetFile === '') config.planetFile = resolve(config.stateDir, 'planet');
@@ -296,14 +290,33 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     throw new ZtError(ZtErrorCode.BAD_CONFIG, `tlsCert and tlsKey go together: got ${config.tlsCert === '' ? 'only tlsKey' : 'only tlsCert'}`);
   }
   if (config.tlsCert !== '' && config.tcpRelay === null) throw new ZtError(ZtErrorCode.BAD_CONFIG, 'tlsCert/tlsKey serve HTTPS on the TCP relay port: set tcpRelay too');
-  return { config, origin, printConfig, help };
+  return { config, origin, printConfig, help, version };
+}
+
+/** parseArgs' option table for `ztroot start`: one string option per CONFIG_KEYS flag, and the meta flags. */
+export function configArgOptions(): Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {
+    config: { type: 'string' },
+    'print-config': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean' },
+  };
+  for (const [kind, , flag] of Object.values(CONFIG_KEYS)) options[flag.slice(2)] = kind === 'list' || kind === 'hosts' ? { type: 'string', multiple: true } : { type: 'string' };
+  return options;
 }
 
 export function configHelp(): string {
   const lines = ['options (each also settable in the YAML file given by --config, and by its env var):'];
-  for (const [key, [, envName, flag, help]] of Object.entries(CONFIG_KEYS)) {
-    lines.push(`  ${`${flag} <v>`.padEnd(26)} ${help}`, `  ${''.padEnd(26)} file: ${key}, env: ${envName}`);
+  for (const [key, [kind, envName, flag, help]] of Object.entries(CONFIG_KEYS)) {
+    lines.push(`  ${`${flag} <v>`.padEnd(30)} ${help}${kind === 'list' ? ' (repeatable)' : ''}`, `  ${''.padEnd(30)} file: ${key}, env: ${envName}`);
   }
-  lines.push('  --config <file>            YAML config file (env: ZTROOT_CONFIG)', '  --print-config             print the effective config and exit', '  --help');
+  lines.push(
+    '  --config <file>                YAML config file (env: ZTROOT_CONFIG)',
+    '  --print-config                 print the effective config, and where each value came from, and exit',
+    '  --version                      print the version',
+    '  -h, --help                     show this help',
+    '',
+    'Precedence: defaults < config file < environment < flags.',
+  );
   return lines.join('\n');
 }

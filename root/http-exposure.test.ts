@@ -4,7 +4,7 @@
  *    localhost and loopback literals are answered; health and readiness answer whatever the Host;
  *  - a listener beyond loopback answers IP literals, localhost and the names the operator lists, no others;
  *  - the live dashboard's WebSocket checks Host and Origin (cross-site WebSocket hijacking);
- *  - `ztroot start` refuses to serve the API beyond loopback without a token: one line naming the key, exit 1.
+ *  - `ztroot start` refuses to serve the API beyond loopback without a token: one line naming the key, exit 2 (a configuration mistake, like any other).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -144,7 +144,7 @@ test('Host parsing and loopback detection', () => {
 
 const CLI = join(REPO_ROOT, 'dist', 'tools', 'cli.js');
 
-test('`ztroot start` refuses an API beyond loopback without a token: one line naming the key and the fix, exit 1 within 2 s', { timeout: 20_000 }, async () => {
+test('`ztroot start` refuses an API beyond loopback without a token: one line naming the key and the fix, exit 2 within 2 s', { timeout: 20_000 }, async () => {
   for (const http0 of ['0.0.0.0:0', '[::]:0']) {
     const state = join(mkdtempSync(join(tmpdir(), 'ztroot-exposure-')), 'state');
     const t0 = Date.now();
@@ -156,7 +156,7 @@ test('`ztroot start` refuses an API beyond loopback without a token: one line na
     const [code] = (await once(child, 'exit')) as [number | null];
     clearTimeout(killer);
     const ms = Date.now() - t0;
-    assert.equal(code, 1, `exit code (${http0}); output:\n${out}`);
+    assert.equal(code, 2, `exit code (${http0}); output:\n${out}`);
     assert.ok(ms < 2000, `exited after ${ms} ms`);
     const lines = out.trim().split('\n');
     assert.equal(lines.length, 1, `one line:\n${out}`);

@@ -299,11 +299,13 @@ export class IdentityValidator {
   private spawn(): Slot {
     const worker = this.createWorker();
     const slot: Slot = { worker, job: null, timer: null, dead: false };
-    worker.unref(); // an idle pool does not keep the process alive
     worker.on('message', (m: ValidateJobReply) => this.onReply(slot, m));
     // 'error' (uncaught exception in the worker) is followed by 'exit'; either one retires the slot.
     worker.on('error', (e: Error) => this.onWorkerDeath(slot, `worker error: ${e.message}`, e));
     worker.on('exit', (code: number) => this.onWorkerDeath(slot, `worker exited with code ${code}`));
+    // An idle pool does not keep the process alive. After the listeners: adding a 'message' listener refs
+    // the worker's port again, which kept a failed `ztroot start` running for minutes.
+    worker.unref();
     return slot;
   }
 

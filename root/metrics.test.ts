@@ -77,7 +77,7 @@ test('a started root: /metrics passes promtool check metrics, and known label va
 });
 
 test('a started relay: /metrics passes promtool check metrics, its results at 0 before any traffic', { skip: promtool ?? false, timeout: 30_000 }, async (t) => {
-  const text = await scrapeProcess(t, ['relay', '--listen', '127.0.0.1:0', '--bind6', 'none', '--http', '127.0.0.1:0'], 'relay metrics listening');
+  const text = await scrapeProcess(t, ['relay', '--listen', '127.0.0.1:0', '--bind6', 'none', '--http', '127.0.0.1:0', '--open'], 'relay metrics listening');
   const check = promtoolCheck(text);
   assert.equal(check.status, 0, `promtool check metrics:\n${check.out}`);
   assert.equal(check.out.trim(), '');
@@ -115,7 +115,7 @@ test('every counter name the root and the relay count literally is known to the 
 });
 
 test("the standalone relay's datagram results are those of this scrape, not the previous one", async () => {
-  const relay = new StandaloneRelay({ listen: { host: '127.0.0.1', port: 0 }, bind4: '127.0.0.1', bind6: null });
+  const relay = new StandaloneRelay({ listen: { host: '127.0.0.1', port: 0 }, bind4: '127.0.0.1', bind6: null, destinations: 'any' });
   await relay.start();
   try {
     const registry = createRootMetricsRegistry({ processMetrics: false });

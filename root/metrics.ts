@@ -129,7 +129,7 @@ export const KNOWN_ROOT_COUNTERS: readonly string[] = [
 
 /** The standalone relay's own results (`relay_*` counters of relay/standalone-relay.ts). */
 export const KNOWN_RELAY_RESULTS: readonly string[] = [
-  'sent_udp', 'to_tunnel', 'udp_errors', 'drop_runt', 'drop_no_tunnel', 'drop_no_socket', 'drop_no_destination', 'drop_low_port', 'drop_destination',
+  'sent_udp', 'to_tunnel', 'udp_errors', 'drop_runt', 'drop_no_tunnel', 'drop_no_socket', 'drop_no_destination', 'drop_low_port', 'drop_destination', 'drop_source',
 ];
 
 /** The fleet store and its cache, when the root is part of a fleet. */

@@ -1,35 +1,56 @@
 /**
- * The root's state directory: its identity, and — when no planet is configured — a one-root planet made
- * for it on first start, with the signing key that later updates need.
+ * The root's state directory: its identity, and — when no planet is configured — the one-root planet made for
+ * it on first start, kept exactly as `mkplanet` keeps a planet (planet/state.ts), so that
+ * `mkplanet update <spec> --state <this directory>` makes the next planet in place and the running root
+ * serves it (it reloads the file when it changes, and on SIGHUP):
  *
- *   <stateDir>/identity.secret   0600, zerotier-idtool format
+ *   <stateDir>/identity.secret     0600, zerotier-idtool format
  *   <stateDir>/identity.public
- *   <stateDir>/planet            the planet served (unless --planet points elsewhere)
- *   <stateDir>/planet-update-key.c25519   0600, signs the next planet (mkworld's key file format)
+ *   <stateDir>/planet              the planet served (unless --planet points elsewhere)
+ *   <stateDir>/update-key.c25519   0600, signs the next planet (mkworld's key format)
+ *   <stateDir>/history/            every planet made here
+ *   <stateDir>/planet.yaml         the planet's spec, for `mkplanet update` (edit it to add or move roots)
+ *
+ * Directories made by earlier versions (key in `planet-update-key.c25519`, no history) are moved to this
+ * layout on the next start (planet/state.ts: migrateLegacyRootKey).
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Identity } from '../vl1/identity.js';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
-import { parseInetAddress, type InetAddress } from '../vl1/inet-address.js';
+import { formatInetAddress, parseInetAddress, parseIp, type InetAddress } from '../vl1/inet-address.js';
+import { ipScope, scopeCarriesTraffic } from '../vl1/ip-scope.js';
 import { c25519Generate } from '../vl1/c25519.js';
-import { WORLD_ID_EARTH } from '../vl1/constants.js';
-import { signWorld, serializeWorld, type World } from '../planet/world.js';
-import { encodeSigningKey, readWorldFile, writeFileExclusive } from '../planet/files.js';
+import { WORLD_ID_EARTH, WORLD_ID_MARS } from '../vl1/constants.js';
+import { signWorld, serializeWorld, parseWorld, type SigningKeyPair, type World } from '../planet/world.js';
+import { readWorldFile, writeFileExclusive } from '../planet/files.js';
+import { adoptState, makeDirectory, migrateLegacyRootKey } from '../planet/state.js';
 
 export const IDENTITY_SECRET_FILE = 'identity.secret';
 export const IDENTITY_PUBLIC_FILE = 'identity.public';
-export const PLANET_KEY_FILE = 'planet-update-key.c25519';
+/** The spec of the planet made on first start, beside it. */
+export const PLANET_SPEC_FILE = 'planet.yaml';
+/** A planet lists at most this many endpoints per root (ZT_WORLD_MAX_STABLE_ENDPOINTS_PER_ROOT). */
+const MAX_ENDPOINTS = 32;
 
-/** Loads `<dir>/identity.secret`, or generates and writes one (0600) on first start. */
+/**
+ * Loads `<dir>/identity.secret`, or generates and writes one (0600) on first start.
+ * @throws {ZtError} BAD_CONFIG naming the file when it holds no usable secret identity; the file system's
+ *   own errors (EACCES, ENOTDIR, …) when the directory cannot be made or written.
+ */
 export function loadOrCreateIdentity(dir: string): { identity: Identity; created: boolean } {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirectory(dir, 0o700);
   const secretPath = join(dir, IDENTITY_SECRET_FILE);
   if (existsSync(secretPath)) {
-    const identity = Identity.fromString(readFileSync(secretPath, 'utf8').trim());
-    if (!identity.hasPrivate()) throw new ZtError(ZtErrorCode.BAD_CONFIG, `${secretPath} holds no private key`);
+    let identity: Identity;
+    try {
+      identity = Identity.fromString(readFileSync(secretPath, 'utf8').trim());
+    } catch (e) {
+      if (!(e instanceof ZtError)) throw e;
+      throw new ZtError(ZtErrorCode.BAD_CONFIG, `${secretPath} is not an identity (${e.message}): restore it from a backup, or move it away to have a new one made (clients then need a new planet)`);
+    }
+    if (!identity.hasPrivate()) throw new ZtError(ZtErrorCode.BAD_CONFIG, `${secretPath} holds no private key (a public identity?): restore identity.secret from a backup`);
     if ((readFileMode(secretPath) & 0o077) !== 0) chmodSync(secretPath, 0o600); // never leave it readable by others
     return { identity, created: false };
   }
@@ -44,55 +65,129 @@ function readFileMode(path: string): number {
 }
 
 /**
- * Addresses of this host a client could reach: non-internal, not link-local, IPv4 and IPv6, with `port`.
- * Used only to fill a first-start planet when no endpoints are configured.
+ * Interfaces whose addresses clients never reach the root at: loopback, container and VM bridges, overlay
+ * and VPN tunnels (ZeroTier's own included). Their addresses are private to this host or to an overlay,
+ * and a planet listing them sends clients nowhere.
  */
-export function detectEndpoints(port: number): InetAddress[] {
-  const out: InetAddress[] = [];
-  for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    // ZeroTier itself ignores these interface names (its own and tunnels), and so do we.
-    if (/^(lo|zt|tun|tap)/.test(name)) continue;
-    for (const a of addrs ?? []) {
-      if (a.internal) continue;
-      if (a.family === 'IPv4' && !a.address.startsWith('169.254.')) out.push({ family: 4, ip: a.address, port });
-      if (a.family === 'IPv6' && !/^fe[89ab]/i.test(a.address)) out.push({ family: 6, ip: a.address, port });
-    }
-  }
-  return out.slice(0, 32);
+export const SKIPPED_INTERFACES =
+  /^(lo|docker|br-|virbr|veth|cni|flannel|cali|cilium|vxlan|genev|weave|kube-|lxcbr|lxdbr|podman|wg|tailscale|zt|tun|tap|utun|ipsec|gre|sit|ip6tnl)/;
+
+/** One address of `os.networkInterfaces()` (only what is used). */
+export interface InterfaceAddress {
+  address: string;
+  family: string | number;
+  internal: boolean;
+}
+
+export interface ChosenEndpoints {
+  endpoints: InetAddress[];
+  /** For the operator: private addresses listed or left out, and why. */
+  warnings: string[];
 }
 
 /**
- * Loads the planet file, or — when it is missing and it is the default path — makes a one-root planet
- * for `identity` with the given (or detected) endpoints and a fresh signing key.
+ * The endpoints a first-start planet lists when none are given: this host's addresses clients can reach,
+ * with `port`. Global addresses (vl1/ip-scope.ts) when there are any; private and shared (CGNAT) ones only
+ * when nothing else exists, with a warning naming them; never loopback, link-local, or the interfaces of
+ * {@link SKIPPED_INTERFACES}. Pure: give it `os.networkInterfaces()`.
  */
-export function loadOrCreatePlanet(
-  planetFile: string,
-  stateDir: string,
-  identity: Identity,
-  endpoints: string[],
-  port: number,
-): { bytes: Uint8Array; world: World; created: boolean } {
-  if (existsSync(planetFile)) {
-    const world = readWorldFile(planetFile);
-    return { bytes: new Uint8Array(readFileSync(planetFile)), world, created: false };
+export function chooseEndpoints(interfaces: Record<string, InterfaceAddress[] | undefined>, port: number): ChosenEndpoints {
+  const global: InetAddress[] = [];
+  const nonGlobal: InetAddress[] = [];
+  const seen = new Set<string>();
+  for (const [name, addrs] of Object.entries(interfaces)) {
+    if (SKIPPED_INTERFACES.test(name)) continue;
+    for (const a of addrs ?? []) {
+      if (a.internal) continue;
+      const bytes = parseIp(a.address.replace(/%.*$/, ''));
+      if (bytes === null) continue;
+      const scope = ipScope(bytes);
+      if (!scopeCarriesTraffic(scope)) continue;
+      const ep = parseInetAddress(`${a.address.replace(/%.*$/, '')}/${port}`);
+      const key = formatInetAddress(ep);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      (scope === 'global' ? global : nonGlobal).push(ep);
+    }
   }
-  if (planetFile !== join(stateDir, 'planet')) {
-    throw new ZtError(ZtErrorCode.FILE, `planet file ${planetFile} does not exist (make one with 'ztroot mkplanet', or leave --planet unset to have one made)`);
+  const ips = (l: InetAddress[]) => l.map((e) => e.ip).join(', ');
+  const hint = 'pass --endpoint <public ip>/<port> (repeatable) if this host is reached at a public address (e.g. through NAT)';
+  if (global.length === 0) {
+    const warnings = nonGlobal.length > 0 ? [`only private addresses found (${ips(nonGlobal)}): clients outside their networks cannot reach them; ${hint}`] : [];
+    return { endpoints: nonGlobal.slice(0, MAX_ENDPOINTS), warnings };
   }
-  const stable = endpoints.length ? endpoints.map((e) => parseInetAddress(e)) : detectEndpoints(port);
-  if (stable.length === 0) {
-    throw new ZtError(ZtErrorCode.BAD_CONFIG, 'no usable address found on this host for the planet: pass --endpoint <public-ip>/<port> (repeatable)');
+  const warnings: string[] = [];
+  for (const family of [4, 6] as const) {
+    const priv = nonGlobal.filter((e) => e.family === family);
+    if (priv.length > 0 && !global.some((e) => e.family === family)) {
+      warnings.push(`no public IPv${family} address on this host; its private ones (${ips(priv)}) are not listed, so IPv${family}-only clients cannot reach this root: ${hint}`);
+    }
   }
+  return { endpoints: global.slice(0, MAX_ENDPOINTS), warnings };
+}
+
+/** A planet file as served: its bytes and what they hold. */
+export interface LoadedPlanet {
+  bytes: Uint8Array;
+  world: World;
+}
+
+/**
+ * Reads the planet file to serve and checks that it lists `identity` among its roots (a root serving a
+ * planet without itself would never be accepted by a client).
+ * @throws {ZtError} FILE if it cannot be read; a parse error; BAD_CONFIG if it does not list this root.
+ */
+export function loadPlanet(planetFile: string, identity: Identity): LoadedPlanet {
+  const world = readWorldFile(planetFile);
+  if (!world.roots.some((r) => r.identity.equals(identity))) {
+    const address = identity.toString(false).slice(0, 10);
+    throw new ZtError(
+      ZtErrorCode.BAD_CONFIG,
+      `planet ${planetFile} (id ${world.id.toString(16)}) does not list this root (${address}): add it with 'mkplanet update' (its identity.public) or serve another --planet`,
+    );
+  }
+  return { bytes: new Uint8Array(readFileSync(planetFile)), world };
+}
+
+/** A first-start planet made in memory: written by {@link writeFirstPlanet} only once the root serves it. */
+export interface PlannedPlanet extends LoadedPlanet {
+  key: SigningKeyPair;
+}
+
+/** A one-root planet for `identity` at `endpoints`, with a fresh signing key and a random id. */
+export function planFirstPlanet(identity: Identity, endpoints: InetAddress[]): PlannedPlanet {
   const key = c25519Generate();
-  writeFileExclusive(join(stateDir, PLANET_KEY_FILE), encodeSigningKey(key), 0o600);
   let id: bigint;
   do id = randomBytes(8).readBigUInt64BE(0);
-  while (id === WORLD_ID_EARTH || id === 0n);
+  while (id === WORLD_ID_EARTH || id === WORLD_ID_MARS || id === 0n);
   const world = signWorld(
-    { type: 'planet', id, timestamp: Date.now(), updatesMustBeSignedBy: key.publicKey, roots: [{ identity: identity.publicOnly(), stableEndpoints: stable }] },
+    { type: 'planet', id, timestamp: Date.now(), updatesMustBeSignedBy: key.publicKey, roots: [{ identity: identity.publicOnly(), stableEndpoints: endpoints }] },
     key,
   );
   const bytes = serializeWorld(world);
-  writeFileExclusive(planetFile, bytes, 0o644);
-  return { bytes, world, created: true };
+  return { bytes, world: parseWorld(bytes), key };
+}
+
+/**
+ * Writes a planned planet into the state directory as mkplanet's state (key first, then history, then the
+ * planet), and its spec beside it.
+ * @throws {ZtError} FILE if the directory already holds a planet, key or history, or cannot be written.
+ */
+export function writeFirstPlanet(stateDir: string, plan: PlannedPlanet): void {
+  adoptState(stateDir, plan.world, plan.key, { shared: true });
+  const spec = [
+    `# The planet 'ztroot start' made for this root. To add a root or change endpoints, edit this file, then:`,
+    `#   mkplanet update ${join(stateDir, PLANET_SPEC_FILE)} --state ${stateDir}`,
+    '# The running root serves the new planet within seconds (or at SIGHUP); clients take it at their next HELLO.',
+    'roots:',
+    `  - identityFile: ${IDENTITY_PUBLIC_FILE}`,
+    `    endpoints: [${plan.world.roots[0]!.stableEndpoints.map((e) => JSON.stringify(formatInetAddress(e))).join(', ')}]`,
+    '',
+  ].join('\n');
+  writeFileExclusive(join(stateDir, PLANET_SPEC_FILE), new TextEncoder().encode(spec), 0o644);
+}
+
+/** Moves a state directory made by an earlier version to the current layout; returns what it did, or null. */
+export function migrateStateDir(stateDir: string): string | null {
+  return migrateLegacyRootKey(stateDir);
 }

@@ -168,7 +168,7 @@ test(`the HTTP API holds at most ${HTTP_MAX_CONNECTIONS} connections: a flood of
 
 test('`ztroot relay` under the same flood: /healthz and /metrics answer, a new tunnel still relays, the excess is refused and counted', { timeout: 60_000 }, async (t) => {
   const nofile = 512;
-  const child = spawn('/bin/sh', ['-c', `ulimit -n ${nofile} && exec "$0" "$@"`, process.execPath, CLI, 'relay', '--listen', '127.0.0.1:0', '--bind6', 'none', '--http', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/bin/sh', ['-c', `ulimit -n ${nofile} && exec "$0" "$@"`, process.execPath, CLI, 'relay', '--listen', '127.0.0.1:0', '--bind6', 'none', '--http', '127.0.0.1:0', '--open'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const held: net.Socket[] = [];
   const udp = dgram.createSocket('udp4');
   t.after(() => {

@@ -49,7 +49,7 @@ before(async () => {
   await root.start();
   root.setPlanet(serializeWorld(planetAt(root.port)));
   await root.startTunnel(LO, 0);
-  relay = new StandaloneRelay({ listen: { host: LO, port: 0 }, bind4: LO, bind6: null });
+  relay = new StandaloneRelay({ listen: { host: LO, port: 0 }, bind4: LO, bind6: null, destinations: 'any' });
   await relay.start();
 });
 after(async () => {
@@ -205,7 +205,7 @@ test('ztroot relay: --help explains it with the local.conf line; a bad flag name
 });
 
 test('ztroot relay as a process: logs where it listens, serves /metrics with the tunnels it holds, stops on SIGTERM', async (t) => {
-  const child = spawn(process.execPath, [CLI, 'relay', '--listen', `${LO}:0`, '--bind4', LO, '--bind6', 'none', '--http', `${LO}:0`, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'relay', '--open', '--listen', `${LO}:0`, '--bind4', LO, '--bind6', 'none', '--http', `${LO}:0`, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => child.kill('SIGKILL'));
   const w = watchJsonLines(child, 'ztroot relay');
   const listening = await w.waitFor((l) => l.msg === 'relay listening', 10_000, 'relay listening');

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
  * `ztroot` — one CLI, with subcommands. Each subcommand lives in its own module and is loaded only
- * when used, so `ztroot id` does not pay for the root server's imports.
+ * when used, so `ztroot id` does not pay for the root server's imports. Every subcommand parses its
+ * arguments with tools/args.ts and runs under tools/run-main.ts (one-line errors, exit codes 0/1/2/70).
  */
-import { ZtError } from '../vl1/errors.js';
+import { UsageError, versionLine } from './args.js';
+import { runMain } from './run-main.js';
 
 interface Subcommand {
   summary: string;
@@ -11,9 +13,9 @@ interface Subcommand {
 }
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
+  start: { summary: 'run a root server', load: () => import('./start.js') },
   id: { summary: 'make, validate and use identities (zerotier-idtool compatible)', load: () => import('./id.js') },
   mkplanet: { summary: 'make, update, rotate, inspect and verify planets and moons', load: () => import('./mkplanet.js') },
-  start: { summary: 'run a root server', load: () => import('./start.js') },
   relay: { summary: 'run a standalone TCP fallback relay (for a host apart from the roots)', load: () => import('./relay.js') },
   fleet: { summary: "the fleet's roots as Redis sees them (fleet status)", load: () => import('./fleet.js') },
   bench: { summary: 'run the benchmarks (npm run bench)', load: () => import('./bench/index.js') },
@@ -21,40 +23,35 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
 };
 
 function usage(): string {
-  const lines = ['usage: ztroot <command> [args]', '', 'commands:'];
+  const lines = ['usage: ztroot <command> [options]', '', 'commands:'];
   for (const [name, s] of Object.entries(SUBCOMMANDS)) lines.push(`  ${name.padEnd(10)} ${s.summary}`);
-  lines.push('', "Run 'ztroot <command> --help' for a command's options.");
+  lines.push(
+    '',
+    "Run 'ztroot <command> --help' for a command's options; 'ztroot --version' for the version.",
+    'Exit codes: 0 ok, 1 failed (the message says what and how to fix it), 2 usage, 70 a bug.',
+  );
   return lines.join('\n');
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    console.log(usage());
-    return cmd ? 0 : 2;
-  }
-  const sub = SUBCOMMANDS[cmd];
-  if (!sub) {
-    console.error(`ztroot: unknown command "${cmd}"\n\n${usage()}`);
+/** `ztroot` without a subcommand: help, the version, or a usage error. */
+async function top(argv: string[]): Promise<number> {
+  const [first] = argv;
+  if (first === undefined) {
+    console.error(usage());
     return 2;
   }
-  try {
-    return await (await sub.load()).main(rest);
-  } catch (e) {
-    if (e instanceof ZtError) {
-      console.error(`ztroot ${cmd}: ${e.message} (${e.code})`);
-      return 1;
-    }
-    throw e;
+  if (first === '--help' || first === '-h' || first === 'help') {
+    console.log(usage());
+    return 0;
   }
+  if (first === '--version') {
+    console.log(versionLine());
+    return 0;
+  }
+  throw new UsageError(first.startsWith('-') ? `unknown option ${first}` : `unknown command ${JSON.stringify(first)} (commands: ${Object.keys(SUBCOMMANDS).join(', ')})`);
 }
 
-run(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    console.error(e);
-    process.exitCode = 70;
-  },
-);
+const [cmd, ...rest] = process.argv.slice(2);
+const sub = cmd !== undefined && Object.hasOwn(SUBCOMMANDS, cmd) ? SUBCOMMANDS[cmd] : undefined;
+if (sub !== undefined) await runMain(`ztroot ${cmd}`, async (argv) => (await sub.load()).main(argv), rest);
+else await runMain('ztroot', top, process.argv.slice(2));

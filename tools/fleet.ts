@@ -5,45 +5,57 @@
 import { RedisPeerStore } from '../fleet/redis-store.js';
 import { formatInetAddress } from '../vl1/inet-address.js';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
+import { flag, parseCommand, str, UsageError, versionLine, type CommandSpec } from './args.js';
 
-const USAGE = `usage: ztroot fleet status --redis URL --fleet ID [--json]
+const STATUS: CommandSpec = {
+  command: 'ztroot fleet status',
+  usage: 'ztroot fleet status --redis URL --fleet ID [--json]',
+  about: "Lists the fleet's roots as Redis sees them: every root with a recent heartbeat, its peers and endpoints.",
+  options: {
+    redis: { type: 'string', arg: 'url', help: "the fleet's Redis (env ZTROOT_FLEET_REDIS): redis://, rediss://, redis+sentinel://, redis-cluster://" },
+    fleet: { type: 'string', arg: 'id', help: "the fleet's name in Redis: the planet id in hex, as the roots use it (env ZTROOT_FLEET)" },
+    json: { type: 'boolean', help: 'machine-readable output' },
+  },
+  epilogue: 'Exit codes: 0 ok, 1 Redis unreachable or no roots, 2 usage.',
+};
 
-  --redis URL   the fleet's Redis (env ZTROOT_FLEET_REDIS): redis://, rediss://, redis+sentinel://, redis-cluster://
-  --fleet ID    the fleet's name in Redis: the planet id in hex, as the roots use it (env ZTROOT_FLEET)
-  --json        machine-readable output
-Exit codes: 0 ok, 1 Redis unreachable or no roots, 2 usage.`;
+const USAGE = `usage: ztroot fleet <command> [options]
+
+commands:
+  status      the fleet's roots as Redis sees them
+
+Run 'ztroot fleet status --help' for its options.`;
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (cmd === undefined || cmd === '--help' || cmd === '-h') {
+  if (cmd === undefined) {
+    console.error(USAGE);
+    return 2;
+  }
+  if (cmd === '--help' || cmd === '-h') {
     console.log(USAGE);
-    return cmd === undefined ? 2 : 0;
+    return 0;
   }
-  if (cmd !== 'status') {
-    console.error(`ztroot fleet: unknown command "${cmd}"\n\n${USAGE}`);
-    return 2;
+  if (cmd === '--version') {
+    console.log(versionLine());
+    return 0;
   }
-  let url = process.env.ZTROOT_FLEET_REDIS ?? '';
-  let fleet = process.env.ZTROOT_FLEET ?? '';
-  let json = false;
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    if (a === '--json') json = true;
-    else if (a === '--redis' && rest[i + 1] !== undefined) url = rest[++i]!;
-    else if (a === '--fleet' && rest[i + 1] !== undefined) fleet = rest[++i]!;
-    else if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      return 0;
-    } else {
-      console.error(`ztroot fleet status: unexpected argument "${a}"\n\n${USAGE}`);
-      return 2;
-    }
+  if (cmd !== 'status') throw new UsageError(cmd.startsWith('-') ? `unknown option ${cmd}` : `unknown command ${JSON.stringify(cmd)} (commands: status)`);
+  const line = parseCommand(STATUS, rest);
+  if (line.kind === 'print') {
+    console.log(line.text);
+    return 0;
   }
-  if (url === '' || fleet === '') {
-    console.error(`ztroot fleet status: ${url === '' ? '--redis' : '--fleet'} is required\n\n${USAGE}`);
-    return 2;
+  const url = str(line.values, 'redis') ?? process.env.ZTROOT_FLEET_REDIS ?? '';
+  const fleet = str(line.values, 'fleet') ?? process.env.ZTROOT_FLEET ?? '';
+  const json = flag(line.values, 'json');
+  if (url === '' || fleet === '') throw new UsageError(`${url === '' ? '--redis' : '--fleet'} is required`, STATUS.command);
+  let store: RedisPeerStore;
+  try {
+    store = new RedisPeerStore({ url, fleet });
+  } catch (e) {
+    throw e instanceof ZtError ? new UsageError(e.message, STATUS.command) : e;
   }
-  const store = new RedisPeerStore({ url, fleet });
   try {
     await store.whenHealthy(5000).catch(() => {
       throw new ZtError(ZtErrorCode.UNAVAILABLE, `cannot reach Redis for fleet ${fleet}`);

@@ -17,32 +17,51 @@ import { fromHex, toHex } from '../vl1/bytes.js';
 import { C25519_SIGNATURE_LENGTH } from '../vl1/constants.js';
 import { isZtError } from '../vl1/errors.js';
 import { Identity } from '../vl1/identity.js';
+import { flag, parseCommand, UsageError, versionLine, type CommandSpec } from './args.js';
 
 /** Mode of identity.secret: owner read/write only (DESIGN.md: secrets are written 0600). */
 const SECRET_FILE_MODE = 0o600;
 const PUBLIC_FILE_MODE = 0o644;
 
-const USAGE: Record<string, string> = {
-  generate: `usage: ztroot id generate [--force] [<identity.secret>] [<identity.public>]
-
-Generate a new identity (~0.5 s: a memory-hard hash search).
+const SPECS: Record<string, CommandSpec> = {
+  generate: {
+    command: 'ztroot id generate',
+    usage: 'ztroot id generate [--force] [<identity.secret>] [<identity.public>]',
+    about: `Generate a new identity (~0.5 s: a memory-hard hash search).
   no file       print the secret identity string to stdout
   files         write the secret string to <identity.secret> (mode 0600) and, if given, the public
-                string to <identity.public>; print the new address
-  --force       overwrite existing files (otherwise an existing file is an error)`,
-  validate: `usage: ztroot id validate <identity string or file>
-
-Check that the identity's address derives from its public key (Identity::locallyValidate).
-Exit 0 if valid, 1 if not.`,
-  getpublic: `usage: ztroot id getpublic <identity.secret string or file>
-
-Print the public identity string (without the private key).`,
-  sign: `usage: ztroot id sign <identity.secret string or file> <file>
-
-Print the 96-byte C25519 signature of <file>'s bytes as hex.`,
-  verify: `usage: ztroot id verify <identity string or file> <file> <signature hex>
-
-Check a signature made by 'ztroot id sign' or 'zerotier-idtool sign'. Exit 0 if valid, 1 if not.`,
+                string to <identity.public>; print the new address`,
+    options: { force: { type: 'boolean', help: 'overwrite existing files (otherwise an existing file is an error)' } },
+    positionals: [0, 2],
+  },
+  validate: {
+    command: 'ztroot id validate',
+    usage: 'ztroot id validate <identity string or file>',
+    about: "Check that the identity's address derives from its public key (Identity::locallyValidate).\nExit 0 if valid, 1 if not.",
+    options: {},
+    positionals: [1, 1],
+  },
+  getpublic: {
+    command: 'ztroot id getpublic',
+    usage: 'ztroot id getpublic <identity.secret string or file>',
+    about: 'Print the public identity string (without the private key).',
+    options: {},
+    positionals: [1, 1],
+  },
+  sign: {
+    command: 'ztroot id sign',
+    usage: 'ztroot id sign <identity.secret string or file> <file>',
+    about: "Print the 96-byte C25519 signature of <file>'s bytes as hex.",
+    options: {},
+    positionals: [2, 2],
+  },
+  verify: {
+    command: 'ztroot id verify',
+    usage: 'ztroot id verify <identity string or file> <file> <signature hex>',
+    about: "Check a signature made by 'ztroot id sign' or 'zerotier-idtool sign'. Exit 0 if valid, 1 if not.",
+    options: {},
+    positionals: [3, 3],
+  },
 };
 
 function mainUsage(): string {
@@ -56,21 +75,20 @@ function mainUsage(): string {
     '  sign <identity.secret> <file>                       sign a file',
     '  verify <identity> <file> <signature>                verify a signature',
     '',
-    "An <identity> is a file or the identity string itself. Run 'ztroot id <command> --help' for details.",
+    "An <identity> is a file or the identity string itself. Run 'ztroot id <command> --help' for details;",
+    "'ztroot id --version' for the version. Exit codes: 0 ok, 1 failed check or bad input, 2 usage.",
   ].join('\n');
 }
 
-/** A failure with its exit code and the message to print. */
+/** A failed check or bad input (exit 1): the message names the file or value. */
 class CliFailure extends Error {
   constructor(
-    readonly exitCode: 1 | 2,
+    readonly exitCode: 1,
     message: string,
   ) {
     super(message);
   }
 }
-
-const usageError = (cmd: string, why: string): CliFailure => new CliFailure(2, `ztroot id ${cmd}: ${why}\n\n${USAGE[cmd]}`);
 
 function errnoText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
@@ -165,9 +183,8 @@ function writeFileWithMode(path: string, data: string, mode: number, force: bool
 }
 
 function cmdGenerate(args: string[], force: boolean): number {
-  if (args.length > 2) throw usageError('generate', `expected at most 2 files, got ${args.length} arguments`);
   const [secretPath, publicPath] = args;
-  if (secretPath !== undefined && secretPath === publicPath) throw usageError('generate', 'the secret and public files must differ');
+  if (secretPath !== undefined && secretPath === publicPath) throw new UsageError('the secret and public files must differ', SPECS.generate!.command);
   if (!force) {
     for (const p of args) if (exists(p)) throw new CliFailure(1, `${p}: already exists (use --force to overwrite)`);
   }
@@ -188,7 +205,6 @@ function cmdGenerate(args: string[], force: boolean): number {
 }
 
 function cmdValidate(args: string[]): number {
-  if (args.length !== 1) throw usageError('validate', `expected 1 argument, got ${args.length}`);
   const { id, label, fromFile } = loadIdentity(args[0]!);
   const shown = fromFile ? label : id.toString(false);
   if (!id.locallyValidate()) {
@@ -200,13 +216,11 @@ function cmdValidate(args: string[]): number {
 }
 
 function cmdGetPublic(args: string[]): number {
-  if (args.length !== 1) throw usageError('getpublic', `expected 1 argument, got ${args.length}`);
   console.log(loadIdentity(args[0]!).id.toString(false));
   return 0;
 }
 
 function cmdSign(args: string[]): number {
-  if (args.length !== 2) throw usageError('sign', `expected 2 arguments, got ${args.length}`);
   const { id, label } = loadIdentity(args[0]!);
   if (!id.hasPrivate()) throw new CliFailure(1, `${label}: has no private key (use the identity.secret file)`);
   console.log(toHex(id.sign(readMessageFile(args[1]!))));
@@ -214,7 +228,6 @@ function cmdSign(args: string[]): number {
 }
 
 function cmdVerify(args: string[]): number {
-  if (args.length !== 3) throw usageError('verify', `expected 3 arguments, got ${args.length}`);
   const [idArg, file, sigHex] = args as [string, string, string];
   const { id } = loadIdentity(idArg);
   const message = readMessageFile(file);
@@ -244,7 +257,7 @@ const COMMANDS: Record<string, (args: string[], force: boolean) => number> = {
   verify: cmdVerify,
 };
 
-/** Entry point for `ztroot id <argv...>`; returns the exit code. */
+/** Entry point for `ztroot id <argv...>`; returns the exit code (usage errors are thrown: exit 2). */
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined) {
@@ -255,25 +268,20 @@ export async function main(argv: string[]): Promise<number> {
     console.log(mainUsage());
     return 0;
   }
-  const run = COMMANDS[cmd];
-  if (!run) {
-    console.error(`ztroot id: unknown command "${cmd}"\n\n${mainUsage()}`);
-    return 2;
+  if (cmd === '--version') {
+    console.log(versionLine());
+    return 0;
   }
-  const positional: string[] = [];
-  let force = false;
-  let endOfFlags = false;
+  const run = COMMANDS[cmd];
+  const spec = SPECS[cmd];
+  if (!run || !spec) throw new UsageError(cmd.startsWith('-') ? `unknown option ${cmd}` : `unknown command ${JSON.stringify(cmd)} (commands: ${Object.keys(COMMANDS).join(', ')})`);
+  const line = parseCommand(spec, rest);
+  if (line.kind === 'print') {
+    console.log(line.text);
+    return 0;
+  }
   try {
-    for (const a of rest) {
-      if (endOfFlags || !a.startsWith('-') || a === '-') positional.push(a);
-      else if (a === '--') endOfFlags = true;
-      else if (a === '--help' || a === '-h') {
-        console.log(USAGE[cmd]);
-        return 0;
-      } else if (a === '--force' && cmd === 'generate') force = true;
-      else throw usageError(cmd, `unknown option "${a}"`);
-    }
-    return run(positional, force);
+    return run(line.positionals, flag(line.values, 'force'));
   } catch (e) {
     if (e instanceof CliFailure) {
       console.error(e.message);

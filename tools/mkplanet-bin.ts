@@ -1,4 +1,6 @@
 #!/usr/bin/env node
 // `mkplanet` = `ztroot mkplanet`.
-import { main } from "./mkplanet.js";
-main(process.argv.slice(2)).then((c) => { process.exitCode = c; }, (e: unknown) => { console.error(e); process.exitCode = 70; });
+import { main } from './mkplanet.js';
+import { runMain } from './run-main.js';
+
+await runMain('mkplanet', main, process.argv.slice(2));

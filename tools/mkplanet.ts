@@ -7,8 +7,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { readU64, toHex } from '../vl1/bytes.js';
+import { parseCommand, UsageError, versionLine, type CommandSpec, type OptionSpec } from './args.js';
 import { WORLD_ID_EARTH, WORLD_ID_MARS } from '../vl1/constants.js';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import { CLIENT_PLANET_PATHS, readFileBytes, readSigningKeyFile, readWorldFile, writeFileAtomic, writeFileExclusive } from '../planet/files.js';
@@ -28,8 +28,6 @@ import {
 /** mkworld's hard-coded 2019 timestamp (`attic/world/mkworld.cpp`): kits that reuse it can never update. */
 export const MKWORLD_FIXED_TIMESTAMP = 1567191349589;
 
-class UsageError extends Error {}
-
 const HELP: Record<string, string> = {
   main: `usage: mkplanet <command> [options]
 
@@ -41,36 +39,20 @@ commands:
   inspect FILE    print a planet or moon (ours, mkworld/genmoon output, ZeroTier's Earth)
   verify NEW [--previous OLD]   would a client holding OLD accept NEW?
 
-'mkplanet SPEC' alone = 'mkplanet init SPEC'. Run 'mkplanet <command> --help' for its options.
-Exit codes: 0 ok, 1 rejected or bad input, 2 usage.`,
-  make: `usage: mkplanet {init|update|rotate|moon} SPEC [options]
-
-SPEC (YAML or JSON):
+'mkplanet SPEC' alone = 'mkplanet init SPEC'. Run 'mkplanet <command> --help' for its options,
+'mkplanet --version' for the version. Exit codes: 0 ok, 1 rejected or bad input, 2 usage.`,
+  make: `SPEC (YAML or JSON):
   id: 0x000000005eed00b0          # optional: 16 hex digits, 0x..., or decimal (init: random)
   timestamp: 1700000000000        # optional: ms (default now; must be newer than the previous)
   roots:                          # 1 to 4 roots
     - identity: "<address>:0:<public key hex>"      # or identityFile: path/to/identity.public
       endpoints: ["203.0.113.10/9993", "2001:db8::10/9993"]   # 1 to 32, "ip/port"
 
-options:
-  --state DIR         state directory (default: SPEC without extension + ".state", beside SPEC)
-  --out FILE          also write the planet/moon to FILE (replaces an older version of the same world only)
-  --timestamp MS      override the spec's timestamp
-  --signing-key FILE  init/moon only: use this key (mkworld .c25519, 128 bytes) instead of a new one
-  --adopt FILE        init only: start from an existing planet (e.g. mkworld's world.bin) instead of SPEC;
-                      --signing-key must then be the key it names (mkworld's current.c25519)
-  --json              print a JSON summary {id, id_hex, timestamp, roots, sha256, ...}
-  --base64            print the file as base64
-  --c-array           print the file as a C array (like mkworld)
-  --force             allow the Earth id, mkworld's 2019 timestamp, unusable endpoints, and replacing --out
-  -h, --help`,
-  inspect: `usage: mkplanet inspect FILE [--json]
-
-Prints any planet or moon file: type, id, timestamp, update key, roots and endpoints, whether its signature
+A root's own state directory (ztroot start's --state-dir) is a state directory too: edit its planet.yaml,
+then 'mkplanet update <state dir>/planet.yaml --state <state dir>'; the running root serves the result.`,
+  inspect: `Prints any planet or moon file: type, id, timestamp, update key, roots and endpoints, whether its signature
 verifies with its own update key, its size and SHA-256.`,
-  verify: `usage: mkplanet verify NEW [--previous OLD] [--json]
-
-With --previous: exit 0 if a client holding OLD would replace it with NEW (same type and id, newer
+  verify: `With --previous: exit 0 if a client holding OLD would replace it with NEW (same type and id, newer
 timestamp, signed by OLD's update key), else exit 1 with the reason.
 Without: checks NEW is well formed (a client given it as its planet file takes it without a signature check)
 and reports whether it verifies with its own update key.`,
@@ -90,30 +72,34 @@ interface Opts {
   help?: boolean;
 }
 
-function parse(argv: string[]): { positionals: string[]; values: Opts } {
-  try {
-    const r = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        state: { type: 'string' },
-        out: { type: 'string' },
-        timestamp: { type: 'string' },
-        'signing-key': { type: 'string' },
-        adopt: { type: 'string' },
-        previous: { type: 'string' },
-        json: { type: 'boolean' },
-        base64: { type: 'boolean' },
-        'c-array': { type: 'boolean' },
-        force: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    return { positionals: r.positionals, values: r.values as Opts };
-  } catch (e) {
-    throw new UsageError((e as Error).message);
+const MAKE_OPTIONS: Record<string, OptionSpec> = {
+  state: { type: 'string', arg: 'dir', help: 'state directory (default: SPEC without extension + ".state", beside SPEC)' },
+  out: { type: 'string', arg: 'file', help: 'also write the planet/moon to FILE (replaces an older version of the same world only)' },
+  timestamp: { type: 'string', arg: 'ms', help: "override the spec's timestamp" },
+  'signing-key': { type: 'string', arg: 'file', help: 'init/moon only: use this key (mkworld .c25519, 128 bytes) instead of a new one' },
+  adopt: { type: 'string', arg: 'file', help: "init only: start from an existing planet (e.g. mkworld's world.bin) instead of SPEC;\n--signing-key must then be the key it names (mkworld's current.c25519)" },
+  json: { type: 'boolean', help: 'print a JSON summary {id, id_hex, timestamp, roots, sha256, ...}' },
+  base64: { type: 'boolean', help: 'print the file as base64' },
+  'c-array': { type: 'boolean', help: 'print the file as a C array (like mkworld)' },
+  force: { type: 'boolean', help: 'allow the Earth id, mkworld\'s 2019 timestamp, unusable endpoints, and replacing --out' },
+};
+
+/** The command line of each mkplanet command. */
+function specFor(cmd: string): CommandSpec {
+  if (cmd === 'inspect') {
+    return { command: 'mkplanet inspect', usage: 'mkplanet inspect FILE [--json]', about: HELP.inspect!, options: { json: { type: 'boolean', help: 'print JSON' } }, positionals: [1, 1] };
   }
+  if (cmd === 'verify') {
+    return {
+      command: 'mkplanet verify',
+      usage: 'mkplanet verify NEW [--previous OLD] [--json]',
+      about: HELP.verify!,
+      options: { previous: { type: 'string', arg: 'file', help: 'the planet or moon clients hold now' }, json: { type: 'boolean', help: 'print JSON' } },
+      positionals: [1, 1],
+    };
+  }
+  // init without SPEC is --adopt's form; the commands check the rest.
+  return { command: `mkplanet ${cmd}`, usage: `mkplanet ${cmd} SPEC [options]`, about: HELP.make!, options: MAKE_OPTIONS, positionals: [cmd === 'init' ? 0 : 1, 1] };
 }
 
 function hexId(id: bigint): string {
@@ -374,30 +360,35 @@ function cmdVerify(pos: string[], v: Opts): number {
   return verdict.accepted ? 0 : 1;
 }
 
-/** Entry point for `ztroot mkplanet` and `mkplanet`. Returns the exit code. */
+/** Entry point for `ztroot mkplanet` and `mkplanet`. Returns the exit code (usage errors are thrown: exit 2). */
 export async function main(argv: string[]): Promise<number> {
   const commands = new Set(['init', 'update', 'rotate', 'moon', 'inspect', 'verify']);
   let cmd = argv[0];
   let rest = argv.slice(1);
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    console.log(HELP.main);
+    if (cmd === undefined) console.error(HELP.main);
+    else console.log(HELP.main);
     return cmd === undefined ? 2 : 0;
   }
+  if (cmd === '--version') {
+    console.log(versionLine());
+    return 0;
+  }
   if (!commands.has(cmd)) {
-    if (cmd.startsWith('-') || !existsSync(cmd)) {
-      console.error(`mkplanet: unknown command "${cmd}"\n\n${HELP.main}`);
-      return 2;
-    }
+    if (cmd.startsWith('-')) throw new UsageError(`unknown option ${cmd}`, 'mkplanet');
+    if (!existsSync(cmd)) throw new UsageError(`unknown command ${JSON.stringify(cmd)} (commands: ${[...commands].join(', ')}; or a SPEC file)`, 'mkplanet');
     rest = argv; // 'mkplanet SPEC' = 'mkplanet init SPEC'
     cmd = 'init';
   }
-  const helpText = cmd === 'inspect' ? HELP.inspect! : cmd === 'verify' ? HELP.verify! : HELP.make!;
+  const spec = specFor(cmd);
+  const line = parseCommand(spec, rest);
+  if (line.kind === 'print') {
+    console.log(line.text);
+    return 0;
+  }
+  const { positionals } = line;
+  const values = line.values as Opts;
   try {
-    const { positionals, values } = parse(rest);
-    if (values.help) {
-      console.log(helpText);
-      return 0;
-    }
     switch (cmd) {
       case 'init':
         return cmdInit(positionals, values, 'planet');
@@ -414,8 +405,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`mkplanet ${cmd}: ${e.message}\n\n${helpText}`);
-      return 2;
+      e.command = spec.command;
+      throw e;
     }
     if (e instanceof ZtError) {
       console.error(`mkplanet ${cmd}: ${e.message} (${e.code})`);
@@ -424,5 +415,3 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
 }
-
-

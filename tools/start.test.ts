@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import https from 'node:https';
 import net from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dgram from 'node:dgram';
@@ -51,7 +51,10 @@ test('first start makes the state (0600 secret, planet listing the root), reload
   assert.ok(Array.isArray(started.ports) && (started.ports as number[]).includes(epPort), 'also serves the port the planet lists');
 
   assert.equal(statSync(join(state, 'identity.secret')).mode & 0o777, 0o600);
-  assert.equal(statSync(join(state, 'planet-update-key.c25519')).mode & 0o777, 0o600);
+  // The state directory is also mkplanet's: its key, its history, and the planet's spec.
+  assert.equal(statSync(join(state, 'update-key.c25519')).mode & 0o777, 0o600);
+  assert.equal(readdirSync(join(state, 'history')).length, 1);
+  assert.match(readFileSync(join(state, 'planet.yaml'), 'utf8'), /identityFile: identity\.public\n\s+endpoints: \["192\.0\.0\.1\/\d+"\]/);
   const id = Identity.fromString(readFileSync(join(state, 'identity.secret'), 'utf8').trim());
   assert.ok(id.locallyValidate());
   const planetPath = join(state, 'planet');
@@ -63,7 +66,7 @@ test('first start makes the state (0600 secret, planet listing the root), reload
   assert.equal(started.planetSha256?.toString().length, 64);
 
   // A newer planet signed with the update key: picked up when the file changes...
-  const key = readSigningKeyFile(join(state, 'planet-update-key.c25519'));
+  const key = readSigningKeyFile(join(state, 'update-key.c25519'));
   const v2 = signWorld({ ...planet, timestamp: planet.timestamp + 1000 }, key);
   writeFileSync(planetPath, serializeWorld(v2));
   const changed = await r.waitFor((l) => l.msg === 'planet reloaded' && l.why === 'file changed', 15000);
@@ -82,7 +85,7 @@ test('first start makes the state (0600 secret, planet listing the root), reload
   assert.ok(existsSync(join(state, 'identity.public')));
 });
 
-test('--print-config shows the effective values and their sources; bad flags exit 1 naming the value', async () => {
+test('--print-config shows the effective values and their sources; bad flags exit 2 (usage) naming the value', async () => {
   const p = spawn(process.execPath, [CLI, 'start', '--print-config', '--port', '4242'], { env: { ...process.env, ZTROOT_MAX_HOPS: '2' } });
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -96,7 +99,7 @@ test('--print-config shows the effective values and their sources; bad flags exi
   let err = '';
   bad.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const [badCode] = (await once(bad, 'exit')) as [number];
-  assert.equal(badCode, 1);
+  assert.equal(badCode, 2);
   assert.match(err, /maxHops = "12": must be 1\.\.7/);
 });
 

@@ -3,6 +3,7 @@
  * measured in the same run. `ztroot bench <name>...` runs only the named suites.
  * ZTROOT_BENCH_MS sets the time per measurement (default 1000 ms).
  */
+import { parseCommand, UsageError } from '../args.js';
 interface Suite {
   summary: string;
   load: () => Promise<{ run: () => Promise<void> }>;
@@ -17,17 +18,26 @@ const SUITES: Record<string, Suite> = {
 };
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log('usage: ztroot bench [suite ...]\n\nsuites:');
-    for (const [n, s] of Object.entries(SUITES)) console.log(`  ${n.padEnd(12)} ${s.summary}`);
-    console.log('\nZTROOT_BENCH_MS=<ms> sets the time per measurement (default 1000).');
+  const line = parseCommand(
+    {
+      command: 'ztroot bench',
+      usage: 'ztroot bench [suite ...]',
+      about: `Runs the benchmarks, each figure beside a reference measured in the same run (all suites by default).\n\nsuites:\n${Object.entries(SUITES)
+        .map(([n, s]) => `  ${n.padEnd(12)} ${s.summary}`)
+        .join('\n')}`,
+      options: {},
+      positionals: [0, Object.keys(SUITES).length],
+      epilogue: 'ZTROOT_BENCH_MS=<ms> sets the time per measurement (default 1000).',
+    },
+    argv,
+  );
+  if (line.kind === 'print') {
+    console.log(line.text);
     return 0;
   }
-  const unknown = argv.filter((a) => !(a in SUITES));
-  if (unknown.length) {
-    console.error(`ztroot bench: unknown suite(s): ${unknown.join(', ')} (known: ${Object.keys(SUITES).join(', ')})`);
-    return 2;
-  }
+  argv = line.positionals;
+  const unknown = argv.filter((a) => !Object.hasOwn(SUITES, a));
+  if (unknown.length) throw new UsageError(`unknown suite ${JSON.stringify(unknown[0])} (suites: ${Object.keys(SUITES).join(', ')})`, 'ztroot bench');
   const names = argv.length ? argv : Object.keys(SUITES);
   console.log(`# ztroot benchmarks — node ${process.version}, ${process.arch}`);
   for (const n of names) await (await SUITES[n]!.load()).run();
