@@ -10,6 +10,7 @@ import https from 'node:https';
 import type http from 'node:http';
 import { availableParallelism, hostname } from 'node:os';
 import { pino } from 'pino';
+import { limitLogs } from '../root/log-limiter.js';
 import { configHelp, loadConfig } from '../root/config.js';
 import { loadOrCreateIdentity, loadOrCreatePlanet } from '../root/state.js';
 import { RootServer, type RootFleet } from '../root/root-server.js';
@@ -41,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
-  const log = pino({ level: config.logLevel, base: { svc: 'ztroot' } });
+  const log = limitLogs(pino({ level: config.logLevel, base: { svc: 'ztroot' } })); // a flood must not become a log flood
   const { identity, created } = loadOrCreateIdentity(config.stateDir);
   if (created) log.info({ address: formatAddress(identity.address), stateDir: config.stateDir }, 'created a new root identity');
   const planet = loadOrCreatePlanet(config.planetFile, config.stateDir, identity, config.endpoints, config.port);
