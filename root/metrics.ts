@@ -296,7 +296,8 @@ export function addRelayMetrics(registry: Registry, relay: RelayMetricsSource): 
 
 /** Something that validates identities (root/identity-validator.ts, or anything with its `validate`). */
 export interface Validates<I> {
-  validate(identity: I): Promise<boolean>;
+  validate(identity: I, source?: string): Promise<boolean>;
+  cached?(identity: I): boolean | undefined;
 }
 
 /**
@@ -313,9 +314,11 @@ export function timeValidations<I>(validator: Validates<I>, registry: Registry):
     registers: [registry],
   });
   return {
-    validate(identity: I): Promise<boolean> {
+    // The verdict cache and the requester's prefix (for fairness) pass through untimed.
+    ...(validator.cached !== undefined ? { cached: (identity: I) => validator.cached!(identity) } : {}),
+    validate(identity: I, source?: string): Promise<boolean> {
       const t0 = performance.now();
-      return validator.validate(identity).then(
+      return validator.validate(identity, source).then(
         (valid) => {
           h.observe({ result: valid ? 'valid' : 'invalid' }, (performance.now() - t0) / 1000);
           return valid;
