@@ -9,6 +9,8 @@ import { formatAddress } from '../vl1/address.js';
 import { toHex } from '../vl1/bytes.js';
 import { isZtError, ZtErrorCode } from '../vl1/errors.js';
 import { readVectorJson } from '../test/vectors.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { WORKER_NICE } from './identity-validator-worker.js';
 
 interface IdVector { name: string; public_string: string; secret_string: string; address: string; valid: boolean }
 interface InvalidVector { name: string; string: string; parses: boolean; valid: boolean }
@@ -363,6 +365,35 @@ test('bounded per prefix: past maxQueuePerSource a prefix is refused with QUEUE_
     assert.ok(order.includes('quiet'));
     assert.equal(v.stats.rejectedQueueFull, 2);
     assert.equal(v.stats.evicted, 0);
+  } finally {
+    await v.close();
+  }
+});
+
+test('validation threads run below the event loop (nice 10) on Linux; the process itself keeps its priority', { skip: process.platform !== 'linux' && 'thread priorities are set on Linux only' }, async () => {
+  const niceOf = (stat: string): number => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  const before = niceOf(readFileSync('/proc/self/stat', 'utf8'));
+  const v = new IdentityValidator({ workers: 2 });
+  try {
+    await Promise.all([v.validate(valid[3]!), v.validate(valid[4]!)]);
+    const nices = readdirSync('/proc/self/task').map((tid) => niceOf(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')));
+    assert.equal(nices.filter((n) => n === Math.max(before, WORKER_NICE)).length >= 2, true, `thread nice values: ${nices.join(' ')}`);
+    assert.equal(niceOf(readFileSync('/proc/self/stat', 'utf8')), before, 'the main thread is untouched');
+  } finally {
+    await v.close();
+  }
+});
+
+test('among prefixes never served, the one that asked least goes first: a newcomer does not wait for every flooding prefix to have a turn', async () => {
+  const v = new IdentityValidator({ workers: 1, maxQueue: 64 });
+  try {
+    const order: string[] = [];
+    const jobs = [track(v.validate(randomIdentity(), 'busy'), 'busy', order)];
+    // Six prefixes flooding since before the newcomer, none served yet (the worker is busy).
+    for (let i = 0; i < 3; i++) for (let p = 0; p < 6; p++) jobs.push(track(v.validate(randomIdentity(), `flood${p}`), `f${p}.${i}`, order));
+    jobs.push(track(v.validate(valid[6]!, 'quiet'), 'newcomer', order));
+    await Promise.all(jobs);
+    assert.equal(order[1], 'newcomer', order.join(' '));
   } finally {
     await v.close();
   }

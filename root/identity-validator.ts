@@ -15,11 +15,11 @@
  *
  * Fair across sources: each request names the source prefix it came from (the caller's rate-gate key: an
  * IPv4 /24 or an IPv6 /48), and a free worker takes the oldest job of the prefix served least recently —
- * a prefix never served comes first. Plain FIFO let a flood from 200 prefixes keep the queue full, so a
+ * a prefix never served comes first, and among those the one that asked least. Plain FIFO let a flood from 200 prefixes keep the queue full, so a
  * newcomer from a quiet prefix was refused (issue 11: 13,007 rejections, no newcomer admitted); round
  * robin over the prefixes with jobs would still make it wait behind one job of every flooding prefix.
- * Service times are remembered per prefix (bounded LRU) so a prefix whose queue drains does not come back
- * as "never served". The queue is bounded per prefix and in total; when it is full, a job from a prefix
+ * Service times and demand are remembered per prefix (bounded LRU) so a prefix whose queue drains does not
+ * come back as "never served". The queue is bounded per prefix and in total; when it is full, a job from a prefix
  * with fewer jobs queued takes the place of the newest job of the prefix with the most (ties: the one
  * served most recently), which is then refused with QUEUE_FULL — so a flood can only crowd itself out.
  *
@@ -60,7 +60,7 @@ export interface IdentityValidatorOptions {
    * source (tools, tests: not from the network) are bounded by `maxQueue` alone.
    */
   maxQueuePerSource?: number;
-  /** Source prefixes whose last service is remembered for fair scheduling (LRU). Default 16,384 (≈ 1.6 MB). */
+  /** Source prefixes whose last service and demand are remembered for fair scheduling (LRU). Default 16,384 (≈ 2 MB). */
   sourceMemory?: number;
   /**
    * Public keys whose result is remembered (LRU). Default 100,000 ≈ 13 MB of heap (measured ≈ 126 bytes
@@ -120,6 +120,11 @@ interface Job {
   /** The prefix whose lane holds the job (its first requester's). */
   source: string;
 }
+/** What the scheduler remembers of a source prefix. */
+interface SourceHistory {
+  served: number;
+  requests: number;
+}
 /** The jobs of one source prefix waiting for a worker, oldest first. Only non-empty lanes exist. */
 interface Lane {
   source: string;
@@ -154,8 +159,11 @@ export class IdentityValidator {
   /** Waiting jobs by source prefix (non-empty lanes only), and how many in all. */
   private readonly lanes = new Map<string, Lane>();
   private queued = 0;
-  /** Source prefix → the service number of its last job handed to a worker, in LRU order (oldest first). */
-  private readonly lastServed = new Map<string, number>();
+  /**
+   * Per source prefix: the service number of its last job handed to a worker (−1: never) and the jobs it has
+   * asked for, in LRU order (oldest first), at most `sourceMemory` prefixes.
+   */
+  private readonly history = new Map<string, SourceHistory>();
   private serviceSeq = 0;
   /** Jobs queued or running, by key, for coalescing. */
   private readonly pending = new Map<string, Job>();
@@ -233,6 +241,7 @@ export class IdentityValidator {
     if (job !== undefined) {
       this.counters.coalesced++;
     } else {
+      this.noteRequest(source);
       const refused = this.makeRoom(source, address);
       if (refused !== null) {
         this.counters.rejectedQueueFull++;
@@ -346,7 +355,7 @@ export class IdentityValidator {
       if (
         victim === undefined ||
         lane.jobs.length > victim.jobs.length ||
-        (lane.jobs.length === victim.jobs.length && (this.lastServed.get(lane.source) ?? -1) > (this.lastServed.get(victim.source) ?? -1))
+        (lane.jobs.length === victim.jobs.length && this.outranks(victim.source, lane.source))
       ) {
         victim = lane;
       }
@@ -370,23 +379,48 @@ export class IdentityValidator {
     return job!;
   }
 
-  /** The oldest job of the lane served least recently (never-served lanes first; ties by arrival, ids grow). */
+  /**
+   * The oldest job of the lane whose prefix comes first by {@link outranks}: served least recently, and
+   * among prefixes never served, the one that asked least (a newcomer asks once, a prefix flooding since
+   * before it has asked again and again) — not the one that asked first, which in a flood from 200 prefixes
+   * would put a newcomer behind every one of them.
+   */
   private nextJob(): Job | undefined {
     let best: Lane | undefined;
-    let bestServed = Infinity;
-    for (const lane of this.lanes.values()) {
-      const served = this.lastServed.get(lane.source) ?? -1;
-      if (best === undefined || served < bestServed || (served === bestServed && lane.jobs[0]!.id < best.jobs[0]!.id)) {
-        best = lane;
-        bestServed = served;
-      }
-    }
+    for (const lane of this.lanes.values()) if (best === undefined || this.outranks(lane.source, best.source)) best = lane;
     if (best === undefined) return undefined;
     const job = this.takeFrom(best, 0);
-    this.lastServed.delete(best.source);
-    this.lastServed.set(best.source, ++this.serviceSeq);
-    if (this.lastServed.size > this.sourceMemory) this.lastServed.delete(this.lastServed.keys().next().value!);
+    const h = this.historyOf(best.source);
+    h.served = ++this.serviceSeq;
     return job;
+  }
+
+  /** Whether prefix `a` is to be served before `b` (and given way by `b` when the queue is full). */
+  private outranks(a: string, b: string): boolean {
+    const ha = this.history.get(a);
+    const hb = this.history.get(b);
+    const sa = ha?.served ?? -1;
+    const sb = hb?.served ?? -1;
+    if (sa !== sb) return sa < sb;
+    const ra = ha?.requests ?? 0;
+    const rb = hb?.requests ?? 0;
+    if (ra !== rb) return ra < rb;
+    // Then the lane waiting longest (job ids grow).
+    return (this.lanes.get(a)?.jobs[0]?.id ?? Infinity) < (this.lanes.get(b)?.jobs[0]?.id ?? Infinity);
+  }
+
+  private noteRequest(source: string): void {
+    this.historyOf(source).requests++;
+  }
+
+  /** The history of `source`, made most recently used; the least recently used one goes past `sourceMemory`. */
+  private historyOf(source: string): SourceHistory {
+    let h = this.history.get(source);
+    if (h !== undefined) this.history.delete(source);
+    else h = { served: -1, requests: 0 };
+    this.history.set(source, h);
+    if (this.history.size > this.sourceMemory) this.history.delete(this.history.keys().next().value!);
+    return h;
   }
 
   /** Hands queued jobs to idle workers. */

@@ -798,6 +798,8 @@ export class RootServer extends EventEmitter {
     // attacker that many budgets (and as many turns at the validator, which serves these prefixes fairly).
     const prefix = sourcePrefixKey(ip);
     if (!sameAsPending && !this.newIdentityGate.allow(prefix, now)) return this.count('drop_new_identity_rate_limited');
+    // Enough of this identity's HELLOs are already waiting for its validation: drop before authenticating.
+    if (sameAsPending && this.validating.get(id.address)!.length >= MAX_PENDING_HELLOS) return this.count('drop_hello_validation_pending');
     const key = sameAsPending ? pendingFirst.key : new PeerKey(this.identity.agree(id));
     dearmor(pkt, key); // the MAC must verify with the key of the identity it claims
     if (known !== undefined) {

@@ -59,7 +59,7 @@ export function describeReport(r: ScenarioReport): string[] {
       .join(' ');
   return [
     `flood: ${r.flood.sent} datagrams in ${r.flood.elapsedMs} ms (${r.flood.ratePerSec}/s; ${r.flood.skipped} not sent: flooder's socket full)`,
-    `root socket: ${r.rootSocket.drops} of ${r.rootSocket.sentToRoot} dropped (${r.rootSocket.lossPct} %); root CPU ${r.rootCpuPct} % of a core`,
+    `root socket: ${r.rootSocket.drops} of ${r.rootSocket.sentToRoot} dropped (${r.rootSocket.lossPct} %); root CPU ${r.rootCpuPct} % of a core (event loop ${r.rootMainThreadCpuPct} %)`,
     `known pair, reference (no flood): ${p(r.pairBaseline)}`,
     `known pair, during the flood:      ${p(r.pairFlood)}`,
     r.newcomer === null ? 'newcomer: not run' : `newcomer: ${r.newcomer.admittedAfterMs === null ? 'NOT admitted' : `admitted after ${r.newcomer.admittedAfterMs} ms`} (${r.newcomer.hellos} HELLOs)`,

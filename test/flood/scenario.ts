@@ -59,6 +59,8 @@ export interface ScenarioSpec {
   newcomer?: boolean;
   /** `--validation-workers` of the root (0 = auto). */
   validationWorkers?: number;
+  /** Node options for the root process (e.g. `--cpu-prof`, `--cpu-prof-dir=…` to profile it). */
+  rootNodeArgs?: string[];
 }
 
 export interface ProbeFigures {
@@ -79,8 +81,9 @@ export interface ScenarioReport {
   pairFlood: ProbeFigures;
   newcomer: { admittedAfterMs: number | null; hellos: number } | null;
   log: { lines: number; warn: number; byMsg: Record<string, number> };
-  /** Root CPU (all threads) during the flood, in % of one core. */
+  /** Root CPU during the flood, in % of one core: all threads, and its main thread (the event loop) alone. */
   rootCpuPct: number;
+  rootMainThreadCpuPct: number;
   /** The root's counters at the end, from /metrics (name{labels} → value, ztroot_* families only). */
   metrics: Record<string, number>;
 }
@@ -135,7 +138,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioReport> {
 
     const root = spawn(
       process.execPath,
-      [CLI, 'start', '--state-dir', state, '--planet', planetFile, '--port', String(ROOT_PORT), '--bind4', FLOOD_ADDRESSES[4].root, '--bind6', FLOOD_ADDRESSES[6].root, '--http', HTTP, '--validation-workers', String(spec.validationWorkers ?? 0)],
+      [...(spec.rootNodeArgs ?? []), CLI, 'start', '--state-dir', state, '--planet', planetFile, '--port', String(ROOT_PORT), '--bind4', FLOOD_ADDRESSES[4].root, '--bind6', FLOOD_ADDRESSES[6].root, '--http', HTTP, '--validation-workers', String(spec.validationWorkers ?? 0)],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     children.push(root);
@@ -176,6 +179,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioReport> {
     const baselineEnd = stream.seq;
 
     const cpu0 = rootCpuTicks(root.pid!);
+    const main0 = rootCpuTicks(root.pid!, root.pid!);
     const t0 = performance.now();
     for (const f of flooders) f.child.stdin!.write('go\n');
     let newcomer: Promise<{ admittedAfterMs: number | null; hellos: number }> | null = null;
@@ -193,6 +197,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioReport> {
     const floodResults = await Promise.all(flooders.map((f) => waitLine(f.child, f.out, (l) => typeof l.sent === 'number', spec.durationMs + 60_000)));
     const floodEnd = stream.seq;
     const cpuMs = (rootCpuTicks(root.pid!) - cpu0) * (1000 / clockTicks());
+    const mainMs = (rootCpuTicks(root.pid!, root.pid!) - main0) * (1000 / clockTicks());
     const floodMs = performance.now() - t0;
     stream.stop();
     const nc = newcomer === null ? null : await newcomer;
@@ -218,6 +223,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioReport> {
       newcomer: nc,
       log: log.summary(),
       rootCpuPct: round((100 * cpuMs) / floodMs),
+      rootMainThreadCpuPct: round((100 * mainMs) / floodMs),
       metrics,
     };
   } finally {
@@ -415,9 +421,9 @@ function rootSocketDrops(port: number): number {
   return drops;
 }
 
-/** utime + stime of a process and all its threads, in clock ticks (/proc/<pid>/stat fields 14, 15). */
-function rootCpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** utime + stime of a process and all its threads, or of one thread, in clock ticks (stat fields 14, 15). */
+function rootCpuTicks(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(f[11]) + Number(f[12]);
 }
