@@ -790,6 +790,8 @@ export class RootServer extends EventEmitter {
     // The same identity's other HELLOs while it is validated reuse its key (a client sends several at once).
     const pendingFirst = this.validating.get(id.address)?.[0];
     const sameAsPending = pendingFirst !== undefined && pendingFirst.id.equals(id);
+    // Enough of this identity's HELLOs are already waiting for its validation: drop before authenticating.
+    if (sameAsPending && this.validating.get(id.address)!.length >= MAX_PENDING_HELLOS) return this.count('drop_hello_validation_pending');
     // A key already found not to give this address: nothing to agree or hash, whoever sent it (a replay).
     if (!sameAsPending && this.validator.cached?.(id) === false) return this.count('drop_identity_known_invalid');
     // New address, or a known address with a different key: both cost an X25519 and maybe a memory-hard
@@ -798,8 +800,6 @@ export class RootServer extends EventEmitter {
     // attacker that many budgets (and as many turns at the validator, which serves these prefixes fairly).
     const prefix = sourcePrefixKey(ip);
     if (!sameAsPending && !this.newIdentityGate.allow(prefix, now)) return this.count('drop_new_identity_rate_limited');
-    // Enough of this identity's HELLOs are already waiting for its validation: drop before authenticating.
-    if (sameAsPending && this.validating.get(id.address)!.length >= MAX_PENDING_HELLOS) return this.count('drop_hello_validation_pending');
     const key = sameAsPending ? pendingFirst.key : new PeerKey(this.identity.agree(id));
     dearmor(pkt, key); // the MAC must verify with the key of the identity it claims
     if (known !== undefined) {
