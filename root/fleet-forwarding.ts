@@ -134,6 +134,9 @@ export class FleetForwarding {
   private rootKeys = new Map<number, PeerKey>();
   /** The fleet's roots by rootId, from the heartbeats. */
   private roots = new Map<string, RootHeartbeat>();
+  /** The IPs of the planet's roots and of every root's heartbeat endpoints (text as the sockets report it). */
+  private planetIps: string[] = [];
+  private rootIps = new Set<string>();
   private rootsReadAt = -Infinity;
   private rootsReading: Promise<void> | null = null;
   private readonly held = new Map<number, Held>();
@@ -175,6 +178,17 @@ export class FleetForwarding {
     const keys = new Map<number, PeerKey>();
     for (const r of world.roots) keys.set(r.identity.address, new PeerKey(this.host.identity.agree(r.identity)));
     this.rootKeys = keys;
+    this.planetIps = world.roots.flatMap((r) => r.stableEndpoints.map((e) => e.ip));
+    this.learnRootIps();
+  }
+
+  private learnRootIps(): void {
+    this.rootIps = new Set([...this.planetIps, ...[...this.roots.values()].flatMap((r) => r.info.endpoints.map((e) => e.ip))]);
+  }
+
+  /** Whether `ip` is an address a root of the fleet announces or the planet lists: forwards come from there. */
+  isRootIp(ip: string): boolean {
+    return this.rootIps.has(ip);
   }
 
   /** The key agreed with planet root `address`, if it is one: a suite-3 datagram from it may be a forward. */
@@ -240,6 +254,7 @@ export class FleetForwarding {
     this.rootsReading = this.fleet.store.roots().then(
       (list) => {
         this.roots = new Map(list.map((r) => [r.rootId, r]));
+        this.learnRootIps();
       },
       () => this.host.count('fleet_read_errors'),
     ).finally(() => {

@@ -9,6 +9,8 @@ import { formatAddress } from '../vl1/address.js';
 import { toHex } from '../vl1/bytes.js';
 import { isZtError, ZtErrorCode } from '../vl1/errors.js';
 import { readVectorJson } from '../test/vectors.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { WORKER_NICE } from './identity-validator-worker.js';
 
 interface IdVector { name: string; public_string: string; secret_string: string; address: string; valid: boolean }
 interface InvalidVector { name: string; string: string; parses: boolean; valid: boolean }
@@ -299,5 +301,100 @@ test('bad options are BAD_CONFIG ZtErrors naming the option', () => {
   ];
   for (const [o, name] of bad) {
     assert.throws(() => new IdentityValidator(o), (e) => isZtError(e, ZtErrorCode.BAD_CONFIG) && e.message.includes(name), JSON.stringify(o));
+  }
+});
+
+/** Settles `p` into what happened, with the order it happened in. */
+function track(p: Promise<boolean>, name: string, order: string[]): Promise<void> {
+  return p.then(
+    () => void order.push(name),
+    (e: unknown) => void order.push(`${name}:${isZtError(e) ? e.code : String(e)}`),
+  );
+}
+
+test('fair across prefixes: with the queue full of a flood from many prefixes, a newcomer from a quiet one is served next', async () => {
+  // Issue 11: FIFO let 200 flooding /24s keep the queue full, and newcomers were refused.
+  const v = new IdentityValidator({ workers: 1, maxQueue: 12, maxQueuePerSource: 4 });
+  try {
+    const order: string[] = [];
+    // The flood has been going on for a while: each of its prefixes has been served before.
+    for (let i = 0; i < 4; i++) await v.validate(randomIdentity(), `198.18.${i}.0/24`);
+    const flood: Promise<void>[] = [];
+    for (let i = 0; i < 13; i++) flood.push(track(v.validate(randomIdentity(), `198.18.${i % 4}.0/24`), `flood${i}`, order)); // 1 running + 12 queued
+    assert.equal(v.stats.queueLength, 12);
+    assert.equal(v.stats.queuedSources, 4);
+    const newcomer = track(v.validate(valid[5]!, '203.0.113.0/24'), 'newcomer', order);
+    // The queue was full: the newest job of the longest (most recently served) lane gave way.
+    assert.equal(v.stats.evicted, 1);
+    assert.equal(v.stats.queueLength, 12);
+    await Promise.all([...flood, newcomer]);
+    const served = order.filter((o) => !o.includes(':'));
+    assert.ok(served.indexOf('newcomer') <= 1, `the newcomer was served right after the job in flight: ${served.join(' ')}`);
+    assert.deepEqual(order.filter((o) => o.includes(':')), ['flood12:' + IdentityValidatorErrorCode.QUEUE_FULL], 'exactly the newest flood job was refused');
+  } finally {
+    await v.close();
+  }
+});
+
+test('least recent service per prefix: prefixes take turns, and a prefix whose lane drained does not jump the line', async () => {
+  const v = new IdentityValidator({ workers: 1, maxQueue: 64 });
+  try {
+    const order: string[] = [];
+    const jobs: Promise<void>[] = [];
+    // Prefix A is served once (alone), then A, B and C queue three each while the worker is busy.
+    await v.validate(valid[1]!, 'A');
+    jobs.push(track(v.validate(randomIdentity(), 'busy'), 'busy', order)); // occupies the worker
+    for (let i = 0; i < 3; i++) for (const p of ['A', 'B', 'C']) jobs.push(track(v.validate(randomIdentity(), p), `${p}${i}`, order));
+    await Promise.all(jobs);
+    // A was served before (remembered although its lane had drained), so B and C, never served, go first.
+    assert.deepEqual(order, ['busy', 'B0', 'C0', 'A0', 'B1', 'C1', 'A1', 'B2', 'C2', 'A2']);
+  } finally {
+    await v.close();
+  }
+});
+
+test('bounded per prefix: past maxQueuePerSource a prefix is refused with QUEUE_FULL while others still get in', async () => {
+  const v = new IdentityValidator({ workers: 1, maxQueue: 64, maxQueuePerSource: 2 });
+  try {
+    const order: string[] = [];
+    const jobs = [track(v.validate(randomIdentity(), 'busy'), 'busy', order)];
+    for (let i = 0; i < 4; i++) jobs.push(track(v.validate(randomIdentity(), 'loud'), `loud${i}`, order));
+    jobs.push(track(v.validate(randomIdentity(), 'quiet'), 'quiet', order));
+    await Promise.all(jobs);
+    assert.deepEqual(order.filter((o) => o.includes(':')).sort(), [`loud2:${IdentityValidatorErrorCode.QUEUE_FULL}`, `loud3:${IdentityValidatorErrorCode.QUEUE_FULL}`]);
+    assert.ok(order.includes('quiet'));
+    assert.equal(v.stats.rejectedQueueFull, 2);
+    assert.equal(v.stats.evicted, 0);
+  } finally {
+    await v.close();
+  }
+});
+
+test('validation threads run below the event loop (nice 10) on Linux; the process itself keeps its priority', { skip: process.platform !== 'linux' && 'thread priorities are set on Linux only' }, async () => {
+  const niceOf = (stat: string): number => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  const before = niceOf(readFileSync('/proc/self/stat', 'utf8'));
+  const v = new IdentityValidator({ workers: 2 });
+  try {
+    await Promise.all([v.validate(valid[3]!), v.validate(valid[4]!)]);
+    const nices = readdirSync('/proc/self/task').map((tid) => niceOf(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')));
+    assert.equal(nices.filter((n) => n === Math.max(before, WORKER_NICE)).length >= 2, true, `thread nice values: ${nices.join(' ')}`);
+    assert.equal(niceOf(readFileSync('/proc/self/stat', 'utf8')), before, 'the main thread is untouched');
+  } finally {
+    await v.close();
+  }
+});
+
+test('among prefixes never served, the one that asked least goes first: a newcomer does not wait for every flooding prefix to have a turn', async () => {
+  const v = new IdentityValidator({ workers: 1, maxQueue: 64 });
+  try {
+    const order: string[] = [];
+    const jobs = [track(v.validate(randomIdentity(), 'busy'), 'busy', order)];
+    // Six prefixes flooding since before the newcomer, none served yet (the worker is busy).
+    for (let i = 0; i < 3; i++) for (let p = 0; p < 6; p++) jobs.push(track(v.validate(randomIdentity(), `flood${p}`), `f${p}.${i}`, order));
+    jobs.push(track(v.validate(valid[6]!, 'quiet'), 'newcomer', order));
+    await Promise.all(jobs);
+    assert.equal(order[1], 'newcomer', order.join(' '));
+  } finally {
+    await v.close();
   }
 });

@@ -13,6 +13,16 @@
  * hash depends only on the key, so one entry answers for any claimed address: a HELLO replaying a
  * known key under a forged address is refused without hashing again. Entries are evicted LRU.
  *
+ * Fair across sources: each request names the source prefix it came from (the caller's rate-gate key: an
+ * IPv4 /24 or an IPv6 /48), and a free worker takes the oldest job of the prefix served least recently —
+ * a prefix never served comes first, and among those the one that asked least. Plain FIFO let a flood from 200 prefixes keep the queue full, so a
+ * newcomer from a quiet prefix was refused (issue 11: 13,007 rejections, no newcomer admitted); round
+ * robin over the prefixes with jobs would still make it wait behind one job of every flooding prefix.
+ * Service times and demand are remembered per prefix (bounded LRU) so a prefix whose queue drains does not
+ * come back as "never served". The queue is bounded per prefix and in total; when it is full, a job from a prefix
+ * with fewer jobs queued takes the place of the newest job of the prefix with the most (ties: the one
+ * served most recently), which is then refused with QUEUE_FULL — so a flood can only crowd itself out.
+ *
  * Failures are explicit: a full queue, a closed pool, a job over its time limit and a crashed worker
  * reject the promise with an {@link ZtError} carrying a stable code; a crashed or
  * timed-out worker is replaced.
@@ -45,6 +55,14 @@ export interface IdentityValidatorOptions {
    */
   maxQueue?: number;
   /**
+   * Validations one source prefix may have waiting; one more from it is rejected with QUEUE_FULL. Default 16
+   * (a NAT full of clients coming up together, as the rate gate's burst allows). Requests that name no
+   * source (tools, tests: not from the network) are bounded by `maxQueue` alone.
+   */
+  maxQueuePerSource?: number;
+  /** Source prefixes whose last service and demand are remembered for fair scheduling (LRU). Default 16,384 (≈ 2 MB). */
+  sourceMemory?: number;
+  /**
    * Public keys whose result is remembered (LRU). Default 100,000 ≈ 13 MB of heap (measured ≈ 126 bytes
    * an entry with Node 20: a 64-character one-byte string key, a heap number, the Map's slot). 0 disables it.
    */
@@ -67,8 +85,10 @@ export interface IdentityValidatorStats {
   cacheHits: number;
   /** Requests attached to an identical validation already queued or running. */
   coalesced: number;
-  /** Requests refused because the queue was full. */
+  /** Requests refused because the queue (or their prefix's share of it) was full, evictions included. */
   rejectedQueueFull: number;
+  /** Queued jobs refused to make room for a job from a prefix with fewer queued (counted in rejectedQueueFull too). */
+  evicted: number;
   /** Requests answered "not valid" (reserved address, key implies another address, or no address). */
   invalid: number;
   /** Jobs failed by a timeout or a worker crash. */
@@ -79,6 +99,8 @@ export interface IdentityValidatorStats {
   inFlight: number;
   /** Jobs waiting for a worker now. */
   queueLength: number;
+  /** Source prefixes with jobs waiting now. */
+  queuedSources: number;
   /** Entries in the result cache. */
   cacheEntries: number;
   /** Live workers. */
@@ -95,6 +117,18 @@ interface Job {
   key: string;
   pub: Uint8Array;
   waiters: Waiter[];
+  /** The prefix whose lane holds the job (its first requester's). */
+  source: string;
+}
+/** What the scheduler remembers of a source prefix. */
+interface SourceHistory {
+  served: number;
+  requests: number;
+}
+/** The jobs of one source prefix waiting for a worker, oldest first. Only non-empty lanes exist. */
+interface Lane {
+  source: string;
+  jobs: Job[];
 }
 interface Slot {
   worker: Worker;
@@ -115,12 +149,22 @@ function defaultCreateWorker(): Worker {
 export class IdentityValidator {
   readonly workerCount: number;
   readonly maxQueue: number;
+  readonly maxQueuePerSource: number;
+  readonly sourceMemory: number;
   readonly cacheSize: number;
   readonly timeoutMs: number;
 
   private readonly createWorker: () => Worker;
   private readonly slots: Slot[] = [];
-  private readonly queue: Job[] = [];
+  /** Waiting jobs by source prefix (non-empty lanes only), and how many in all. */
+  private readonly lanes = new Map<string, Lane>();
+  private queued = 0;
+  /**
+   * Per source prefix: the service number of its last job handed to a worker (−1: never) and the jobs it has
+   * asked for, in LRU order (oldest first), at most `sourceMemory` prefixes.
+   */
+  private readonly history = new Map<string, SourceHistory>();
+  private serviceSeq = 0;
   /** Jobs queued or running, by key, for coalescing. */
   private readonly pending = new Map<string, Job>();
   /** key → implied address (or NO_ADDRESS), in LRU order (oldest first). */
@@ -136,6 +180,7 @@ export class IdentityValidator {
     cacheHits: 0,
     coalesced: 0,
     rejectedQueueFull: 0,
+    evicted: 0,
     invalid: 0,
     failed: 0,
     workerRestarts: 0,
@@ -146,17 +191,23 @@ export class IdentityValidator {
     const {
       workers = Math.max(1, availableParallelism() - 1),
       maxQueue = 256,
+      maxQueuePerSource = 16,
+      sourceMemory = 16_384,
       cacheSize = 100_000,
       timeoutMs = 5000,
     } = options;
     checkInt('workers', workers, 1);
     checkInt('maxQueue', maxQueue, 0);
+    checkInt('maxQueuePerSource', maxQueuePerSource, 1);
+    checkInt('sourceMemory', sourceMemory, 1);
     checkInt('cacheSize', cacheSize, 0);
     if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
       throw new ZtError(ZtErrorCode.BAD_CONFIG, `identity validator: timeoutMs must be a positive number, got ${String(timeoutMs)}`);
     }
     this.workerCount = workers;
     this.maxQueue = maxQueue;
+    this.maxQueuePerSource = maxQueuePerSource;
+    this.sourceMemory = sourceMemory;
     this.cacheSize = cacheSize;
     this.timeoutMs = timeoutMs;
     this.createWorker = deps.createWorker ?? defaultCreateWorker;
@@ -166,11 +217,12 @@ export class IdentityValidator {
   /**
    * Whether `identity`'s address derives from its public key (§2.4; same answer as
    * `Identity.locallyValidate`). A cached answer comes back as an already-resolved promise; a request
-   * identical to one already pending shares its job.
+   * identical to one already pending shares its job. `source` is the prefix the request came from (the
+   * rate gate's key, e.g. `sourcePrefixKey(ip)`): workers serve prefixes fairly (see the module comment).
    * @throws never synchronously; the promise rejects with {@link ZtError} (QUEUE_FULL,
    *   CLOSED, TIMEOUT, WORKER_FAILED) when no answer could be had — callers must handle the rejection.
    */
-  validate(identity: Identity): Promise<boolean> {
+  validate(identity: Identity, source = ''): Promise<boolean> {
     if (this.closed) return Promise.reject(new ZtError(IdentityValidatorErrorCode.CLOSED, 'identity validator is closed'));
     const address = identity.address;
     // Reserved addresses fail before any hashing, as in `Identity::locallyValidate`.
@@ -189,19 +241,22 @@ export class IdentityValidator {
     if (job !== undefined) {
       this.counters.coalesced++;
     } else {
-      if (this.queue.length >= this.maxQueue && this.idleSlot() === undefined) {
+      this.noteRequest(source);
+      const refused = this.makeRoom(source, address);
+      if (refused !== null) {
         this.counters.rejectedQueueFull++;
-        return Promise.reject(
-          new ZtError(
-            IdentityValidatorErrorCode.QUEUE_FULL,
-            `identity validator: queue full (${this.queue.length} waiting, maxQueue ${this.maxQueue}); identity ${formatAddress(address)} not validated`,
-          ),
-        );
+        return Promise.reject(refused);
       }
       // Copy: the key may be a view into a datagram buffer that is about to be reused.
-      job = { id: this.nextId++, key, pub: identity.publicKey.slice(), waiters: [] };
+      job = { id: this.nextId++, key, pub: identity.publicKey.slice(), waiters: [], source };
       this.pending.set(key, job);
-      this.queue.push(job);
+      let lane = this.lanes.get(source);
+      if (lane === undefined) {
+        lane = { source, jobs: [] };
+        this.lanes.set(source, lane);
+      }
+      lane.jobs.push(job);
+      this.queued++;
     }
     const j = job;
     const p = new Promise<boolean>((resolve, reject) => j.waiters.push({ address, resolve, reject }));
@@ -211,11 +266,12 @@ export class IdentityValidator {
 
   /**
    * The cached answer for `identity`, or undefined when it would need hashing. For the packet path:
-   * synchronous, no allocation beyond the key string.
+   * synchronous, no allocation beyond the key string. Counted in `cacheHits`, not in `invalid` (the
+   * caller counts what it drops).
    */
   cached(identity: Identity): boolean | undefined {
     if (isReservedAddress(identity.address)) return false;
-    return this.lookup(keyOf(identity.publicKey), identity.address);
+    return this.lookup(keyOf(identity.publicKey), identity.address, false);
   }
 
   /** A snapshot of the counters and gauges. */
@@ -226,7 +282,7 @@ export class IdentityValidator {
       if (s.job !== null) inFlight++;
       if (!s.dead) workers++;
     }
-    return { ...this.counters, inFlight, queueLength: this.queue.length, cacheEntries: this.cache.size, workers };
+    return { ...this.counters, inFlight, queueLength: this.queued, queuedSources: this.lanes.size, cacheEntries: this.cache.size, workers };
   }
 
   /**
@@ -248,14 +304,16 @@ export class IdentityValidator {
     }
     for (const job of this.pending.values()) for (const w of job.waiters) w.reject(err());
     this.pending.clear();
-    this.queue.length = 0;
+    this.lanes.clear();
+    this.queued = 0;
     this.closing = Promise.all(terminations).then(() => undefined);
     return this.closing;
   }
 
   // ---------------------------------------------------------------------------------------------
 
-  private lookup(key: string, address: number): boolean | undefined {
+  /** The cached verdict; `countInvalid` false for {@link cached}, a peek by the packet path rather than a request. */
+  private lookup(key: string, address: number, countInvalid = true): boolean | undefined {
     const implied = this.cache.get(key);
     if (implied === undefined) return undefined;
     // Refresh the LRU position.
@@ -263,7 +321,7 @@ export class IdentityValidator {
     this.cache.set(key, implied);
     this.counters.cacheHits++;
     const valid = implied === address;
-    if (!valid) this.counters.invalid++;
+    if (!valid && countInvalid) this.counters.invalid++;
     return valid;
   }
 
@@ -282,12 +340,95 @@ export class IdentityValidator {
     return undefined;
   }
 
+  /**
+   * Null when a new job from `source` may be queued — after refusing the newest job of the longest lane
+   * if the queue is full and that lane is longer than `source`'s — or the error to refuse it with.
+   */
+  private makeRoom(source: string, address: number): ZtError | null {
+    const mine = this.lanes.get(source)?.jobs.length ?? 0;
+    const full = (why: string) =>
+      new ZtError(IdentityValidatorErrorCode.QUEUE_FULL, `identity validator: ${why}; identity ${formatAddress(address)} not validated`);
+    if (source !== '' && mine >= this.maxQueuePerSource) return full(`${mine} validations from ${source} waiting (maxQueuePerSource ${this.maxQueuePerSource})`);
+    if (this.queued < this.maxQueue || this.idleSlot() !== undefined) return null;
+    let victim: Lane | undefined;
+    for (const lane of this.lanes.values()) {
+      if (
+        victim === undefined ||
+        lane.jobs.length > victim.jobs.length ||
+        (lane.jobs.length === victim.jobs.length && this.outranks(victim.source, lane.source))
+      ) {
+        victim = lane;
+      }
+    }
+    if (victim === undefined || victim.jobs.length <= mine) return full(`queue full (${this.queued} waiting, maxQueue ${this.maxQueue})`);
+    const evicted = this.takeFrom(victim, victim.jobs.length - 1);
+    this.counters.evicted++;
+    this.counters.rejectedQueueFull++;
+    this.failJob(
+      evicted,
+      new ZtError(IdentityValidatorErrorCode.QUEUE_FULL, `identity validator: queue full; a validation from ${victim.source || 'a busier source'} gave way to one from a source with fewer waiting`),
+    );
+    return null;
+  }
+
+  /** Removes the job at `index` of `lane` (dropping the lane once empty). */
+  private takeFrom(lane: Lane, index: number): Job {
+    const [job] = lane.jobs.splice(index, 1);
+    if (lane.jobs.length === 0) this.lanes.delete(lane.source);
+    this.queued--;
+    return job!;
+  }
+
+  /**
+   * The oldest job of the lane whose prefix comes first by {@link outranks}: served least recently, and
+   * among prefixes never served, the one that asked least (a newcomer asks once, a prefix flooding since
+   * before it has asked again and again) — not the one that asked first, which in a flood from 200 prefixes
+   * would put a newcomer behind every one of them.
+   */
+  private nextJob(): Job | undefined {
+    let best: Lane | undefined;
+    for (const lane of this.lanes.values()) if (best === undefined || this.outranks(lane.source, best.source)) best = lane;
+    if (best === undefined) return undefined;
+    const job = this.takeFrom(best, 0);
+    const h = this.historyOf(best.source);
+    h.served = ++this.serviceSeq;
+    return job;
+  }
+
+  /** Whether prefix `a` is to be served before `b` (and given way by `b` when the queue is full). */
+  private outranks(a: string, b: string): boolean {
+    const ha = this.history.get(a);
+    const hb = this.history.get(b);
+    const sa = ha?.served ?? -1;
+    const sb = hb?.served ?? -1;
+    if (sa !== sb) return sa < sb;
+    const ra = ha?.requests ?? 0;
+    const rb = hb?.requests ?? 0;
+    if (ra !== rb) return ra < rb;
+    // Then the lane waiting longest (job ids grow).
+    return (this.lanes.get(a)?.jobs[0]?.id ?? Infinity) < (this.lanes.get(b)?.jobs[0]?.id ?? Infinity);
+  }
+
+  private noteRequest(source: string): void {
+    this.historyOf(source).requests++;
+  }
+
+  /** The history of `source`, made most recently used; the least recently used one goes past `sourceMemory`. */
+  private historyOf(source: string): SourceHistory {
+    let h = this.history.get(source);
+    if (h !== undefined) this.history.delete(source);
+    else h = { served: -1, requests: 0 };
+    this.history.set(source, h);
+    if (this.history.size > this.sourceMemory) this.history.delete(this.history.keys().next().value!);
+    return h;
+  }
+
   /** Hands queued jobs to idle workers. */
   private pump(): void {
-    while (this.queue.length > 0) {
+    while (this.queued > 0) {
       const slot = this.idleSlot();
       if (slot === undefined) return;
-      const job = this.queue.shift()!;
+      const job = this.nextJob()!;
       slot.job = job;
       slot.worker.ref(); // a busy worker keeps the process alive until it answers
       slot.timer = setTimeout(() => this.onTimeout(slot, job), this.timeoutMs);
@@ -384,8 +525,9 @@ export class IdentityValidator {
       if (this.broken === null) this.broken = `identity validator: workers keep failing (${this.consecutiveFailures} in a row, last: ${why})`;
       if (this.slots.every((s) => s.dead)) {
         const err = new ZtError(IdentityValidatorErrorCode.WORKER_FAILED, this.broken);
-        for (const job of this.queue) this.failJob(job, err);
-        this.queue.length = 0;
+        for (const lane of this.lanes.values()) for (const job of lane.jobs) this.failJob(job, err);
+        this.lanes.clear();
+        this.queued = 0;
       }
       return;
     }

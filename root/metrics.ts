@@ -96,6 +96,7 @@ export const KNOWN_DROP_REASONS: readonly string[] = [
     'hello_bad_moon_list', 'hello_identity_mismatch', 'hello_source_mismatch', 'hello_validation_pending',
     'identity_invalid', 'internal_error', 'ip_rate_limited', 'multicast_limit', 'new_identity_rate_limited',
     'no_socket', 'rate_limited', 'unhandled_verb', 'unknown_peer', 'validation_unavailable',
+    'source_budget', 'extended_armor_rate_limited', 'identity_known_invalid',
     // root/fleet-forwarding.ts
     'fleet_not_forward', 'fleet_unauthenticated', 'fleet_hold_expired',
     // root/tunnel-paths.ts
@@ -421,7 +422,8 @@ export function addRelayMetrics(registry: Registry, relay: RelayMetricsSource): 
 
 /** Something that validates identities (root/identity-validator.ts, or anything with its `validate`). */
 export interface Validates<I> {
-  validate(identity: I): Promise<boolean>;
+  validate(identity: I, source?: string): Promise<boolean>;
+  cached?(identity: I): boolean | undefined;
 }
 
 /**
@@ -439,9 +441,11 @@ export function timeValidations<I>(validator: Validates<I>, registry: Registry):
   });
   for (const result of ['valid', 'invalid', 'error']) h.zero({ result }); // exported from the first scrape
   return {
-    validate(identity: I): Promise<boolean> {
+    // The verdict cache and the requester's prefix (for fairness) pass through untimed.
+    ...(validator.cached !== undefined ? { cached: (identity: I) => validator.cached!(identity) } : {}),
+    validate(identity: I, source?: string): Promise<boolean> {
       const t0 = performance.now();
-      return validator.validate(identity).then(
+      return validator.validate(identity, source).then(
         (valid) => {
           h.observe({ result: valid ? 'valid' : 'invalid' }, (performance.now() - t0) / 1000);
           return valid;

@@ -49,6 +49,7 @@ import { TcpTunnelServer, type TunnelServerOptions } from '../relay/tcp-tunnel-s
 import { coarseSeconds, PeerTable, RootPeer } from './peer-table.js';
 import { MulticastSubscriptions } from './multicast-subscriptions.js';
 import { RateGate, sourcePrefixKey } from './rate-gate.js';
+import { SourceBudget, type SourceBudgetOptions } from './source-budget.js';
 import { TunnelPaths } from './tunnel-paths.js';
 import { isCurrentPath, PathProbes } from './path-probes.js';
 import { FleetForwarding, type RootFleet } from './fleet-forwarding.js';
@@ -57,7 +58,10 @@ export type { RootFleet } from './fleet-forwarding.js';
 
 /** Validates identities off the event loop (root/identity-validator.ts implements it). */
 export interface IdentityValidatorLike {
-  validate(identity: Identity): Promise<boolean>;
+  /** `source`: the requester's prefix (the new-identity gate's key), for fairness across prefixes. */
+  validate(identity: Identity, source?: string): Promise<boolean>;
+  /** A remembered verdict, or undefined: lets a replayed HELLO of a known-bad identity cost nothing. */
+  cached?(identity: Identity): boolean | undefined;
 }
 
 /** Minimal logger shape (pino's). */
@@ -109,6 +113,8 @@ export interface RootServerOptions {
   tunnelDestinations: 'peers' | 'any';
   /** Lowest UDP port a tunnel client may send to (tcp-proxy: above 1024, so no well-known services). */
   tunnelMinPort: number;
+  /** Per-source budgets applied before decrypting anything (root/source-budget.ts). */
+  sourceBudget: Partial<SourceBudgetOptions>;
   /** Versions we advertise in OK(HELLO): ztroot's own release, not ZeroTier's. */
   version: { major: number; minor: number; revision: number };
   relay: Partial<RelayOptions>;
@@ -128,6 +134,7 @@ export const DEFAULT_ROOT_OPTIONS: Readonly<RootServerOptions> = Object.freeze({
   maxGatherResults: 255,
   tunnelDestinations: 'peers',
   tunnelMinPort: 1025,
+  sourceBudget: {},
   version: { major: 0, minor: 1, revision: 0 },
   relay: {},
 });
@@ -202,6 +209,7 @@ export class RootServer extends EventEmitter {
   readonly fleet: FleetForwarding | undefined;
   private readonly relay: Relay<RootPeer>;
   private readonly newIdentityGate: RateGate;
+  private readonly sourceBudget: SourceBudget;
   private readonly ipReplyGate: RateGate;
   private planetBytesServed: Uint8Array;
   private planetWorld: World;
@@ -268,6 +276,7 @@ export class RootServer extends EventEmitter {
     this.fleet?.setPlanet(this.planetWorld);
     this.setMoons(deps.moons ?? []);
     this.newIdentityGate = new RateGate({ intervalMs: this.opts.newIdentityIntervalMs, burst: this.opts.newIdentityBurst });
+    this.sourceBudget = new SourceBudget(this.opts.sourceBudget);
     this.ipReplyGate = new RateGate({ intervalMs: 1000 / this.opts.repliesPerIpPerSecond, burst: this.opts.repliesPerIpPerSecond });
     this.relay = new Relay<RootPeer>({ uniteIntervalMs: ROOT_UNITE_INTERVAL_MS, ...this.opts.relay }, {
       lookupAt: (buf, o) => this.peers.getAt(buf, o),
@@ -480,6 +489,7 @@ export class RootServer extends EventEmitter {
     this.relay.expire(coarseSeconds(now), this.opts.peerTimeoutMs);
     this.multicast.expire(now);
     this.newIdentityGate.sweep(now);
+    this.sourceBudget.sweep(now);
     this.ipReplyGate.sweep(now);
     this.fleet?.sweep(now);
     this.fleet?.tick();
@@ -524,16 +534,24 @@ export class RootServer extends EventEmitter {
       // Another root of the fleet (possibly another process with this very identity) forwarding a datagram.
       if (this.fleet !== undefined && ((buf[IDX_FLAGS]! >> 3) & 7) === CipherSuite.AES_GMAC_SIV) {
         const key = this.fleet.keyOf(source);
-        if (key !== undefined) return this.fleet.receive(buf, key);
+        if (key !== undefined) {
+          // From a root's own address: never budgeted. Anyone else claiming a root's address pays the source budget
+          // before the decryption that tells.
+          if (!this.fleet.isRootIp(ip) && !this.sourceBudget.allowDatagram(ip, now)) return this.count('drop_source_budget');
+          return this.fleet.receive(buf, key);
+        }
       }
       if (source === this.identity.address) return this.count('drop_from_self');
       const family = this.familyOf(sock);
       if (family === undefined) return this.count('drop_no_socket');
+      // Before anything is decrypted: the budget of where it came from (never of the address it claims).
+      if (!this.sourceBudget.allowDatagram(ip, now)) return this.count('drop_source_budget');
 
       let pkt = buf;
       const suite = (pkt[IDX_FLAGS]! >> 3) & 7;
       if (suite === CipherSuite.POLY1305_NONE && (pkt[IDX_FLAGS]! & FLAG_EXTENDED_ARMOR) !== 0) {
-        pkt = removeExtendedArmor(pkt, this.identity.privateKey!);
+        if (!this.sourceBudget.allowAgreement(ip, now)) return this.count('drop_extended_armor_rate_limited');
+        pkt = removeExtendedArmor(pkt, this.identity.privateKeyObjects());
         this.count('rx_extended_armor');
       }
       if (suite === CipherSuite.POLY1305_NONE && (pkt[IDX_VERB]! & 0x1f) === Verb.HELLO) {
@@ -610,9 +628,16 @@ export class RootServer extends EventEmitter {
     // The same identity's other HELLOs while it is validated reuse its key (a client sends several at once).
     const pendingFirst = this.validating.get(id.address)?.[0];
     const sameAsPending = pendingFirst !== undefined && pendingFirst.id.equals(id);
+    // Enough of this identity's HELLOs are already waiting for its validation: drop before authenticating.
+    if (sameAsPending && this.validating.get(id.address)!.length >= MAX_PENDING_HELLOS) return this.count('drop_hello_validation_pending');
+    // A key already found not to give this address: nothing to agree or hash, whoever sent it (a replay).
+    if (!sameAsPending && this.validator.cached?.(id) === false) return this.count('drop_identity_known_invalid');
     // New address, or a known address with a different key: both cost an X25519 and maybe a memory-hard
-    // hash, so they pass the per-source gate first (1.14: Node::rateGateIdentityVerification).
-    if (!sameAsPending && !this.newIdentityGate.allow(sourcePrefixKey(ip), now)) return this.count('drop_new_identity_rate_limited');
+    // hash, so they pass the per-source gate first (1.14: Node::rateGateIdentityVerification). Its key is
+    // the IPv4 /24 or IPv6 /48, as 1.14's: one /48 holds 65,536 /64s, so counting /64s would give one
+    // attacker that many budgets (and as many turns at the validator, which serves these prefixes fairly).
+    const prefix = sourcePrefixKey(ip);
+    if (!sameAsPending && !this.newIdentityGate.allow(prefix, now)) return this.count('drop_new_identity_rate_limited');
     const key = sameAsPending ? pendingFirst.key : new PeerKey(this.identity.agree(id));
     dearmor(pkt, key); // the MAC must verify with the key of the identity it claims
     if (known !== undefined) {
@@ -631,7 +656,7 @@ export class RootServer extends EventEmitter {
       return this.count('hello_queued_for_validation');
     }
     this.validating.set(id.address, [pending]);
-    this.validator.validate(id).then(
+    this.validator.validate(id, prefix).then(
       (valid) => {
         const queued = this.validating.get(id.address) ?? [];
         this.validating.delete(id.address);

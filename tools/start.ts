@@ -21,6 +21,7 @@ import { availableParallelism, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { pino, type Logger } from 'pino';
+import { limitLogs } from '../root/log-limiter.js';
 import { configHelp, loadConfig, type LoadedConfig, type RootConfig } from '../root/config.js';
 import {
   chooseEndpoints,
@@ -126,9 +127,9 @@ function printConfig({ config, origin }: LoadedConfig): void {
   }
 }
 
-/** The process's logger: JSON lines on stdout. */
+/** The process's logger: JSON lines on stdout, each message at most a few times per interval (root/log-limiter.ts). */
 function makeLogger(config: RootConfig): Logger {
-  return pino({ level: config.logLevel, base: { svc: 'ztroot' } });
+  return limitLogs(pino({ level: config.logLevel, base: { svc: 'ztroot' } }));
 }
 
 

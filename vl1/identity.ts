@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { formatAddress, isReservedAddress, parseAddress } from './address.js';
 import { ByteReader, ByteWriter, equalBytes, fromHex, toHex } from './bytes.js';
-import { c25519Agree, c25519Sign, c25519Verify, ed25519PublicFromSeed, x25519PublicFromPrivate } from './c25519.js';
+import { c25519Agree, c25519KeyObjects, c25519Sign, c25519Verify, ed25519PublicFromSeed, x25519PublicFromPrivate, type C25519KeyObjects } from './c25519.js';
 import {
   C25519_PRIVATE_KEY_LENGTH,
   C25519_PUBLIC_KEY_LENGTH,
@@ -50,6 +50,12 @@ export class Identity {
   readonly publicKey: Uint8Array;
   /** 64 bytes: X25519 scalar[32] | Ed25519 seed[32], or null for a public-only identity. */
   readonly privateKey: Uint8Array | null;
+  /**
+   * The private key as node:crypto key objects, built at the first agree/sign and kept: building them
+   * costs more than an agreement (see `C25519KeyObjects`), and a root agrees with every new identity.
+   * A private field: never enumerated, serialized or inspected.
+   */
+  #keyObjects: C25519KeyObjects | null = null;
 
   private constructor(address: number, publicKey: Uint8Array, privateKey: Uint8Array | null) {
     this.address = address;
@@ -215,7 +221,7 @@ export class Identity {
    * @throws {ZtError} NO_PRIVATE_KEY for a public-only identity.
    */
   sign(message: Uint8Array): Uint8Array {
-    return c25519Sign(this.requirePrivate('sign'), message);
+    return c25519Sign(this.keyObjectsFor('sign'), message);
   }
 
   /** Checks a 96-byte signature (§2.6; `Identity::verify`). Any other length, or garbage, is false. */
@@ -228,7 +234,16 @@ export class Identity {
    * @throws {ZtError} NO_PRIVATE_KEY for a public-only identity; BAD_VALUE if `other`'s key is low-order.
    */
   agree(other: Identity): Uint8Array {
-    return c25519Agree(this.requirePrivate('agree'), other.publicKey);
+    return c25519Agree(this.keyObjectsFor('agree'), other.publicKey);
+  }
+
+  /**
+   * This identity's private key as kept node:crypto key objects (for X25519 with other public keys, e.g.
+   * removing extended armor, vl1/packet.ts). Built once, on first use.
+   * @throws {ZtError} NO_PRIVATE_KEY for a public-only identity.
+   */
+  privateKeyObjects(): C25519KeyObjects {
+    return this.keyObjectsFor('use its private key');
   }
 
   /** Same address and public key (private keys are not compared, as in `Identity::operator==`). */
@@ -244,6 +259,10 @@ export class Identity {
   /** `util.inspect` / `console.log` show the public string only. */
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return `Identity<${this.toString(false)}${this.privateKey !== null ? ' +private' : ''}>`;
+  }
+
+  private keyObjectsFor(op: string): C25519KeyObjects {
+    return (this.#keyObjects ??= c25519KeyObjects(this.requirePrivate(op)));
   }
 
   private requirePrivate(op: string): Uint8Array {

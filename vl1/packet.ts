@@ -11,7 +11,7 @@
  * Accessors read the datagram in place (no copies) and are safe on any bytes: a buffer too short
  * for the field asked for is a `ZtError` TRUNCATED, never an out-of-bounds read.
  */
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes, type KeyObject } from 'node:crypto';
 import { poly1305 } from '@noble/ciphers/_poly1305.js';
 import { readU40, readU64, writeU40, toHex, equalBytes } from './bytes.js';
 import {
@@ -39,7 +39,7 @@ import {
 import { ZtError, ZtErrorCode } from './errors.js';
 import { PeerKey } from './peer-key.js';
 import { Salsa20 } from './salsa20.js';
-import { x25519PublicFromPrivate, x25519Raw } from './c25519.js';
+import { x25519PublicFromPrivate, x25519Raw, type C25519KeyObjects } from './c25519.js';
 import { lz4Compress, lz4Decompress } from './lz4.js';
 
 /** Cipher suites `armor` can produce (0 = Poly1305 only, 1 = Poly1305 + Salsa20/12, 3 = AES-GMAC-SIV). */
@@ -380,8 +380,8 @@ export function hasExtendedArmor(pkt: Uint8Array): boolean {
   return (f & FLAGS_CIPHER_MASK) === 0 && (f & FLAG_EXTENDED_ARMOR) !== 0;
 }
 
-function extendedKey(myScalar32: Uint8Array, theirPub32: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha512').update(x25519Raw(myScalar32, theirPub32)).digest().subarray(0, 32));
+function extendedKey(mine: Uint8Array | KeyObject, theirPub32: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha512').update(x25519Raw(mine, theirPub32)).digest().subarray(0, 32));
 }
 
 /** AES-256-CTR(ek) from counter block `pkt[0..11] ‖ 00000000` over pkt[19 .. end) in place. */
@@ -416,17 +416,19 @@ export function extendedArmor(pkt: Uint8Array, recipientPublic64: Uint8Array, ep
  * Removes extended armor in place (root.cpp does this before anything else): decrypts bytes
  * 19 … len−33 and returns the view without the trailing ephemeral key, ready for {@link dearmor}
  * (which then authenticates it). Not authenticated by itself: garbage in gives garbage that fails the MAC.
+ * `mine` is the 64-byte private key or, better, its kept key objects (`Identity.privateKeyObjects()`): importing
+ * the private key costs more than the X25519 itself.
  * @throws {ZtError} BAD_VALUE unless suite 0 with 0x80 and a 64-byte private key, or when the ephemeral key
  *   is a low-order point; TRUNCATED below 28 + 32 bytes.
  */
-export function removeExtendedArmor(pkt: Uint8Array, myPrivate64: Uint8Array): Uint8Array {
+export function removeExtendedArmor(pkt: Uint8Array, mine: Uint8Array | C25519KeyObjects): Uint8Array {
   if (pkt.length < MIN_PACKET_LENGTH + EPHEMERAL_KEY_LENGTH) {
     throw new ZtError(ZtErrorCode.TRUNCATED, `extended-armor packet of ${pkt.length} byte(s) is shorter than ${MIN_PACKET_LENGTH + EPHEMERAL_KEY_LENGTH}`);
   }
   if (!hasExtendedArmor(pkt)) throw new ZtError(ZtErrorCode.BAD_VALUE, `${describe(pkt)}: not extended armor (needs suite 0 with flag 0x80)`);
-  if (myPrivate64.length !== 64) throw new ZtError(ZtErrorCode.BAD_VALUE, `private key must be 64 bytes, got ${myPrivate64.length}`);
+  if (mine instanceof Uint8Array && mine.length !== 64) throw new ZtError(ZtErrorCode.BAD_VALUE, `private key must be 64 bytes, got ${mine.length}`);
   const end = pkt.length - EPHEMERAL_KEY_LENGTH;
-  const ek = extendedKey(myPrivate64.subarray(0, 32), pkt.subarray(end));
+  const ek = extendedKey(mine instanceof Uint8Array ? mine.subarray(0, 32) : mine.x25519, pkt.subarray(end));
   extendedCtr(pkt, ek, end);
   return pkt.subarray(0, end);
 }

@@ -6,16 +6,27 @@
 import { parseCommand, UsageError } from '../args.js';
 interface Suite {
   summary: string;
-  load: () => Promise<{ run: () => Promise<void> }>;
+  load: () => Promise<{ run: (args: string[]) => Promise<void> }>;
+  /** Run only when named (minutes long, or needs root): not part of a plain `ztroot bench`. */
+  explicit?: boolean;
 }
 
 const SUITES: Record<string, Suite> = {
   crypto: { summary: 'packet armor + dearmor, suites 1 and 3, 100 B and 1400 B', load: () => import('./armor.js') },
   identity: { summary: 'identity validations (memory-hard hash) per second', load: () => import('./identity.js') },
+  agreement: { summary: "the root's X25519 agreement per new identity, key object kept vs imported per call", load: () => import('./agreement.js') },
   relay: { summary: 'root over loopback: relayed packets/s, HELLO/s, WHOIS/s, memory per peer at 100 k', load: () => import('./relay.js') },
   tcp: { summary: 'TCP relay: datagrams/s through tunnels beside UDP, concurrent connections held (target 100 k)', load: () => import('./tcp-relay.js') },
   fleet: { summary: 'relay step with the Redis fleet store beside the in-memory one; WHOIS misses through the store', load: () => import('./fleet.js') },
+  flood: {
+    summary: "issue 11's floods at full scale against a root process in a namespace (root; minutes; `flood hello4|hello6|whois` for one)",
+    load: () => import('./flood.js'),
+    explicit: true,
+  },
 };
+
+/** Arguments of a suite that takes them (`ztroot bench flood whois`): the words after its name that are not suites. */
+const SUITE_ARGS: Record<string, readonly string[]> = { flood: ['hello4', 'hello6', 'whois'] };
 
 export async function main(argv: string[]): Promise<number> {
   const line = parseCommand(
@@ -26,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
         .map(([n, s]) => `  ${n.padEnd(12)} ${s.summary}`)
         .join('\n')}`,
       options: {},
-      positionals: [0, Object.keys(SUITES).length],
+      positionals: [0, Object.keys(SUITES).length + Object.values(SUITE_ARGS).flat().length],
       epilogue: 'ZTROOT_BENCH_MS=<ms> sets the time per measurement (default 1000).',
     },
     argv,
@@ -36,10 +47,12 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   argv = line.positionals;
-  const unknown = argv.filter((a) => !Object.hasOwn(SUITES, a));
+  const known = (a: string): boolean => Object.hasOwn(SUITES, a) || Object.values(SUITE_ARGS).some((args) => args.includes(a));
+  const unknown = argv.filter((a) => !known(a));
   if (unknown.length) throw new UsageError(`unknown suite ${JSON.stringify(unknown[0])} (suites: ${Object.keys(SUITES).join(', ')})`, 'ztroot bench');
-  const names = argv.length ? argv : Object.keys(SUITES);
+  const named = argv.filter((a) => Object.hasOwn(SUITES, a));
+  const names = named.length ? named : Object.keys(SUITES).filter((n) => SUITES[n]!.explicit !== true);
   console.log(`# ztroot benchmarks — node ${process.version}, ${process.arch}`);
-  for (const n of names) await (await SUITES[n]!.load()).run();
+  for (const n of names) await (await SUITES[n]!.load()).run(argv.filter((a) => SUITE_ARGS[n]?.includes(a)));
   return 0;
 }
