@@ -13,12 +13,21 @@
  * /64. A /48 is what an ISP delegates to one site (RFC 6177) and the smallest block routed, the IPv6 peer of
  * an IPv4 /24; counting per /48 bounds a site, while an attacker with a whole /32 still meets the total
  * limit and the fairness rule (a quiet prefix gets in by evicting from the busiest one).
- * The identity gates of the root (root/rate-gate.ts) count the same /24 and /48.
+ * The root's gates count the same: the identity gates and the per-site budget the prefix, the per-host budget
+ * before decryption the host (root/rate-gate.ts, root/source-budget.ts).
  */
 import { formatIpv4, formatIpv6, parseIp } from '../vl1/inet-address.js';
 
-/** The two keys of a source address; null when `ip` is not an IP address. */
+/** Longest address text looked at (a full IPv6 address with embedded IPv4 and a zone id fits). */
+const MAX_IP_TEXT = 100;
+
+/**
+ * The two keys of a source address: `host` ("a.b.c.d", or "x:x:x:x::/64"), `prefix` ("a.b.c.0/24", or
+ * "x:x:x::/48"). IPv4-mapped IPv6 (`::ffff:a.b.c.d`, as dual-stack sockets report it) counts as IPv4; a zone id
+ * is ignored. Null when `ip` is not an IP address.
+ */
 export function sourceKeys(ip: string): { host: string; prefix: string } | null {
+  if (typeof ip !== 'string' || ip.length > MAX_IP_TEXT) return null;
   const pct = ip.indexOf('%');
   const b = parseIp(pct >= 0 ? ip.slice(0, pct) : ip);
   if (b === null) return null;

@@ -17,7 +17,7 @@
  * No timers: the caller passes `now` (milliseconds, any monotonic origin).
  */
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
-import { formatIpv6, parseIp } from '../vl1/inet-address.js';
+import { sourceKeys } from '../relay/source-keys.js';
 
 /** `ZT_IDENTITY_VALIDATION_SOURCE_RATE_LIMIT` on x86-64 (§6.4): one new-identity validation per 2 s per prefix. */
 export const IDENTITY_VALIDATION_SOURCE_INTERVAL_MS = 2000;
@@ -123,33 +123,15 @@ export class RateGate {
   }
 }
 
-/** Longest address text accepted by {@link sourcePrefixKey} (full IPv6 with embedded IPv4 + zone id). */
-const MAX_IP_TEXT = 100;
-
 /**
- * The rate-limit key of a source address: `"a.b.c.0/24"` for IPv4 (also when written as an IPv4-mapped
- * IPv6 address, `::ffff:a.b.c.d`, as dual-stack sockets report it) or the RFC 5952 text of the first 48
- * bits, `"2001:db8:1::/48"`, for IPv6. A zone id (`fe80::1%eth0`) is ignored.
+ * The rate-limit key of a source address: its IPv4 /24 or IPv6 /48 (relay/source-keys.ts, which says why), e.g.
+ * `"192.0.2.0/24"`, `"2001:db8:1::/48"`.
  * @throws {ZtError} BAD_FORMAT when `ip` is not an IPv4 or IPv6 address.
  */
 export function sourcePrefixKey(ip: string): string {
-  if (typeof ip !== 'string' || ip.length > MAX_IP_TEXT) {
-    throw new ZtError(ZtErrorCode.BAD_FORMAT, `source prefix: not an IP address: ${shown(ip)}`);
-  }
-  const pct = ip.indexOf('%');
-  const b = parseIp(pct >= 0 ? ip.slice(0, pct) : ip);
-  if (b === null) throw new ZtError(ZtErrorCode.BAD_FORMAT, `source prefix: not an IP address: ${shown(ip)}`);
-  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.0/24`;
-  if (isMappedV4(b)) return `${b[12]}.${b[13]}.${b[14]}.0/24`;
-  const p = new Uint8Array(16);
-  p.set(b.subarray(0, 6));
-  return `${formatIpv6(p)}/48`;
-}
-
-/** ::ffff:a.b.c.d — 80 zero bits, 16 one bits, then the IPv4 address (RFC 4291 §2.5.5.2). */
-function isMappedV4(b: Uint8Array): boolean {
-  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
-  return b[10] === 0xff && b[11] === 0xff;
+  const keys = sourceKeys(ip);
+  if (keys === null) throw new ZtError(ZtErrorCode.BAD_FORMAT, `source prefix: not an IP address: ${shown(ip)}`);
+  return keys.prefix;
 }
 
 function shown(v: unknown): string {

@@ -25,8 +25,8 @@
  * No timers: the caller passes `now` (ms).
  */
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
-import { formatIpv6, parseIp } from '../vl1/inet-address.js';
-import { RateGate, RATE_GATE_DEFAULT_MAX_KEYS, sourcePrefixKey } from './rate-gate.js';
+import { sourceKeys } from '../relay/source-keys.js';
+import { RateGate, RATE_GATE_DEFAULT_MAX_KEYS } from './rate-gate.js';
 
 export interface SourceBudgetOptions {
   /** Datagrams per second the root opens for one source host (IPv4 address, IPv6 /64). Default 1,000. */
@@ -111,35 +111,16 @@ export class SourceBudget {
 
   private keys(ip: string): boolean {
     if (ip === this.lastIp) return true;
-    const host = hostPrefixKey(ip);
-    if (host === null) return false;
+    const keys = sourceKeys(ip);
+    if (keys === null) return false;
     this.lastIp = ip;
-    this.lastHost = host;
-    // The site key of IPv4 (and IPv4-mapped) text is its /24; sourcePrefixKey also gives IPv6 its /48.
-    this.lastSite = ip.includes(':') ? sourcePrefixKey(ip) : `${host.slice(0, host.lastIndexOf('.'))}.0/24`;
+    this.lastHost = keys.host;
+    this.lastSite = keys.prefix;
     return true;
   }
 }
 
-/**
- * The budget key of a source host: an IPv4 address as it is (also when written IPv4-mapped, `::ffff:a.b.c.d`,
- * as dual-stack sockets report it), or the RFC 5952 text of an IPv6 address's /64, `"2001:db8:1:2::/64"`. A
- * zone id is ignored. Null when `ip` is not an address.
- */
+/** The budget key of a source host (an IPv4 address, or an IPv6 /64; relay/source-keys.ts), or null when `ip` is not an address. */
 export function hostPrefixKey(ip: string): string | null {
-  if (typeof ip !== 'string' || ip.length > 100) return null;
-  if (!ip.includes(':')) return parseIp(ip) === null ? null : ip;
-  const pct = ip.indexOf('%');
-  const b = parseIp(pct >= 0 ? ip.slice(0, pct) : ip);
-  if (b === null) return null;
-  if (b.length === 4) return ip;
-  if (isMappedV4(b)) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  const p = new Uint8Array(16);
-  p.set(b.subarray(0, 8));
-  return `${formatIpv6(p)}/64`;
-}
-
-function isMappedV4(b: Uint8Array): boolean {
-  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
-  return b[10] === 0xff && b[11] === 0xff;
+  return sourceKeys(ip)?.host ?? null;
 }
