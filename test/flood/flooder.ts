@@ -19,6 +19,7 @@ import { PeerKey } from '../../vl1/peer-key.js';
 import { Verb } from '../../vl1/constants.js';
 import { sealPacket } from '../../vl1/packet.js';
 import { encodeWhois } from '../../vl1/verbs/whois.js';
+import { answerRootEcho } from '../probe-answer.js';
 import { helloPacket, invalidIdentity, type FloodTarget } from './packets.js';
 
 export interface FlooderSpec {
@@ -75,6 +76,11 @@ async function main(): Promise<void> {
   } else {
     const peer = Identity.fromString(spec.peer!);
     const key = new PeerKey(peer.agree(root));
+    // An authenticated peer answers the root's probe of its path, as a 1.14 client does (root/path-probes.ts).
+    socks[0]!.on('message', (m, rinfo) => {
+      const ok = answerRootEcho(new Uint8Array(m), peer, root, key);
+      if (ok !== null) socks[0]!.send(ok, rinfo.port, rinfo.address);
+    });
     await online(socks[0]!, helloPacket(peer, spec.target, root, key), spec.target);
     const targets = spec.whoisTargets ?? [root.address];
     packets = [];

@@ -30,6 +30,7 @@ import { c25519Generate } from '../../vl1/c25519.js';
 import { serializeWorld, signWorld } from '../../planet/world.js';
 import { REPO_ROOT, readVectorJson } from '../vectors.js';
 import { helloPacket, probePacket, readProbe, type FloodTarget } from './packets.js';
+import { answerRootEcho } from '../probe-answer.js';
 import type { FlooderSpec } from './flooder.js';
 import { FLOOD_ADDRESSES, floodSources } from './addresses.js';
 
@@ -244,12 +245,15 @@ class Peer {
 
   private constructor(readonly id: Identity, readonly sock: dgram.Socket, readonly target: FloodTarget, readonly root: Identity) {
     this.key = new PeerKey(id.agree(root));
-    sock.on('message', (m) => {
+    sock.on('message', (m, rinfo) => {
       const buf = new Uint8Array(m);
-      // From the root (source = the root's address): replies; anything else is a relayed probe.
+      // From the root (source = the root's address): replies, or the root probing our path (answered, as a 1.14
+      // client does: root/path-probes.ts); anything else is a relayed probe.
       const fromRoot = buf.length >= 28 && readU40(buf, 13) === root.address;
-      if (fromRoot) this.onReply?.(buf);
-      else this.onProbe?.(buf);
+      if (!fromRoot) return this.onProbe?.(buf);
+      const ok = answerRootEcho(buf, id, root, this.key);
+      if (ok !== null) sock.send(ok, rinfo.port, rinfo.address);
+      else this.onReply?.(buf);
     });
   }
 
