@@ -370,7 +370,8 @@ async function answersUdp(root: RootServer, hello: Seed): Promise<boolean> {
   try {
     const got = once(s, 'message').then(() => true);
     s.send(hello.wire, root.port, '127.0.0.1');
-    return await Promise.race([got, new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
+    // unref: a deadline that lost the race must not keep the process alive.
+    return await Promise.race([got, new Promise<boolean>((r) => setTimeout(() => r(false), 3000).unref())]);
   } finally {
     s.close();
   }
@@ -389,7 +390,7 @@ async function answersTunnel(port: number, hello: Seed): Promise<boolean> {
         if (reader.next() !== null) resolve(true);
       });
       sock.on('close', () => resolve(false));
-      setTimeout(() => resolve(false), 3000);
+      setTimeout(() => resolve(false), 3000).unref();
     });
     sock.write(encodeTunnelHello({ major: 1, minor: 14, revision: 1 }));
     sock.write(encodeTunnelRecord(hello.wire, { family: 4, ip: '127.0.0.1', port: 9993 }));
