@@ -91,7 +91,8 @@ async function server(): Promise<void> {
           ),
         );
         // cacheSize 0: every new-peer HELLO pays the memory-hard hash (the cold case we measure).
-        validator = new IdentityValidator({ cacheSize: 0 });
+        // maxQueuePerSource: all new identities come from one prefix here (not a flood: what we measure).
+        validator = new IdentityValidator({ cacheSize: 0, maxQueuePerSource: 1e6 });
         root = new RootServer(
           {
             port: 0,
@@ -103,6 +104,7 @@ async function server(): Promise<void> {
             repliesPerIpPerSecond: 1e9,
             newIdentityIntervalMs: 1e-6,
             newIdentityBurst: 1e9,
+            sourceBudget: { hostPerSecond: 1e9, hostBurst: 1e9, sitePerSecond: 1e9, siteBurst: 1e9 },
           },
           { identity: rootId, planet, validator },
         );
