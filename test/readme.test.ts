@@ -43,7 +43,10 @@ export function readmeSteps(readme: string): Step[] {
     if (lang === 'sh') {
       const lines = body.replace(/\\\n/g, ' ').split('\n');
       lines.forEach((l, i) => {
-        if (l.trim() !== '' && !l.trim().startsWith('#')) steps.push({ kind: 'sh', text: l.trim(), line: line + i });
+        // `a && b` is a, then b: each judged (skipped, served, run) alone.
+        const cmd = l.trim();
+        if (cmd === '' || cmd.startsWith('#')) return;
+        for (const part of cmd.split(/\s+&&\s+/)) steps.push({ kind: 'sh', text: part, line: line + i });
       });
     } else if (lang === 'yaml') {
       const name = /^# (\S+)\n/.exec(body)?.[1];
