@@ -45,10 +45,11 @@ import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import { splitPacket, Reassembler } from '../vl1/fragment.js';
 import { Identity } from '../vl1/identity.js';
 import { inetAddressFromBytes, parseIp, type InetAddress } from '../vl1/inet-address.js';
-import { armor, buildPacket, cipherSuite, cryptField, dearmor, getHops, isFragment, openPacket, packetDest, packetId, packetSource, sealPacket } from '../vl1/packet.js';
+import { cipherSuite, dearmor, getHops, isFragment, openPacket, packetDest, packetId, packetSource, sealPacket } from '../vl1/packet.js';
 import { PeerKey } from '../vl1/peer-key.js';
+import { buildHelloPacket } from '../vl1/hello-packet.js';
 import { decodeError } from '../vl1/verbs/error.js';
-import { decodeHello, encodeHello, encodeHelloMoons, type Hello } from '../vl1/verbs/hello.js';
+import { decodeHello, type Hello } from '../vl1/verbs/hello.js';
 import { decodeOk, encodeOk, type Ok } from '../vl1/verbs/ok.js';
 import { decodeRendezvous } from '../vl1/verbs/rendezvous.js';
 import { encodeWhois } from '../vl1/verbs/whois.js';
@@ -473,22 +474,16 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   /** HELLO (suite 0, moon list encrypted with cryptField) to one physical address (§5.2, §4.5). */
   private sendHello(peer: Peer, to: InetAddress): void {
     const now = this.now();
-    const tail = encodeHelloMoons([]); // we orbit no moons: count 0, as 1.14 sends it (137-byte HELLO over IPv4)
-    const payload = encodeHello({
-      protocolVersion: this.ver.protocol,
-      versionMajor: this.ver.major,
-      versionMinor: this.ver.minor,
-      versionRevision: this.ver.revision,
-      timestamp: now,
-      identity: this.identity,
+    // We orbit no moons: count 0, as 1.14 sends it (137-byte HELLO over IPv4).
+    const pkt = buildHelloPacket({
+      from: this.identity,
+      to: peer.identity,
+      key: peer.key,
       physicalDestination: to,
-      planetWorldId: this.planetWorld.id,
-      planetWorldTimestamp: this.planetWorld.timestamp,
-      encryptedTail: tail,
+      planet: { id: this.planetWorld.id, timestamp: this.planetWorld.timestamp },
+      timestamp: now,
+      version: this.ver,
     });
-    const pkt = buildPacket({ dest: peer.identity.address, source: this.address, verb: Verb.HELLO, payload });
-    cryptField(pkt, peer.key, pkt.length - tail.length, tail.length);
-    armor(pkt, peer.key, 0); // `Peer::sendHELLO` never encrypts HELLO: a root must read the identity first
     if (!this.transmit(to, pkt)) return;
     this.expecting.add(packetId(pkt), { verb: Verb.HELLO, peer: peer.identity.address, sentAt: now });
     peer.lastHello = now;

@@ -7,9 +7,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import type { Identity } from '../vl1/identity.js';
 import { PeerKey } from '../vl1/peer-key.js';
-import { Verb } from '../vl1/constants.js';
-import { buildPacket, armor, cryptField, extendedArmor } from '../vl1/packet.js';
-import { encodeHello, encodeHelloMoons } from '../vl1/verbs/hello.js';
+import { buildHelloPacket } from '../vl1/hello-packet.js';
 import { Inbox } from './inbox.js';
 import { answerRootEcho } from './probe-answer.js';
 
@@ -79,31 +77,15 @@ export class RawClient {
 
   /** A HELLO as 1.14.1 builds it (suite 0, cryptField-encrypted moon list), optionally with extended armor. */
   hello(opts: { planetTimestamp?: number; identity?: Identity; moons?: Array<{ id: bigint; timestamp: number }>; extended?: boolean; port?: number } = {}): Uint8Array {
-    const identity = opts.identity ?? this.id;
-    const root = this.target.root;
-    const tail = encodeHelloMoons((opts.moons ?? []).map((m) => ({ type: 0x7f, ...m })));
-    const payload = encodeHello({
-      protocolVersion: 12,
-      versionMajor: 1,
-      versionMinor: 14,
-      versionRevision: 1,
-      timestamp: 1_795_330_104_559,
-      identity: identity.publicOnly(),
+    return buildHelloPacket({
+      from: opts.identity ?? this.id,
+      to: this.target.root,
       physicalDestination: { family: 4, ip: '127.0.0.1', port: opts.port ?? this.target.port() },
-      planetWorldId: this.target.planetId,
-      planetWorldTimestamp: opts.planetTimestamp ?? this.target.planetTimestamp,
-      encryptedTail: tail,
+      planet: { id: this.target.planetId, timestamp: opts.planetTimestamp ?? this.target.planetTimestamp },
+      moons: (opts.moons ?? []).map((m) => ({ type: 0x7f, ...m })),
+      timestamp: 1_795_330_104_559,
+      extended: opts.extended === true,
     });
-    const pkt = buildPacket({ dest: root.address, source: identity.address, verb: Verb.HELLO, payload });
-    const key = new PeerKey(identity.agree(root));
-    cryptField(pkt, key, pkt.length - tail.length, tail.length);
-    if (!opts.extended) {
-      armor(pkt, key, 0);
-      return pkt;
-    }
-    // hello-encryption branch: 0x80 set before armoring, then MAC and payload encrypted to the root.
-    armor(pkt, key, 0, { extendedArmor: true });
-    return extendedArmor(pkt, root.publicKey);
   }
 
   close(): void {

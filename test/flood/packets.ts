@@ -4,12 +4,12 @@
  * does not give its address (an "invalid-PoW" identity, cheap to make) — and relayed datagrams that carry
  * a sequence number and a send time for the pair that measures loss and latency through the root.
  */
+import { buildHelloPacket } from '../../vl1/hello-packet.js';
 import { randomBytes } from 'node:crypto';
 import { Identity } from '../../vl1/identity.js';
 import { PeerKey } from '../../vl1/peer-key.js';
 import { Verb } from '../../vl1/constants.js';
-import { armor, buildPacket, cryptField } from '../../vl1/packet.js';
-import { encodeHello, encodeHelloMoons } from '../../vl1/verbs/hello.js';
+import { buildPacket } from '../../vl1/packet.js';
 import { c25519PublicFromPrivate } from '../../vl1/c25519.js';
 import { formatAddress, isReservedAddress } from '../../vl1/address.js';
 import { toHex } from '../../vl1/bytes.js';
@@ -40,24 +40,13 @@ export function invalidIdentity(): Identity {
 
 /** A 1.14.1-style HELLO from `id` to the root, as sent to `target.ip`/`port` from the address family of `target.ip`. */
 export function helloPacket(id: Identity, target: FloodTarget, root: Identity, key?: PeerKey): Uint8Array {
-  const tail = encodeHelloMoons([]);
-  const payload = encodeHello({
-    protocolVersion: 12,
-    versionMajor: 1,
-    versionMinor: 14,
-    versionRevision: 1,
-    timestamp: Date.now(),
-    identity: id.publicOnly(),
+  return buildHelloPacket({
+    from: id,
+    to: root,
+    ...(key !== undefined ? { key } : {}),
     physicalDestination: { family: target.ip.includes(':') ? 6 : 4, ip: target.ip, port: target.port },
-    planetWorldId: BigInt(target.planetId),
-    planetWorldTimestamp: target.planetTimestamp,
-    encryptedTail: tail,
+    planet: { id: BigInt(target.planetId), timestamp: target.planetTimestamp },
   });
-  const pkt = buildPacket({ dest: root.address, source: id.address, verb: Verb.HELLO, payload });
-  const k = key ?? new PeerKey(id.agree(root));
-  cryptField(pkt, k, pkt.length - tail.length, tail.length);
-  armor(pkt, k, 0);
-  return pkt;
 }
 
 /** Bytes of a relayed probe datagram: a 28-byte header (never opened by the root) then seq u32 and send time f64. */

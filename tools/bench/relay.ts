@@ -15,6 +15,7 @@
  * Children are forked from `relay-load.js` and killed on exit, error or interrupt. Figures are printed,
  * never asserted. ZTROOT_BENCH_MS sets the time per measurement (default 1000 ms).
  */
+import { buildHelloPacket } from '../../vl1/hello-packet.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
@@ -27,8 +28,7 @@ import { Identity } from '../../vl1/identity.js';
 import { PeerKey } from '../../vl1/peer-key.js';
 import { readU40 } from '../../vl1/bytes.js';
 import { IDX_FLAGS, Verb } from '../../vl1/constants.js';
-import { armor, buildPacket, cryptField, sealPacket } from '../../vl1/packet.js';
-import { encodeHello, encodeHelloMoons } from '../../vl1/verbs/hello.js';
+import { armor, buildPacket, sealPacket } from '../../vl1/packet.js';
 import { encodeWhois } from '../../vl1/verbs/whois.js';
 import { Relay } from '../../relay/relay.js';
 import { coarseSeconds, PeerTable, RootPeer } from '../../root/peer-table.js';
@@ -260,24 +260,12 @@ function relayPackets(size: number, addrs: number[], pairs: Array<[number, numbe
 
 /** A HELLO as 1.14.1 builds it (suite 0, empty cryptField moon list) from `id` to the root at 127.0.0.1:rootPort. */
 export function helloPacket(id: Identity, root: Identity, rootPort: number): Uint8Array {
-  const tail = encodeHelloMoons([]);
-  const payload = encodeHello({
-    protocolVersion: 12,
-    versionMajor: 1,
-    versionMinor: 14,
-    versionRevision: 1,
-    timestamp: Date.now(),
-    identity: id.publicOnly(),
+  return buildHelloPacket({
+    from: id,
+    to: root,
     physicalDestination: { family: 4, ip: LOCALHOST, port: rootPort },
-    planetWorldId: 0x5eed0b0bn,
-    planetWorldTimestamp: Date.now() + 1e9, // newer than the root's: no planet in the reply (steady state)
-    encryptedTail: tail,
+    planet: { id: 0x5eed0b0bn, timestamp: Date.now() + 1e9 }, // newer than the root's: no planet in the reply (steady state)
   });
-  const pkt = buildPacket({ dest: root.address, source: id.address, verb: Verb.HELLO, payload });
-  const key = new PeerKey(id.agree(root));
-  cryptField(pkt, key, pkt.length - tail.length, tail.length);
-  armor(pkt, key, 0);
-  return pkt;
 }
 
 /** CPU time of the server child and of this process (generator + sink) over a span of the run. */
