@@ -11,16 +11,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Identity } from '../vl1/identity.js';
-import { toHex } from '../vl1/bytes.js';
 import { formatAddress } from '../vl1/address.js';
 import { c25519Generate } from '../vl1/c25519.js';
 import { serializeWorld, signWorld } from '../planet/world.js';
 import { netnsUnavailableReason, withTopology, type Topology } from './netns.js';
 import { readVectorJson, REPO_ROOT } from './vectors.js';
 import { watchJsonLines } from './json-lines.js';
+import { startLeaf } from './fleet-hosts.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'tools', 'cli.js');
-const CLIENT = join(REPO_ROOT, 'dist', 'test', 'nat-client.js');
 const skip = netnsUnavailableReason();
 if (skip) console.log(`# NAT tests skipped: ${skip}`);
 
@@ -28,7 +27,7 @@ const ids = readVectorJson<{ identities: { secret_string: string }[] }>('identit
 const [rootId, aId, bId] = ids as [Identity, Identity, Identity];
 
 /** Starts our root in the topology's root namespace with a planet listing it at 192.0.0.1/9993. */
-async function startRoot(t: Topology): Promise<{ planetHex: string }> {
+async function startRoot(t: Topology): Promise<{ planet: Uint8Array }> {
   const dir = mkdtempSync(join(tmpdir(), 'ztroot-nat-'));
   writeFileSync(join(dir, 'identity.secret'), rootId.toString(true), { mode: 0o600 });
   const key = c25519Generate();
@@ -41,24 +40,17 @@ async function startRoot(t: Topology): Promise<{ planetHex: string }> {
   writeFileSync(join(dir, 'planet'), planet);
   const child = t.spawn(t.root.ns, process.execPath, [CLI, 'start', '--state-dir', dir, '--bind4', t.root.ip4, '--bind6', 'none', '--port', '9993'], { stdio: ['pipe', 'pipe', 'pipe'] });
   await watchJsonLines(child, 'root').waitFor((l) => l.msg === 'root started', 15_000, 'root started');
-  return { planetHex: toHex(planet) };
+  return { planet };
 }
 
-function startClient(t: Topology, ns: string, ip4: string, id: Identity, planetHex: string, peer?: Identity) {
-  const opts = { identity: id.toString(true), planetHex, bind4: ip4, port: 9994, ...(peer ? { peer: formatAddress(peer.address), pings: 60, intervalMs: 500 } : {}) };
-  const child = t.spawn(ns, process.execPath, [CLIENT, JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  return watchJsonLines(child, formatAddress(id.address));
-}
-
-/** The root, then B (waits) and A (pings B) each behind its NAT, both online; returns A's event stream. */
+/** The root, then B (waits) and A (pings B, 60 pings at 2/s) each behind its NAT, both online; returns A's event stream. */
 async function rootAndPair(t: Topology) {
-  const { planetHex } = await startRoot(t);
+  const { planet } = await startRoot(t);
   const [na, nb] = t.nats as [Topology['nats'][0], Topology['nats'][0]];
-  const b = startClient(t, nb.clients[0]!.ns, nb.clients[0]!.ip4, bId, planetHex);
-  await b.waitFor((l) => l.event === 'online', 30_000, 'B online');
-  const a = startClient(t, na.clients[0]!.ns, na.clients[0]!.ip4, aId, planetHex, bId);
-  await a.waitFor((l) => l.event === 'online', 30_000, 'A online');
-  return a;
+  await startLeaf({ topo: t }, nb.clients[0]!, bId, planet);
+  const a = await startLeaf({ topo: t }, na.clients[0]!, aId, planet);
+  a.send({ cmd: 'ping', tag: 'nat', peer: formatAddress(bId.address), count: 60, intervalMs: 500, timeoutMs: 2000 });
+  return a.events;
 }
 
 test('cone NATs: relayed through the root first, then direct after RENDEZVOUS', { skip: skip ?? false, timeout: 120_000 }, async () => {
@@ -67,7 +59,7 @@ test('cone NATs: relayed through the root first, then direct after RENDEZVOUS', 
     await a.waitFor((l) => l.event === 'ping' && l.via === 'relayed', 20_000, 'a relayed ping');
     // RENDEZVOUS came with the first relayed packet; punching takes a round trip or two.
     await a.waitFor((l) => l.event === 'ping' && l.via === 'direct', 30_000, 'a direct ping');
-    const pings = a.lines.filter((l) => l.event === 'ping');
+    const pings = a.lines.filter((l) => l.event === 'ping').sort((x, y) => (x.seq as number) - (y.seq as number));
     const firstDirect = pings.findIndex((l) => l.via === 'direct');
     assert.equal(pings[0]!.via, 'relayed', 'the first ping goes through the root');
     assert.ok(firstDirect > 0);
@@ -79,7 +71,7 @@ test('symmetric (--random-fully) NATs: the punch fails, the pair stays relayed, 
     const a = await rootAndPair(t);
     // Long enough for RENDEZVOUS and several punch attempts to have happened.
     await a.waitFor((l) => l.event === 'ping' && (l.seq as number) >= 20, 40_000, '20 pings');
-    const pings = a.lines.filter((l) => l.event === 'ping');
+    const pings = a.lines.filter((l) => l.event === 'ping').sort((x, y) => (x.seq as number) - (y.seq as number));
     const failed = a.lines.filter((l) => l.event === 'ping-failed');
     assert.ok(pings.length >= 18, `pings kept flowing (${pings.length} answered, ${failed.length} failed)`);
     assert.deepEqual([...new Set(pings.map((l) => l.via))], ['relayed'], 'never direct through symmetric NATs');
