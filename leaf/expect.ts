@@ -20,6 +20,8 @@ export interface Expect {
   sentAt: number;
   /** Called with the OK, the route it came by and its hop count, once it authenticated. */
   onOk?: (ok: Ok, via: Via, hops: number) => void;
+  /** A waiter that does not clean up after itself (one sent with `Vl1Node.sendNow`): forgotten after this long. */
+  ttlMs?: number;
 }
 
 export class ExpectedReplies {
@@ -46,7 +48,9 @@ export class ExpectedReplies {
 
   /** Forgets records nobody waits on once they are older than {@link EXPECT_TTL_MS}; waiters clean up their own. */
   expire(now: number): void {
-    for (const [id, e] of this.byId) if (e.onOk === undefined && now - e.sentAt > EXPECT_TTL_MS) this.byId.delete(id);
+    for (const [id, e] of this.byId) {
+      if ((e.onOk === undefined || e.ttlMs !== undefined) && now - e.sentAt > (e.ttlMs ?? EXPECT_TTL_MS)) this.byId.delete(id);
+    }
   }
 
   clear(): void {

@@ -30,9 +30,10 @@ export interface Vl1NodeOptions {
   planet: World;
   /**
    * Where to bind. With `address`, one socket of that address's family; without, '0.0.0.0' and '::'
-   * (IPv6-only; skipped if the host has no IPv6). `port` 0 or absent = ephemeral.
+   * (IPv6-only; skipped if the host has no IPv6). `port` 0 or absent = ephemeral. `extraPorts`: more sockets
+   * per family (1.14's secondary and tertiary ports); a peer is answered from the one it spoke to.
    */
-  bind?: { address?: string; port?: number };
+  bind?: { address?: string; port?: number; extraPorts?: number[] };
   /** Clock in ms since the epoch (HELLO timestamps, path ages, RTTs). Default `Date.now`. */
   now?: () => number;
   logger?: Vl1Logger;
@@ -78,6 +79,8 @@ export interface ReceivedPacket {
   hops: number;
   /** Physical address the datagram came from (the root's, when relayed). */
   from: InetAddress;
+  /** The packet id as it was on the wire: what an OK or ERROR answering it names. */
+  packetId: bigint;
 }
 
 export interface DropEvent {
@@ -142,8 +145,8 @@ export interface Vl1NodeEvents {
   drop: [DropEvent];
   /** A RENDEZVOUS from a root was accepted and acted upon. */
   rendezvous: [{ peer: number; endpoint: InetAddress }];
-  /** An authenticated ERROR arrived. */
-  'peer-error': [{ source: number; inReVerb: number; inRePacketId: bigint; errorCode: number }];
+  /** An authenticated ERROR arrived (`networkId` and `errorData` for the network errors, vl2.md §2.4). */
+  'peer-error': [{ source: number; inReVerb: number; inRePacketId: bigint; errorCode: number; networkId?: bigint; errorData?: Uint8Array }];
   /** A root sent ERROR(IDENTITY_COLLISION): 1.14 would throw its identity away and restart (§5.3). */
   'identity-collision': [{ root: number }];
 }

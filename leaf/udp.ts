@@ -1,6 +1,8 @@
 /**
- * The leaf's UDP sockets: at most one per address family, IPv6 sockets IPv6-only (so the node never sees
- * IPv4-mapped addresses, which 1.14 would not treat as the same IPv4 surface, vl1.md §5.1).
+ * The leaf's UDP sockets: per address family one for the primary port and one for each extra port (1.14's
+ * secondary and tertiary, vl1.md §10), IPv6 sockets IPv6-only (so the node never sees IPv4-mapped addresses,
+ * which 1.14 would not treat as the same IPv4 surface, vl1.md §5.1). A remote is answered from the socket it
+ * last spoke to.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { inetAddressFromBytes, parseIp, type InetAddress } from '../vl1/inet-address.js';
@@ -15,25 +17,35 @@ export interface UdpDeps {
   log: Vl1Logger | undefined;
 }
 
+/** Remotes remembered as last heard on a socket other than their family's first (bounded, least recently heard first out). */
+const MAX_REMEMBERED_REMOTES = 4096;
+
 export class UdpSockets {
-  private readonly sockets = new Map<4 | 6, Socket>();
+  /** Per family, the bound sockets: the first is the primary port's, then the extra ports' (1.14's secondary, tertiary). */
+  private readonly sockets = new Map<4 | 6, Socket[]>();
+  /**
+   * "ip/port" → the socket it was last heard on, when that is not its family's first. A peer behind NAT expects
+   * answers from the address:port it sent to (1.14 keeps a path per local socket for the same reason).
+   */
+  private readonly lastSocket = new Map<string, Socket>();
   constructor(private readonly deps: UdpDeps) {}
 
   /**
-   * Binds `address` (one socket of its family) or, without it, '0.0.0.0' and '::' (the latter skipped if
-   * the host has no IPv6).
+   * Binds `address` (sockets of its family only) or, without it, '0.0.0.0' and '::' (the latter skipped if
+   * the host has no IPv6), on `port` and each of `extraPorts`.
    * @throws {ZtError} BAD_CONFIG if `address` is not an IP; the bind error otherwise (nothing stays open).
    */
-  async open(address: string | undefined, port: number): Promise<void> {
+  async open(address: string | undefined, port: number, extraPorts: readonly number[] = []): Promise<void> {
     try {
       if (address !== undefined) {
         const ip = parseIp(address);
         if (ip === null) throw new ZtError(ZtErrorCode.BAD_CONFIG, `Vl1Node bind.address: "${address}" is not an IP address`);
-        await this.bind(ip.length === 4 ? 4 : 6, address, port);
+        for (const p of [port, ...extraPorts]) await this.bind(ip.length === 4 ? 4 : 6, address, p);
       } else {
-        await this.bind(4, '0.0.0.0', port);
+        for (const p of [port, ...extraPorts]) await this.bind(4, '0.0.0.0', p);
         try {
-          await this.bind(6, '::', port);
+          // The IPv6 sockets take the IPv4 ones' ports (an ephemeral primary port included).
+          for (const s of this.sockets.get(4) ?? []) await this.bind(6, '::', s.address().port);
         } catch (e) {
           this.deps.log?.info({ err: String(e) }, 'no IPv6 socket');
         }
@@ -45,22 +57,24 @@ export class UdpSockets {
   }
 
   has(family: 4 | 6): boolean {
-    return this.sockets.has(family);
+    return (this.sockets.get(family)?.length ?? 0) > 0;
   }
 
   /** Local addresses, one per socket. */
   bound(): InetAddress[] {
     const out: InetAddress[] = [];
-    for (const [family, s] of this.sockets) {
-      const a = s.address();
-      out.push({ family, ip: a.address, port: a.port });
+    for (const [family, list] of this.sockets) {
+      for (const s of list) {
+        const a = s.address();
+        out.push({ family, ip: a.address, port: a.port });
+      }
     }
     return out;
   }
 
-  /** Hands `data` to the socket of `to`'s family; false when there is none. */
+  /** Hands `data` to the socket `to` was last heard on, else its family's first; false when there is none. */
   send(to: InetAddress, data: Uint8Array): boolean {
-    const s = this.sockets.get(to.family);
+    const s = this.lastSocket.get(`${to.ip}/${to.port}`) ?? this.sockets.get(to.family)?.[0];
     if (s === undefined) return false;
     s.send(data, to.port, to.ip, (err) => {
       if (err) this.deps.onSendError(to, err);
@@ -69,9 +83,21 @@ export class UdpSockets {
   }
 
   async close(): Promise<void> {
-    const socks = [...this.sockets.values()];
+    const socks = [...this.sockets.values()].flat();
     this.sockets.clear();
+    this.lastSocket.clear();
     await Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+
+  /** Remembers which socket `remote` spoke to (only when it is not its family's first: the default needs no entry). */
+  private heardOn(family: 4 | 6, s: Socket, remote: string): void {
+    if (s === this.sockets.get(family)?.[0]) {
+      if (this.lastSocket.size > 0) this.lastSocket.delete(remote);
+      return;
+    }
+    this.lastSocket.delete(remote);
+    this.lastSocket.set(remote, s);
+    if (this.lastSocket.size > MAX_REMEMBERED_REMOTES) this.lastSocket.delete(this.lastSocket.keys().next().value as string);
   }
 
   private bind(family: 4 | 6, address: string, port: number): Promise<void> {
@@ -88,9 +114,12 @@ export class UdpSockets {
         s.on('message', (msg: Buffer, rinfo) => {
           const ip = parseIp(rinfo.address);
           if (ip === null) return; // cannot happen for a UDP source; nothing to attribute a drop to
+            if (this.sockets.get(family)!.length > 1) this.heardOn(family, s, `${rinfo.address}/${rinfo.port}`);
           this.deps.onDatagram(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), inetAddressFromBytes(ip, rinfo.port));
         });
-        this.sockets.set(family, s);
+        const list = this.sockets.get(family) ?? [];
+        list.push(s);
+        this.sockets.set(family, list);
         resolve();
       });
     });

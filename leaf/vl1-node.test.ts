@@ -454,6 +454,33 @@ test('two leaves ping each other directly via addPath, with no root reachable; f
   });
 });
 
+test('extra ports (1.14 secondary/tertiary): a peer that reaches the secondary port is answered from it; sendNow reaches known peers at once', async () => {
+  const signer = c25519Generate();
+  const planet = makePlanet(R, await freePort(), signer);
+  const secondary = await freePort();
+  const c = new Vl1Node({ identity: C, planet, bind: { address: LO, extraPorts: [secondary] }, ...FAST });
+  const d = new Vl1Node({ identity: D, planet, bind: { address: LO }, ...FAST });
+  await withNodes([c, d], async () => {
+    assert.deepEqual(c.boundAddresses.map((a) => a.port), [portOf(c), secondary]);
+    // D knows C only at its secondary port: C's answers must come from there, or D's NAT (here: D) would not take them.
+    d.addPath(C.publicOnly(), LO, secondary);
+    c.addPath(D.publicOnly(), LO, portOf(d));
+    const sources: number[] = [];
+    d.on('drop', () => undefined);
+    const seen = (m: { from: { port: number } }) => sources.push(m.from.port);
+    d.on('packet', seen);
+    const pong = await d.ping(C.address, 2000);
+    assert.equal(pong.via, 'direct', 'the OK(ECHO) came from the port the ECHO went to (a path D knows)');
+    assert.equal(c.knows(D.address), true);
+    assert.equal(c.knows(0x0102030405), false);
+    assert.equal(c.sendNow(0x0102030405, Verb.USER_MESSAGE, new Uint8Array(4)), null, 'unknown peer: null, no WHOIS');
+    const r = c.sendNow(D.address, Verb.USER_MESSAGE, new TextEncoder().encode('now'));
+    assert.ok(r !== null && r.via === 'direct');
+    await until('D got it', () => sources.length === 1);
+    assert.equal(sources[0], secondary, 'sent from the socket D last spoke to');
+  });
+});
+
 test('stop() closes sockets and timers, rejects pending calls, and is idempotent', async () => {
   const types = (): string[] => process.getActiveResourcesInfo().filter((t) => t === 'UDPWrap' || t === 'Timeout');
   await new Promise((r) => setTimeout(r, 50)); // let earlier tests' closed sockets leave the list

@@ -56,7 +56,7 @@ import { encodeWhois } from '../vl1/verbs/whois.js';
 import { formatAddress } from '../vl1/address.js';
 import { parseWorlds, worldUpdateVerdict, type World } from '../planet/world.js';
 import { dropReasonOf, Vl1NodeError, type DropReason } from './errors.js';
-import { ExpectedReplies, type Expect } from './expect.js';
+import { EXPECT_TTL_MS, ExpectedReplies, type Expect } from './expect.js';
 import { pathKey, PeerTable, suiteFor, type Peer } from './peers.js';
 import type { IdentityValidatorLike, PeerInfo, PingResult, Via, Vl1Logger, Vl1NodeEvents, Vl1NodeOptions, Vl1NodeStats } from './types.js';
 import { UdpSockets } from './udp.js';
@@ -100,7 +100,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   private readonly validator: IdentityValidatorLike | null;
   private readonly mtu: number;
   private readonly echoReplyIntervalMs: number;
-  private readonly bindOpt: { address?: string; port?: number };
+  private readonly bindOpt: { address?: string; port?: number; extraPorts?: number[] };
 
   private readonly udp: UdpSockets;
   /** The TCP fallback tunnel (`tcpRelay`), or null: UDP only. */
@@ -185,7 +185,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     if (this.state !== 'new') return;
     this.state = 'starting';
     try {
-      await this.udp.open(this.bindOpt.address, this.bindOpt.port ?? 0);
+      await this.udp.open(this.bindOpt.address, this.bindOpt.port ?? 0, this.bindOpt.extraPorts ?? []);
     } catch (e) {
       this.state = 'stopped';
       throw e;
@@ -320,6 +320,25 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     const r = this.sendRouted(peer, verb, payload);
     if (r === null) throw new Vl1NodeError('ZT_ERR_NO_ROUTE', `no path to ${formatAddress(dest)} and no root to relay through`);
     return r.via;
+  }
+
+  /** Whether `address` is a known peer (its identity is held): `sendNow` can reach it without a WHOIS. */
+  knows(address: number): boolean {
+    return this.peers.get(address) !== undefined;
+  }
+
+  /**
+   * Sends one packet to a known peer at once — directly on a live path, else through the best root — for callers
+   * that must not wait (VL2 frames); null when the peer is unknown (use `send`, which WHOISes first) or there is
+   * no route. With `onOk`, an OK naming this packet is handed to it (until `expectMs`, default 60 s).
+   * @throws {ZtError} BAD_VALUE / TOO_LONG for a bad verb or payload.
+   */
+  sendNow(dest: number, verb: number, payload: Uint8Array, onOk?: (ok: Ok, via: Via) => void): { id: bigint; via: Via } | null {
+    if (this.state !== 'running') return null;
+    const peer = this.peers.get(dest);
+    if (peer === undefined) return null;
+    const expect = onOk === undefined ? undefined : { verb: verb & VERB_MASK, peer: dest, sentAt: this.now(), ttlMs: EXPECT_TTL_MS, onOk: (ok: Ok, via: Via) => onOk(ok, via) };
+    return this.sendRouted(peer, verb, payload, expect);
   }
 
   /**
@@ -638,7 +657,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
         this.onEcho(peer, payload, from, packetId(pkt));
         return;
       default:
-        this.emit('packet', { source, verb, payload: payload.slice(), via, hops, from });
+        this.emit('packet', { source, verb, payload: payload.slice(), via, hops, from, packetId: packetId(pkt) });
     }
   }
 
@@ -788,7 +807,8 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
         for (const held of this.whoisQueue.answer(id.address, known.identity)) this.guarded(held.from, () => this.handlePacket(held.pkt, held.from));
       }
     } else {
-      this.expecting.delete(ok.inRePacketId);
+      // A config comes back as one OK per chunk, all naming the one request (vl2.md §2.3): keep expecting it.
+      if (ok.inReVerb !== Verb.NETWORK_CONFIG_REQUEST) this.expecting.delete(ok.inRePacketId);
       if (ok.kind === 'ECHO' && hops === 0) {
         const lat = Math.max(0, now - e.sentAt);
         peer.latencyMs = lat;
@@ -827,7 +847,14 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   private onError(peer: Peer, payload: Uint8Array): void {
     const e = decodeError(payload);
     if (e.code === ErrorCode.IDENTITY_COLLISION && peer.isRoot) this.emit('identity-collision', { root: peer.identity.address });
-    this.emit('peer-error', { source: peer.identity.address, inReVerb: e.inReVerb, inRePacketId: e.inRePacketId, errorCode: e.code });
+    this.emit('peer-error', {
+      source: peer.identity.address,
+      inReVerb: e.inReVerb,
+      inRePacketId: e.inRePacketId,
+      errorCode: e.code,
+      ...(e.networkId !== undefined ? { networkId: e.networkId } : {}),
+      ...(e.errorData !== undefined ? { errorData: e.errorData.slice() } : {}),
+    });
   }
 
   /** `_doRENDEZVOUS` (§5.6): only from a root, for a known peer, to a usable address. */
