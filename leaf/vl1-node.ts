@@ -322,6 +322,18 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     return r.via;
   }
 
+  /** The identity of `address` if it is known (a root, or a peer met or looked up), else undefined. */
+  identityOf(address: number): Identity | undefined {
+    return this.peers.get(address)?.identity;
+  }
+
+  /** The roots (planet and orbited moons), the one a packet would be relayed through first. */
+  roots(): number[] {
+    const best = this.peers.bestRoot();
+    const all = this.peers.roots().map((r) => r.identity.address);
+    return best === null ? all : [best.identity.address, ...all.filter((a) => a !== best.identity.address)];
+  }
+
   /** Whether `address` is a known peer (its identity is held): `sendNow` can reach it without a WHOIS. */
   knows(address: number): boolean {
     return this.peers.get(address) !== undefined;
