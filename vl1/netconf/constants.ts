@@ -103,3 +103,23 @@ export const ETHERTYPE_IPV4 = 0x0800;
 export const ETHERTYPE_ARP = 0x0806;
 export const ETHERTYPE_IPV6 = 0x86dd;
 export const BROADCAST_MAC = 0xffffffffffffn;
+
+/**
+ * The status an ERROR from the network's controller puts the network in (`IncomingPacket::_doERROR`; vl2.md §2.4),
+ * or null when 1.14 ignores it. The caller checks that the sender IS the controller (`nwid >> 24`).
+ * OBJ_NOT_FOUND / UNSUPPORTED_OPERATION count only in reply to NETWORK_CONFIG_REQUEST (0x0b). For
+ * NETWORK_AUTHENTICATION_REQUIRED 1.14 also needs the error dictionary (version 0 with an `aU` URL, or version 1).
+ */
+export function controllerErrorStatus(inReVerb: number, code: number): NetworkStatus | null {
+  switch (code) {
+    case 0x03: // OBJ_NOT_FOUND
+    case 0x05: // UNSUPPORTED_OPERATION
+      return inReVerb === 0x0b ? NetworkStatus.NOT_FOUND : null;
+    case 0x07: // NETWORK_ACCESS_DENIED
+      return NetworkStatus.ACCESS_DENIED;
+    case 0x09: // NETWORK_AUTHENTICATION_REQUIRED
+      return NetworkStatus.AUTHENTICATION_REQUIRED;
+    default:
+      return null;
+  }
+}
