@@ -183,6 +183,9 @@ test('reassembly: chunks in any order, duplicates by chunk id, 3 updates at once
   r4.add(chunks[0]!);
   const liar = signConfigChunk({ networkId: chunks[1]!.networkId, data: chunks[1]!.data, flags: 0, updateId: 0xaan, totalLength: 3000, index: 1000 }, controller);
   assert.throws(() => r4.add(liar), { code: 'ZT_ERR_BAD_VALUE' });
+  // a hand-built chunk claiming a total that does not fit is refused before anything is allocated
+  const huge = { ...chunks[0]!, totalLength: NETWORKCONFIG_DICT_CAPACITY };
+  assert.throws(() => new ConfigReassembler().add(huge), (e: unknown) => isZtError(e, 'ZT_ERR_TOO_LONG') && /NETWORKCONFIG_DICT_CAPACITY/.test(e.message));
   // overlap is not checked (as 1.14): the sum of lengths decides, later bytes win
   const r5 = new ConfigReassembler();
   const over = [0, 2].map((index) => signConfigChunk({ networkId: 1n << 24n, data: new Uint8Array(3).fill(index + 1), flags: 0, updateId: 5n, totalLength: 6, index }, controller));

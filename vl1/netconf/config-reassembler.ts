@@ -5,11 +5,12 @@
  * index; an update is complete when the received lengths add up to its total (overlaps are not checked, as in
  * 1.14: later bytes overwrite earlier ones).
  *
+ * Memory: one buffer of the update's total per update held (≤ NETWORK_MAX_INCOMING_UPDATES × NETWORKCONFIG_DICT_CAPACITY).
  * Pure state, no clock: the caller verifies signatures (or, for legacy chunks, that the sender is the controller)
  * before {@link ConfigReassembler.add}, and decodes the completed dictionary.
  */
 import { ZtError, ZtErrorCode } from '../errors.js';
-import { NETWORK_MAX_INCOMING_UPDATES, NETWORK_MAX_UPDATE_CHUNKS } from './constants.js';
+import { NETWORK_MAX_INCOMING_UPDATES, NETWORK_MAX_UPDATE_CHUNKS, NETWORKCONFIG_DICT_CAPACITY } from './constants.js';
 import { configChunkId, type ConfigChunk } from './config-chunk.js';
 
 export type ChunkAddResult =
@@ -24,7 +25,8 @@ interface Update {
   total: number;
   received: number;
   chunkIds: Set<bigint>;
-  parts: Array<{ index: number; data: Uint8Array }>;
+  /** `total` bytes, filled as chunks arrive (bounded by NETWORKCONFIG_DICT_CAPACITY through the chunk decoder). */
+  data: Uint8Array;
   complete: boolean;
   touched: number;
 }
@@ -61,20 +63,24 @@ export class ConfigReassembler {
 
   /**
    * Adds a verified chunk. A legacy chunk needs the id of the packet that carried it (its update id and chunk id).
-   * @throws {ZtError} TOO_LONG when the update already holds `maxChunks` chunks; BAD_VALUE when the chunk's total
+   * @throws {ZtError} TOO_LONG when the update already holds `maxChunks` chunks or its total does not fit
+   *   NETWORKCONFIG_DICT_CAPACITY; BAD_VALUE when the chunk's total
    *   differs from the update's, its bytes run past the total, or a legacy chunk comes without a packet id.
    */
   add(c: ConfigChunk, packetId?: bigint): ChunkAddResult {
     const { updateId, chunkId } = ids(c, packetId);
     const total = c.kind === 'signed' ? c.totalLength : c.data.length;
     const index = c.kind === 'signed' ? c.index : 0;
+    if (total >= NETWORKCONFIG_DICT_CAPACITY) {
+      throw new ZtError(ZtErrorCode.TOO_LONG, `config update ${updateId.toString(16)}: total ${total} bytes, must be below NETWORKCONFIG_DICT_CAPACITY = ${NETWORKCONFIG_DICT_CAPACITY}`);
+    }
     if (index + c.data.length > total) {
       throw new ZtError(ZtErrorCode.BAD_VALUE, `config update ${updateId.toString(16)}: bytes ${index}..${index + c.data.length} run past the total ${total}`);
     }
     let u = this.updates.find((x) => x.id === updateId);
     if (u !== undefined && (u.complete || u.chunkIds.has(chunkId))) return { status: 'duplicate', updateId };
     if (u === undefined) {
-      u = { id: updateId, total, received: 0, chunkIds: new Set(), parts: [], complete: false, touched: 0 };
+      u = { id: updateId, total, received: 0, chunkIds: new Set(), data: new Uint8Array(total), complete: false, touched: 0 };
       if (this.updates.length >= this.maxUpdates) {
         let oldest = 0;
         for (let i = 1; i < this.updates.length; i++) if (this.updates[i]!.touched < this.updates[oldest]!.touched) oldest = i;
@@ -90,13 +96,12 @@ export class ConfigReassembler {
       throw new ZtError(ZtErrorCode.TOO_LONG, `config update ${updateId.toString(16)}: already ${u.chunkIds.size} chunks, at most NETWORK_MAX_UPDATE_CHUNKS = ${this.maxChunks}`);
     }
     u.chunkIds.add(chunkId);
-    u.parts.push({ index, data: c.data });
+    u.data.set(c.data, index);
     u.received += c.data.length;
     if (u.received !== u.total) return { status: 'partial', updateId, received: u.received, total: u.total };
-    const dictionary = new Uint8Array(u.total);
-    for (const p of u.parts) dictionary.set(p.data, p.index);
+    const dictionary = u.data;
     u.complete = true;
-    u.parts = [];
+    u.data = new Uint8Array(0);
     return { status: 'complete', updateId, dictionary };
   }
 }

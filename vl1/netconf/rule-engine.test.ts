@@ -4,13 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { fromHex } from '../bytes.js';
 import { macFromAddress } from '../mac-ip.js';
 import { readVectorJson } from '../../test/vectors.js';
 import { adhocRules, synthesizeAdhocConfig } from './adhoc.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, NetworkConfigFlag } from './constants.js';
 import { evaluateRules, filterIncoming, filterOutgoing, ipv6Payload, type FilterFrame, type RuleContext, type TableResult } from './rule-engine.js';
-import { Characteristic, rule, type Rule } from './rules.js';
+import { Characteristic, decodeRules, encodeRules, rule, type Rule } from './rules.js';
 import { cooThing, type CertificateOfOwnership } from './certificate-of-ownership.js';
 import { ownsByCoos } from './rule-engine.js';
 
@@ -305,4 +306,50 @@ test('IPv6 payload walker: extension headers 0/43/60/135, stops on anything else
   assert.deepEqual(ipv6Payload(ipv6(44, [])), { pos: 40, proto: 44 }, 'fragment header: not walked');
   assert.equal(ipv6Payload(new Uint8Array(39)), null);
   assert.equal(ipv6Payload(ipv6(6, [], { ext: [[0, 0]] }).subarray(0, 47)), null);
+});
+
+test('fuzz: random rule tables over random frames never throw and always give one of the five results', () => {
+  const results = new Set(['NO_MATCH', 'DROP', 'REDIRECT', 'ACCEPT', 'SUPER_ACCEPT']);
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 120 }),
+      fc.uint8Array({ maxLength: 120 }),
+      fc.constantFrom(ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_ARP, 0x8100),
+      fc.boolean(),
+      fc.bigInt({ min: 0n, max: (1n << 48n) - 1n }),
+      (blob, payload, etherType, inbound, macDest) => {
+        let rules: Rule[];
+        try {
+          rules = decodeRules(blob, 1024);
+        } catch {
+          return;
+        }
+        const f = frame(etherType, payload, { inbound, macDest });
+        const c: RuleContext = { ...ctx, localTag: (id) => (id % 2 ? id : undefined), remoteTag: (id) => (id % 3 ? id : undefined), senderOwns: () => true, random: () => 7 };
+        assert.ok(results.has(evaluateRules(rules, f, c).result));
+        const v = inbound ? filterIncoming(rules, [rules], f, c) : filterOutgoing(rules, [rules], f, c);
+        assert.ok(v.accept === 0 || v.accept === 1 || v.accept === 2);
+      },
+    ),
+    { numRuns: 1500, seed: 111 },
+  );
+  // the same with well-formed IPv4/IPv6 frames, so the L3/L4 matches are reached
+  const ruleSeed = encodeRules([...adhocRules(10, 20), rule('MATCH_ICMP', { icmpType: 8, icmpCode: 0, flags: 1 }), rule('MATCH_INTEGER_RANGE', { start: 0n, end: 9n, offset: 3, format: 0x87 }), rule('ACTION_ACCEPT')]);
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }), fc.boolean(), fc.nat({ max: 60 }), (edits, v6, cut) => {
+      const b = ruleSeed.slice();
+      for (const [at, v] of edits.slice(0, 3)) b[at % b.length] = v;
+      let rules: Rule[];
+      try {
+        rules = decodeRules(b, 1024);
+      } catch {
+        return;
+      }
+      const p = (v6 ? ipv6(6, tcp(1, 15, 0x002), { ext: [[0, 0]] }) : ipv4(6, tcp(1, 15, 0x002), { options: 1 })).slice();
+      for (const [at, v] of edits.slice(3)) p[at % p.length] = v;
+      const f = frame(v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4, p.subarray(0, Math.max(0, p.length - cut)));
+      assert.ok(results.has(evaluateRules(rules, f, ctx).result));
+    }),
+    { numRuns: 1500, seed: 112 },
+  );
 });
