@@ -9,6 +9,8 @@
  *   WHOIS             one or more public identities back to back
  *   ECHO              a copy of the ECHO payload
  *   MULTICAST_GATHER  nwid u64 | mac[6] | adi u32 | totalKnown u32 | count u16 | count × address[5]
+ *   MULTICAST_FRAME   nwid u64 | mac[6] | adi u32 | flags[1] | [COM if flags & 0x01]
+ *                     | [totalKnown u32 | count u16 | count × address[5]   if flags & 0x02]   (vl2.md §5.7)
  *   NETWORK_CONFIG    nwid u64 | configUpdateId u64
  *   anything else     kept as raw bytes (`kind: 'OTHER'`), e.g. OK(NETWORK_CONFIG_REQUEST)'s netconf chunk
  */
@@ -17,6 +19,7 @@ import { Verb } from '../constants.js';
 import { ZtError, ZtErrorCode } from '../errors.js';
 import { Identity } from '../identity.js';
 import { readInetAddress, writeInetAddress, type InetAddress } from '../inet-address.js';
+import { readComBytes } from './multicast.js';
 import { checkInt, readMac, readSafeU64, writeAddress, writeLengthPrefixed, writeMac, writeSafeU64, writeU64 } from './common.js';
 
 interface OkBase {
@@ -58,6 +61,19 @@ export interface OkMulticastGather extends OkBase {
   members: number[];
 }
 
+/** Answer to a MULTICAST_FRAME that asked for an implicit gather (`IncomingPacket::_doMULTICAST_FRAME`). */
+export interface OkMulticastFrame extends OkBase {
+  kind: 'MULTICAST_FRAME';
+  networkId: bigint;
+  mac: bigint;
+  adi: number;
+  /** 0x01 ⇔ `com` present (deprecated); 0x02 ⇔ gather results (`totalKnown`, `members`) present. */
+  flags: number;
+  com?: Uint8Array;
+  totalKnown?: number;
+  members?: number[];
+}
+
 export interface OkNetworkConfig extends OkBase {
   kind: 'NETWORK_CONFIG';
   networkId: bigint;
@@ -69,7 +85,7 @@ export interface OkOther extends OkBase {
   body: Uint8Array;
 }
 
-export type Ok = OkHello | OkWhois | OkEcho | OkMulticastGather | OkNetworkConfig | OkOther;
+export type Ok = OkHello | OkWhois | OkEcho | OkMulticastGather | OkMulticastFrame | OkNetworkConfig | OkOther;
 
 /** The in-re verb each typed body belongs to. */
 const KIND_VERB = {
@@ -77,11 +93,27 @@ const KIND_VERB = {
   WHOIS: Verb.WHOIS,
   ECHO: Verb.ECHO,
   MULTICAST_GATHER: Verb.MULTICAST_GATHER,
+  MULTICAST_FRAME: Verb.MULTICAST_FRAME,
   NETWORK_CONFIG: Verb.NETWORK_CONFIG,
 } as const;
 
+/** OK(MULTICAST_FRAME) flags. */
+export const OK_MULTICAST_FRAME_FLAG_COM = 0x01;
+export const OK_MULTICAST_FRAME_FLAG_GATHER = 0x02;
+
+function readMembers(r: ByteReader, what: string): number[] {
+  const count = r.u16(`${what} count`);
+  if (count * 5 > r.remaining) {
+    throw new ZtError(ZtErrorCode.TRUNCATED, `${what}: count ${count} needs ${count * 5} bytes, have ${r.remaining}`);
+  }
+  const members: number[] = [];
+  for (let i = 0; i < count; i++) members.push(r.u40(`${what} member`));
+  return members;
+}
+
 /**
- * Decodes an OK payload; the body is typed for in-re HELLO/WHOIS/ECHO/MULTICAST_GATHER/NETWORK_CONFIG.
+ * Decodes an OK payload; the body is typed for in-re HELLO/WHOIS/ECHO/MULTICAST_GATHER/MULTICAST_FRAME/NETWORK_CONFIG.
+ * (OK(NETWORK_CONFIG_REQUEST) stays OTHER: its body is a config chunk, vl1/netconf/config-chunk.ts.)
  * @throws {ZtError} TRUNCATED, TRAILING_BYTES (fixed-layout bodies), BAD_VALUE, UNKNOWN_IDENTITY_TYPE.
  */
 export function decodeOk(payload: Uint8Array): Ok {
@@ -118,14 +150,27 @@ export function decodeOk(payload: Uint8Array): Ok {
       const mac = readMac(r, 'OK(MULTICAST_GATHER) MAC');
       const adi = r.u32('OK(MULTICAST_GATHER) ADI');
       const totalKnown = r.u32('OK(MULTICAST_GATHER) total known');
-      const count = r.u16('OK(MULTICAST_GATHER) count');
-      if (count * 5 > r.remaining) {
-        throw new ZtError(ZtErrorCode.TRUNCATED, `OK(MULTICAST_GATHER): count ${count} needs ${count * 5} bytes, have ${r.remaining}`);
-      }
-      const members: number[] = [];
-      for (let i = 0; i < count; i++) members.push(r.u40('OK(MULTICAST_GATHER) member'));
+      const members = readMembers(r, 'OK(MULTICAST_GATHER)');
       r.expectEnd('OK(MULTICAST_GATHER)');
       return { kind: 'MULTICAST_GATHER', inReVerb, inRePacketId, networkId, mac, adi, totalKnown, members };
+    }
+    case Verb.MULTICAST_FRAME: {
+      const ok: OkMulticastFrame = {
+        kind: 'MULTICAST_FRAME',
+        inReVerb,
+        inRePacketId,
+        networkId: r.u64('OK(MULTICAST_FRAME) network id'),
+        mac: readMac(r, 'OK(MULTICAST_FRAME) MAC'),
+        adi: r.u32('OK(MULTICAST_FRAME) ADI'),
+        flags: r.u8('OK(MULTICAST_FRAME) flags'),
+      };
+      if (ok.flags & OK_MULTICAST_FRAME_FLAG_COM) ok.com = readComBytes(r);
+      if (ok.flags & OK_MULTICAST_FRAME_FLAG_GATHER) {
+        ok.totalKnown = r.u32('OK(MULTICAST_FRAME) total known');
+        ok.members = readMembers(r, 'OK(MULTICAST_FRAME)');
+      }
+      r.expectEnd('OK(MULTICAST_FRAME)');
+      return ok;
     }
     case Verb.NETWORK_CONFIG: {
       const networkId = r.u64('OK(NETWORK_CONFIG) network id');
@@ -182,6 +227,31 @@ export function encodeOk(ok: Ok): Uint8Array {
       w.u32(ok.adi).u32(ok.totalKnown).u16(ok.members.length);
       for (const m of ok.members) writeAddress(w, m, 'OK(MULTICAST_GATHER) member');
       break;
+    case 'MULTICAST_FRAME': {
+      writeU64(w, ok.networkId, 'OK(MULTICAST_FRAME) network id');
+      writeMac(w, ok.mac, 'OK(MULTICAST_FRAME) MAC');
+      checkInt(ok.adi, 0xffffffff, 'OK(MULTICAST_FRAME) ADI');
+      checkInt(ok.flags, 0xff, 'OK(MULTICAST_FRAME) flags');
+      const hasCom = (ok.flags & OK_MULTICAST_FRAME_FLAG_COM) !== 0;
+      const hasGather = (ok.flags & OK_MULTICAST_FRAME_FLAG_GATHER) !== 0;
+      if (hasCom !== (ok.com !== undefined) || hasGather !== (ok.totalKnown !== undefined) || hasGather !== (ok.members !== undefined)) {
+        throw new ZtError(ZtErrorCode.BAD_VALUE, `OK(MULTICAST_FRAME): flags 0x${ok.flags.toString(16)} disagree with the fields present`);
+      }
+      w.u32(ok.adi).u8(ok.flags);
+      if (ok.com !== undefined) {
+        const cr = new ByteReader(ok.com);
+        readComBytes(cr);
+        cr.expectEnd('OK(MULTICAST_FRAME) COM');
+        w.bytes(ok.com);
+      }
+      if (ok.totalKnown !== undefined && ok.members !== undefined) {
+        checkInt(ok.totalKnown, 0xffffffff, 'OK(MULTICAST_FRAME) total known');
+        if (ok.members.length > 0xffff) throw new ZtError(ZtErrorCode.TOO_LONG, `OK(MULTICAST_FRAME): ${ok.members.length} members`);
+        w.u32(ok.totalKnown).u16(ok.members.length);
+        for (const m of ok.members) writeAddress(w, m, 'OK(MULTICAST_FRAME) member');
+      }
+      break;
+    }
     case 'NETWORK_CONFIG':
       writeU64(w, ok.networkId, 'OK(NETWORK_CONFIG) network id');
       writeU64(w, ok.configUpdateId, 'OK(NETWORK_CONFIG) config update id');
