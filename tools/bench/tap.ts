@@ -58,10 +58,10 @@ interface WorkerResult {
   udpLatency: Latency;
   wake: Latency;
   udpWake: Latency;
-  loop: Measurement;
-  udpLoop: Measurement;
-  write: Measurement;
-  fsWrite: Measurement;
+  loop: Rate;
+  udpLoop: Rate;
+  write: Rate;
+  fsWrite: Rate;
 }
 
 export async function run(): Promise<void> {
@@ -93,7 +93,11 @@ export async function run(): Promise<void> {
       ]),
     );
     const lat = (l: Latency): string => `median ${l.medianUs.toFixed(1)} µs, p99 ${l.p99Us.toFixed(1)} µs`;
+    const cpu = (m: Rate): string => `${m.cpuUsPerOp.toFixed(2)} µs`;
     for (const r of rs) {
+      console.log(
+        `  ${r.backend}: CPU time per frame (all threads): loop ${cpu(r.loop)} (UDP pair ${cpu(r.udpLoop)}), write() ${cpu(r.write)} (fs.writeSync ${cpu(r.fsWrite)})`,
+      );
       console.log(`  ${r.backend}: one frame in flight, write → 'frame' event: ${lat(r.latency)} (UDP loopback send → 'message': ${lat(r.udpLatency)})`);
       console.log(`  ${r.backend}: from another process to an idle loop, send → 'frame' event: ${lat(r.wake)} (UDP loopback: ${lat(r.udpWake)})`);
     }
@@ -135,6 +139,14 @@ function isLoopFrame(f: Uint8Array): boolean {
   return f.length >= 42 && f[12] === 0x08 && f[13] === 0x00 && f[23] === 17 && ((f[36]! << 8) | f[37]!) === UDP_PORT;
 }
 
+/** A throughput figure with the process's CPU time (user + system, all threads) per operation. */
+type Rate = Measurement & { cpuUsPerOp: number };
+
+function cpuPer(since: NodeJS.CpuUsage, ops: number): number {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / ops;
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 }
@@ -173,13 +185,14 @@ async function tapLatency(tap: TapDevice, frame: Buffer, ms: number): Promise<La
   return summarize(samples);
 }
 
-async function tapLoop(name: string, tap: TapDevice, frame: Buffer, ms: number): Promise<Measurement> {
+async function tapLoop(name: string, tap: TapDevice, frame: Buffer, ms: number): Promise<Rate> {
+  let cpu0 = process.cpuUsage();
   let got = 0;
   let start = 0;
   let warm = true;
   const warmMs = Math.min(200, ms / 5);
   const t0 = performance.now();
-  return new Promise<Measurement>((resolve, reject) => {
+  return new Promise<Rate>((resolve, reject) => {
     let outstanding = 0;
     const timer = setTimeout(() => reject(new Error(`tap loop: frames stopped coming back (${got} so far)`)), ms + warmMs + 5000);
     const onFrame = (f: Uint8Array): void => {
@@ -189,6 +202,7 @@ async function tapLoop(name: string, tap: TapDevice, frame: Buffer, ms: number):
       if (warm && now - t0 >= warmMs) {
         warm = false;
         start = now;
+        cpu0 = process.cpuUsage();
         got = 0;
       }
       got++;
@@ -196,7 +210,7 @@ async function tapLoop(name: string, tap: TapDevice, frame: Buffer, ms: number):
         if (outstanding === 0) {
           clearTimeout(timer);
           tap.off('frame', onFrame);
-          resolve({ name, opsPerSec: (got * 1000) / (now - start), bytesPerOp: frame.length });
+          resolve({ name, opsPerSec: (got * 1000) / (now - start), bytesPerOp: frame.length, cpuUsPerOp: cpuPer(cpu0, got) });
         }
         return;
       }
@@ -278,14 +292,15 @@ async function sender(count: number, size: number, port: number): Promise<void> 
   s.close();
 }
 
-async function udpLoop(payload: Buffer, frameLen: number, ms: number): Promise<Measurement> {
+async function udpLoop(payload: Buffer, frameLen: number, ms: number): Promise<Rate> {
   const p = await udpPair();
+  let cpu0 = process.cpuUsage();
   const warmMs = Math.min(200, ms / 5);
   const t0 = performance.now();
   let got = 0;
   let start = 0;
   let warm = true;
-  const m = await new Promise<Measurement>((resolve) => {
+  const m = await new Promise<Rate>((resolve) => {
     let outstanding = WINDOW;
     p.b.on('message', () => {
       outstanding--;
@@ -293,11 +308,12 @@ async function udpLoop(payload: Buffer, frameLen: number, ms: number): Promise<M
       if (warm && now - t0 >= warmMs) {
         warm = false;
         start = now;
+        cpu0 = process.cpuUsage();
         got = 0;
       }
       got++;
       if (!warm && now - start >= ms) {
-        if (outstanding === 0) resolve({ name: 'UDP loopback pair', opsPerSec: (got * 1000) / (now - start), bytesPerOp: frameLen });
+        if (outstanding === 0) resolve({ name: 'UDP loopback pair', opsPerSec: (got * 1000) / (now - start), bytesPerOp: frameLen, cpuUsPerOp: cpuPer(cpu0, got) });
         return;
       }
       outstanding++;
@@ -309,11 +325,12 @@ async function udpLoop(payload: Buffer, frameLen: number, ms: number): Promise<M
   return m;
 }
 
-function writeRate(name: string, write: (f: Buffer) => unknown, frame: Buffer, ms: number): Measurement {
+function writeRate(name: string, write: (f: Buffer) => unknown, frame: Buffer, ms: number): Rate {
   const batch = 256;
   const warmUntil = performance.now() + Math.min(200, ms / 5);
   while (performance.now() < warmUntil) for (let i = 0; i < batch; i++) write(frame);
   let calls = 0;
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   let now = start;
   while (now - start < ms) {
@@ -321,7 +338,7 @@ function writeRate(name: string, write: (f: Buffer) => unknown, frame: Buffer, m
     calls++;
     now = performance.now();
   }
-  return { name, opsPerSec: (calls * batch * 1000) / (now - start), bytesPerOp: frame.length };
+  return { name, opsPerSec: (calls * batch * 1000) / (now - start), bytesPerOp: frame.length, cpuUsPerOp: cpuPer(cpu0, calls * batch) };
 }
 
 async function ip(...args: string[]): Promise<void> {
