@@ -239,7 +239,7 @@ export class TapDevice extends EventEmitter<TapEvents> {
 
   private onReadFailed(errno: number): void {
     this.reader = null;
-    this.shutdown(new ZtError(ZtErrorCode.CLOSED, `TAP device ${this.name} stopped delivering frames (read failed with ${errnoName(errno)}): it was probably deleted`));
+    this.shutdown(new ZtError(ZtErrorCode.CLOSED, `TAP device ${this.name} is gone (its fd failed with ${errnoName(errno)}): it was deleted outside the leaf`));
   }
 
   /**
