@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { checkAddresses, ipArgs, planAddresses, planRouteChanges, planRoutes } from './tap-ip.js';
 import { isZtError, ZtErrorCode } from '../vl1/errors.js';
+import { parseDevMcast } from './tap.js';
 
 test('addresses are checked and canonicalised; bad ones name the entry and the value', () => {
   assert.deepEqual(checkAddresses([{ ip: 'FD00:0:0::5', bits: 64 }, { ip: '10.1.2.3', bits: 24 }]), [
@@ -129,4 +130,18 @@ test('ip arguments: IPv4 addresses get a broadcast, routes name their family, de
     '-6', 'route', 'replace', '::/1', 'via', 'fd00::1', 'dev', 'zt0', 'src', 'fd00::5',
   ]);
   assert.deepEqual(ipArgs.removeRoute('zt0', { target: '10.0.0.0', bits: 8, via: null, src: null }), ['-4', 'route', 'del', '10.0.0.0/8', 'dev', 'zt0']);
+});
+
+test('/proc/net/dev_mcast: the groups of one device, each once', () => {
+  const text = [
+    '1    lo              1     0     01005e000001',
+    '7    ztmjfmfyq5      1     0     333300000001',
+    '7    ztmjfmfyq5      1     0     3333ff300c27',
+    '7    ztmjfmfyq5      2     0     333300000001',
+    '8    ztmjfmfyq50     1     0     333300000002', // another device whose name starts the same
+    '7    ztmjfmfyq5      1     0     3333zz',
+    '',
+  ].join('\n');
+  assert.deepEqual(parseDevMcast(text, 'ztmjfmfyq5'), [0x333300000001n, 0x3333ff300c27n]);
+  assert.deepEqual(parseDevMcast('', 'ztmjfmfyq5'), []);
 });

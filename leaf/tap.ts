@@ -13,10 +13,7 @@
  * frame I/O, and iproute2's `ip` for addresses and routes. {@link tapUnavailableReason} names whatever is missing.
  */
 import { EventEmitter } from 'node:events';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { constants as osConstants } from 'node:os';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import { formatMac, macToBytes } from '../vl1/mac-ip.js';
 import { deviceExists, isValidIfName, readDeviceMap, recordDeviceName, tapNameFor } from './tap-name.js';
@@ -33,14 +30,14 @@ import {
   type TapAddress,
   type TapRoute,
 } from './tap-ip.js';
-import { nativeTapSys, nativeUnavailableReason } from './tap-native.js';
-import type { SysError, TapReader, TapSys } from './tap-sys.js';
+import { nativeTapSys } from './tap-native.js';
+import { errnoName, sysError, tapUnavailableReason } from './tap-access.js';
+import type { TapReader, TapSys } from './tap-sys.js';
 
 export { tapNameFor, readDeviceMap, recordDeviceName } from './tap-name.js';
+export { tapUnavailableReason, TUN_PATH } from './tap-access.js';
 export type { TapAddress, TapRoute } from './tap-ip.js';
 
-/** The clone device (1.14 also tries /dev/tun, which no current Linux has). */
-export const TUN_PATH = '/dev/net/tun';
 /** Ethernet header: destination MAC, source MAC, ethertype. */
 export const ETHERNET_HEADER = 14;
 /** The MTU range of a ZeroTier network (1.14 clamps the config's `mtu` to it: ZT_MIN_MTU, ZT_MAX_MTU). */
@@ -48,7 +45,6 @@ export const TAP_MIN_MTU = 1280;
 export const TAP_MAX_MTU = 10000;
 /** The largest frame read from the kernel; with a smaller MTU, longer frames are counted as `rx-oversize`. */
 const READ_FRAME_MAX = TAP_MAX_MTU + ETHERNET_HEADER;
-const CAP_NET_ADMIN = 12;
 
 /** Why a frame was not passed on. Stable strings (metric labels). */
 export type TapDropReason =
@@ -92,49 +88,6 @@ type TapEvents = {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-// What is missing
-
-function errnoName(errno: number): string {
-  for (const [name, n] of Object.entries(osConstants.errno)) if (n === errno) return name;
-  return `errno ${errno}`;
-}
-
-/** Whether this process's effective capabilities hold CAP_NET_ADMIN (/proc/self/status `CapEff`). */
-function hasNetAdmin(): boolean | null {
-  try {
-    const m = /^CapEff:\s*([0-9a-fA-F]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    return m ? (BigInt(`0x${m[1]}`) & (1n << BigInt(CAP_NET_ADMIN))) !== 0n : null;
-  } catch {
-    return null;
-  }
-}
-
-const NO_NET_ADMIN =
-  'this process lacks CAP_NET_ADMIN, which creating and configuring a TAP device needs: run it as root, or grant the capability ' +
-  '(systemd: AmbientCapabilities=CAP_NET_ADMIN; or `setcap cap_net_admin+ep` on the node binary)';
-
-let ipProbe: string | null | undefined;
-
-/**
- * Why this process cannot run a TAP device, naming everything that is missing and how to get it, or null if
- * nothing is. Checks: Linux, /dev/net/tun, CAP_NET_ADMIN, the native addon, iproute2's `ip`.
- */
-export function tapUnavailableReason(): string | null {
-  if (process.platform !== 'linux') return `TAP devices need Linux (this is ${process.platform})`;
-  const missing: string[] = [];
-  if (!existsSync(TUN_PATH)) missing.push(`${TUN_PATH} does not exist: load the tun module (\`modprobe tun\`), or in a container pass the device in (docker run --device /dev/net/tun)`);
-  if (hasNetAdmin() === false) missing.push(NO_NET_ADMIN);
-  const addon = nativeUnavailableReason();
-  if (addon !== null) missing.push(addon);
-  if (ipProbe === undefined) {
-    const r = spawnSync('ip', ['-V'], { stdio: 'ignore' });
-    ipProbe = r.error ? "the 'ip' command is missing (it sets the device's addresses and routes): install iproute2" : null;
-  }
-  if (ipProbe !== null) missing.push(ipProbe);
-  return missing.length ? missing.join('; ') : null;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // The device
 
 function checkMtu(mtu: unknown): number {
@@ -150,22 +103,6 @@ function checkMac(mac: unknown): bigint {
     throw new ZtError(ZtErrorCode.BAD_CONFIG, `TAP MAC ${typeof mac === 'bigint' && mac >= 0n ? formatMac(mac) : String(mac)} is not a non-zero unicast 48-bit MAC`);
   }
   return mac;
-}
-
-/** The ZtError for a failed system call on device `name`. */
-function sysError(name: string, e: unknown): ZtError {
-  const se = e as Partial<SysError>;
-  if (typeof se.errno !== 'number') return new ZtError(ZtErrorCode.UNAVAILABLE, `TAP device ${name}: ${String((e as Error)?.message ?? e)}`, { cause: e });
-  const what = `TAP device ${name}: ${se.syscall} failed with ${errnoName(se.errno)}`;
-  const hint =
-    se.errno === osConstants.errno.EPERM || se.errno === osConstants.errno.EACCES
-      ? `: ${NO_NET_ADMIN}`
-      : se.errno === osConstants.errno.ENOENT && se.syscall === 'open'
-        ? `: ${TUN_PATH} does not exist (load the tun module: \`modprobe tun\`)`
-        : se.errno === osConstants.errno.EBUSY
-          ? ': another process holds a TAP device of that name'
-          : '';
-  return new ZtError(ZtErrorCode.UNAVAILABLE, what + hint, { cause: e });
 }
 
 export class TapDevice extends EventEmitter<TapEvents> {

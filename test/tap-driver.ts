@@ -11,7 +11,8 @@
  * - otherwise opens the device and prints {"event":"ready","name"} (or {"event":"open-failed","code","message"} and
  *   exits 1), then obeys JSON lines on stdin, {"id":1,"op":"setMtu","args":[1500]}, answering
  *   {"id":1,"ok":true,"result":…} or {"id":1,"ok":false,"code","message"}. Ops: setMtu, setMac (hex),
- *   setAddresses, setRoutes, multicastGroups (hex MACs), write (hex frame; result: the boolean), stats, capture
+ *   setAddresses, setRoutes, multicastGroups (hex MACs), write (hex frame; result: the boolean), stats, cpuDuring
+ *   (ms; result: CPU ms used meanwhile), capture
  *   (true/false: print {"event":"frame","hex"} for every frame read), close.
  * - with listen and peer: a two-line VPN — every frame read goes to peer as one UDP datagram, every datagram
  *   received on listen is written to the device.
@@ -83,6 +84,13 @@ async function drive(): Promise<void> {
     multicastGroups: async () => (await tap.multicastGroups()).map((g) => formatMac(g.mac)),
     write: (hex: string) => tap.write(Buffer.from(hex, 'hex')),
     stats: () => tap.stats,
+    /** CPU time (user + system, ms) this process used during the next `ms` milliseconds. */
+    cpuDuring: async (ms: number) => {
+      const since = process.cpuUsage();
+      await new Promise((r) => setTimeout(r, ms));
+      const d = process.cpuUsage(since);
+      return (d.user + d.system) / 1000;
+    },
     capture: (on: boolean) => {
       capture = on;
     },

@@ -7,8 +7,8 @@
  *     the devicemap keeps the name.
  *  2. two devices in two namespaces joined by a UDP forwarder: ARP, NDP, IPv4 and IPv6 ping, and a TCP stream
  *     arrives intact — frames the kernel sends arrive as 'frame' events, frames written reach the kernel.
- *  3. oversize and runt frames are dropped and counted both ways; writes after close too.
- *  4. a device deleted under the leaf ends with a 'close' event saying so.
+ *  3. oversize and runt frames are dropped and counted both ways; writes to a down device and after close too.
+ *  4. an idle device costs no CPU; a device deleted under the leaf ends with a 'close' event saying so.
  *  5. without CAP_NET_ADMIN, /dev/net/tun or the addon, the reason says exactly what is missing.
  * Skipped, saying why, without root/namespaces or without the addon (the reason names how to build it).
  */
@@ -282,7 +282,7 @@ describe('TAP devices in network namespaces', { skip }, () => {
     }
   });
 
-  test('oversize and runt frames are dropped and counted both ways; writes after close too', async () => {
+  test('oversize and runt frames are dropped and counted both ways; writes to a down device and after close too', async () => {
     const ns = t.root.ns;
     const d = await startDriver(t, ns, { nwid: '00000000000000aa', mac: '020000000001', mtu: 1500 });
     try {
@@ -305,6 +305,11 @@ describe('TAP devices in network namespaces', { skip }, () => {
       assert.deepEqual(s.drops, { 'tx-oversize': 2, 'tx-runt': 1, 'tx-closed': 0, 'tx-error': 0, 'rx-oversize': 1, 'rx-runt': 0 });
       assert.ok(s.rxFrames >= 1, 'the 1042-byte ping frame arrived');
 
+      // A device taken down by hand refuses writes (EIO): counted, not thrown.
+      await t.exec(ns, 'ip', ['link', 'set', 'dev', d.name, 'down']);
+      assert.equal((await d.call('write', frame(100))).result, false);
+      assert.equal(((await d.call('stats')).result as { drops: Record<string, number> }).drops['tx-error'], 1);
+
       assert.equal((await d.call('close')).ok, true);
       assert.equal((await d.call('write', frame(100))).result, false);
       assert.equal(((await d.call('stats')).result as { drops: Record<string, number> }).drops['tx-closed'], 1);
@@ -313,10 +318,14 @@ describe('TAP devices in network namespaces', { skip }, () => {
     }
   });
 
-  test('a device deleted under the leaf ends with a close event saying so', async () => {
+  test('an idle device costs no CPU (nothing polls); a device deleted under the leaf ends with a close event saying so', async () => {
     const ns = t.root.ns;
     const d = await startDriver(t, ns, { nwid: '00000000000000bb', mac: '020000000003', mtu: 2800 });
     try {
+      // Busy polling a non-blocking fd would burn the whole second; waiting in epoll costs next to nothing.
+      const cpuMs = (await d.call('cpuDuring', 1000)).result as number;
+      assert.ok(cpuMs < 100, `${cpuMs} ms of CPU in 1 s idle`);
+
       await t.exec(ns, 'ip', ['link', 'del', d.name]);
       const c = await d.watch.waitFor((l) => l.event === 'close', 5000, 'the close event');
       assert.equal(c.error, `TAP device ${d.name} is gone (its fd failed with EBADF): it was deleted outside the leaf`);

@@ -1,7 +1,9 @@
 // Builds the TAP addon (native/tap/tap.cc → build/Release/tap.node) with node-gyp.
 //
 //   node native/tap/build.mjs             `npm run build:native`: fails (exit 1) if the build fails
-//   node native/tap/build.mjs --optional  the `npm install` hook: never fails the install; says what happened
+//   node native/tap/build.mjs --optional  the `npm install` hook: never fails the install; says what happened;
+//                                         skips the build when the addon is newer than its sources (Node-API
+//                                         addons do not depend on the Node version)
 //
 // Optional because only the leaf's TAP devices need the addon: a root installs and runs without a C++ toolchain,
 // and the leaf then says exactly what is missing (leaf/tap.ts tapUnavailableReason).
@@ -9,7 +11,7 @@
 // No download: node-gyp is given the running Node's own headers (--nodedir) when it has them, since node-gyp would
 // otherwise fetch a header tarball, which fails on a machine without internet access.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +47,19 @@ function nodedirArgs() {
   return existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? [`--nodedir=${prefix}`] : [];
 }
 
+/** Whether build/Release/tap.node is newer than every file it is built from. */
+function upToDate() {
+  const addon = join(here, 'build', 'Release', 'tap.node');
+  if (!existsSync(addon)) return false;
+  const built = statSync(addon).mtimeMs;
+  return ['tap.cc', 'binding.gyp', 'build.mjs'].every((f) => statSync(join(here, f)).mtimeMs < built);
+}
+
 if (process.platform !== 'linux') finish(false, `TAP devices are Linux-only (this is ${process.platform})`);
+if (optional && upToDate()) {
+  console.log('ztroot: the TAP addon is up to date');
+  process.exit(0);
+}
 try {
   createRequire(join(here, 'binding.gyp')).resolve('node-addon-api');
 } catch {

@@ -56,6 +56,25 @@ bool IfName(const Napi::CallbackInfo& info, size_t i, struct ifreq* ifr) {
   return true;
 }
 
+// The bytes of any TypedArray (a Buffer is a Uint8Array), whatever its element type: no copy.
+bool Bytes(Napi::Env env, Napi::Value v, const uint8_t** data, size_t* len) {
+  if (!v.IsTypedArray()) return false;
+  napi_typedarray_type type;
+  size_t length;
+  void* ptr;
+  if (napi_get_typedarray_info(env, v, &type, &length, &ptr, nullptr, nullptr) != napi_ok) return false;
+  size_t size = 1;
+  switch (type) {
+    case napi_int16_array: case napi_uint16_array: size = 2; break;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: size = 4; break;
+    case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: size = 8; break;
+    default: break;
+  }
+  *data = static_cast<const uint8_t*>(ptr);  // already advanced by the view's byte offset
+  *len = length * size;
+  return true;
+}
+
 // SIOCSIF* requests go through any socket of the current network namespace.
 int IfIoctl(unsigned long req, struct ifreq* ifr) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -91,13 +110,14 @@ Napi::Value SetMac(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   struct ifreq ifr;
   if (!IfName(info, 0, &ifr)) return env.Undefined();
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().ByteLength() != 6) {
+  const uint8_t* mac;
+  size_t len;
+  if (!Bytes(env, info[1], &mac, &len) || len != 6) {
     Napi::TypeError::New(env, "MAC must be a 6-byte Uint8Array").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::Uint8Array mac = info[1].As<Napi::Uint8Array>();
   ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
-  memcpy(ifr.ifr_hwaddr.sa_data, mac.Data(), 6);
+  memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
   int err = IfIoctl(SIOCSIFHWADDR, &ifr);
   if (err != 0) return ThrowErrno(env, "ioctl(SIOCSIFHWADDR)", ifr.ifr_name, err);
   return env.Undefined();
@@ -131,15 +151,15 @@ Napi::Value SetUp(const Napi::CallbackInfo& info) {
 
 Napi::Value Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsNumber() || !info[1].IsTypedArray()) {
+  const uint8_t* data;
+  size_t len;
+  if (!info[0].IsNumber() || !Bytes(env, info[1], &data, &len)) {
     Napi::TypeError::New(env, "write(fd: number, frame: Uint8Array)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   int fd = info[0].As<Napi::Number>().Int32Value();
-  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
-  const uint8_t* data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
   ssize_t n;
-  do n = write(fd, data, ta.ByteLength());
+  do n = write(fd, data, len);
   while (n < 0 && errno == EINTR);
   return Napi::Number::New(env, n < 0 ? -errno : static_cast<double>(n));
 }
