@@ -35,7 +35,8 @@ function plainCopy(v: unknown): JsonOut {
   if (Array.isArray(v)) return v.map(plainCopy);
   if (isObject(v)) {
     const o: Obj = {};
-    for (const [k, x] of Object.entries(v)) o[k] = plainCopy(x);
+    // defineProperty: a "__proto__" key in local.conf stays a key, it never becomes the copy's prototype.
+    for (const [k, x] of Object.entries(v)) Object.defineProperty(o, k, { value: plainCopy(x), enumerable: true, writable: true, configurable: true });
     return o;
   }
   return null;

@@ -265,6 +265,9 @@ test('bad requests: typed 4xx, nothing half-applied, and the API keeps answering
     const r = await request(api.port, 'GET', '/peer', { headers: H });
     assert.deepEqual([r.status, JSON.parse(r.text)], [500, { description: 'boom', error: 500 }]);
     assert.equal((await request(api.port, 'GET', '/peer', { headers: H })).status, 200);
+    // A typed error from inside the leaf is still the leaf's failure (500), not the caller's (400).
+    m.failNext = new ZtError(ZtErrorCode.BAD_VALUE, 'a network id out of range inside the leaf');
+    assert.equal((await request(api.port, 'GET', '/network', { headers: H })).status, 500);
     // A client that declares a body and hangs up halfway leaves nothing stuck.
     await new Promise<void>((resolve) => {
       const s = net.connect(api.port, '127.0.0.1', () => {
@@ -302,6 +305,25 @@ test('/config and POST /config/settings go through local.conf (validated, writte
     },
     { settings: { primaryPort: 9993, custom: 'kept' } },
   );
+});
+
+test('a "__proto__" key in local.conf is data like any other: shown by /config and /status, never a prototype', async () => {
+  const dir = join(tmp, 'proto');
+  mkdirSync(dir);
+  copyFileSync(vectorPath('planets', 'planet-a-one-root.bin'), join(dir, 'planet'));
+  copyFileSync(vectorPath('planet-update', 'c1.identity.secret'), join(dir, 'identity.secret'));
+  writeFileSync(join(dir, 'local.conf'), '{"settings": {"__proto__": {"polluted": true}}}');
+  const home = LeafHome.open(dir);
+  assert.deepEqual(home.localConf.unknownKeys, ['settings.__proto__']);
+  const api = await startLocalApi(model(), { port: 0, authToken: home.authToken, config: home });
+  try {
+    const H = { 'x-zt1-auth': home.authToken };
+    assert.equal((await request(api.port, 'GET', '/config', { headers: H })).text, '{"settings":{"__proto__":{"polluted":true}}}');
+    assert.match((await request(api.port, 'GET', '/status', { headers: H })).text, /"settings":\{"__proto__":\{"polluted":true\},"allowTcpFallbackRelay"/);
+    assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+  } finally {
+    await api.close();
+  }
 });
 
 test('moons: GET lists the model\'s moons; POST with a seed orbits (1.14\'s waiting placeholder); DELETE deorbits', async () => {

@@ -124,6 +124,21 @@ class BadRequest extends Error {
   }
 }
 
+/**
+ * Runs what the request asked for; the ZtErrors that say the request's own values are wrong (the model's
+ * join refusing an id, local.conf refusing a setting) become 400s. Elsewhere a ZtError is the leaf's fault: 500.
+ */
+function asBadRequest<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (isZtError(e) && (e.code === ZtErrorCode.BAD_CONFIG || e.code === ZtErrorCode.BAD_VALUE || e.code === ZtErrorCode.BAD_FORMAT)) {
+      throw new BadRequest(400, e.code, e.message);
+    }
+    throw e;
+  }
+}
+
 const JSONP_NAME = /^[A-Za-z_$][A-Za-z0-9_$.]{0,63}$/;
 
 /** Constant-time token comparison (hashes first, so lengths do not leak either). */
@@ -252,7 +267,7 @@ export function createLocalApiHandler(model: LeafModel, opts: LocalApiOptions): 
           if (typeof v !== 'boolean') throw new BadRequest(400, ZtErrorCode.BAD_VALUE, `${k} must be true or false, got ${JSON.stringify(v)}`);
           settings[k] = v;
         }
-        return json(200, networkJson(model.join(route.nwid, settings)));
+        return json(200, networkJson(asBadRequest(() => model.join(route.nwid, settings))));
       }
       case 'peers':
         return json(200, model.peers().map(peerJson));
@@ -287,7 +302,8 @@ export function createLocalApiHandler(model: LeafModel, opts: LocalApiOptions): 
       case 'configSettings': {
         const patch = parseObjectBody(await readBody(req), 'POST /config/settings');
         if (opts.config === undefined) throw new BadRequest(501, ZtErrorCode.UNAVAILABLE, 'this leaf keeps no local.conf');
-        opts.config.mergeSettings(patch);
+        const config = opts.config;
+        asBadRequest(() => config.mergeSettings(patch));
         return EMPTY(200);
       }
       case 'metrics':
@@ -352,9 +368,6 @@ export function createLocalApiHandler(model: LeafModel, opts: LocalApiOptions): 
         if (e instanceof BadRequest) {
           if (e.status === 413) res.setHeader('connection', 'close');
           return send(refusal(e.status, e.code, e.message), jsonp);
-        }
-        if (isZtError(e) && (e.code === ZtErrorCode.BAD_CONFIG || e.code === ZtErrorCode.BAD_VALUE || e.code === ZtErrorCode.BAD_FORMAT)) {
-          return send(refusal(400, e.code, e.message), jsonp);
         }
         if (isZtError(e, ZtErrorCode.OVERLOADED)) return send(refusal(503, e.code, e.message), jsonp);
         const msg = e instanceof Error ? e.message : String(e);
