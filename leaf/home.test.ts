@@ -13,20 +13,9 @@ import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import { Identity } from '../vl1/identity.js';
 import { readVectorJson, vectorPath } from '../test/vectors.js';
 import { parseWorld, serializeWorld, signWorld, type World } from '../planet/world.js';
-import {
-  LeafHome,
-  formatNetworkLocalConf,
-  ipNetworkContains,
-  legacySecondaryPort,
-  NETWORK_CONFIG_MAX_BYTES,
-  parseDeviceMap,
-  parseIpNetwork,
-  parseLocalConf,
-  parseNetworkLocalConf,
-  randomPortCandidates,
-  randomPrimaryPortCandidates,
-  RANDOM_PORT_TRIES,
-} from './home.js';
+import { LeafHome, formatNetworkLocalConf, NETWORK_CONFIG_MAX_BYTES, parseDeviceMap, parseNetworkLocalConf } from './home.js';
+import { ipNetworkContains, parseIpNetwork, parseLocalConf } from './home-local-conf.js';
+import { legacySecondaryPort, randomPortCandidates, randomPrimaryPortCandidates, RANDOM_PORT_TRIES } from './home-ports.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'leaf-home-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));

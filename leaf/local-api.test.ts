@@ -489,6 +489,16 @@ test('the real zerotier-cli against the API: info, peers, listpeers, listnetwork
     // Raw paths print the body verbatim; errors come back as "<code> <path> <body>" with exit 1.
     const missing = await ztCli(home.dir, '/network/8056c2e21c000001');
     assert.deepEqual([missing.code, missing.out], [1, '404 /network/8056c2e21c000001 {}\n']);
+    // set (POST with one flag), orbit (POST /moon/<id> {"seed"}), listmoons, deorbit.
+    await ztCli(home.dir, 'join', '8056c2e21c000001');
+    const set = await ztCli(home.dir, 'set', '8056c2e21c000001', 'allowDNS=1');
+    assert.equal(JSON.parse(set.out).allowDNS, true);
+    assert.equal(m.nets.get(0x8056c2e21c000001n)!.settings.allowDNS, true);
+    assert.equal((await ztCli(home.dir, 'orbit', 'fd34571fb1', 'fd34571fb1')).out, '200 orbit OK\n');
+    assert.deepEqual(m.orbited.at(-1), { id: 0xfd34571fb1n, seed: 0xfd34571fb1 });
+    assert.deepEqual(JSON.parse((await ztCli(home.dir, 'listmoons')).out), []);
+    assert.equal((await ztCli(home.dir, 'deorbit', 'fd34571fb1')).out, '200 deorbit OK\n');
+    assert.deepEqual(m.deorbited, [0xfd34571fb1n]);
     const denied = await ztCli(home.dir, '-Tnottoken', 'info');
     assert.equal(denied.out, '401 info {}\n');
   });

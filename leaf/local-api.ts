@@ -37,7 +37,7 @@ import { HostPolicy } from '../root/host-check.js';
 import { sortedJson, type JsonOut } from './api-json.js';
 import { healthJson, moonJson, networkJson, peerJson, statusJson, waitingMoonJson } from './api-shapes.js';
 import type { LeafModel, NetworkSettings } from './model.js';
-import { ipNetworkContains, type IpNetwork } from './home.js';
+import { ipNetworkContains, type IpNetwork } from './home-local-conf.js';
 
 /** Open connections per listener; more are refused at accept. zerotier-cli uses one per command. */
 export const LOCAL_API_MAX_CONNECTIONS = 32;
@@ -287,10 +287,11 @@ export function createLocalApiHandler(model: LeafModel, opts: LocalApiOptions): 
         }
         const body = parseObjectBody(await readBody(req), `POST /moon/${route.id.toString(16)}`);
         const seedText = body['seed'] ?? '0';
-        if (typeof seedText !== 'string' || !/^[0-9a-fA-F]{1,10}$/.test(seedText)) {
-          throw new BadRequest(400, ZtErrorCode.BAD_VALUE, `seed must be a root's address (up to 10 hex digits), got ${JSON.stringify(seedText)}`);
+        // A root's address; zerotier-cli passes what the user typed, so 16 digits with leading zeros are fine too.
+        if (typeof seedText !== 'string' || !/^[0-9a-fA-F]{1,16}$/.test(seedText) || BigInt(`0x${seedText}`) > 0xffffffffffn) {
+          throw new BadRequest(400, ZtErrorCode.BAD_VALUE, `seed must be a root's address (10 hex digits), got ${JSON.stringify(seedText)}`);
         }
-        const seed = parseInt(seedText, 16);
+        const seed = Number(BigInt(`0x${seedText}`));
         if (known !== undefined) return json(200, moonJson(known));
         if (seed === 0) return EMPTY(200);
         if (model.orbit === undefined) throw new BadRequest(501, ZtErrorCode.UNAVAILABLE, 'this leaf does not orbit moons');
