@@ -4,6 +4,8 @@
  * (shared/protocol/vl2.md §8.2), the leaf fills them.
  */
 
+import type { World } from '../planet/world.js';
+
 /** vl2.md §2.5. */
 export type NetworkStatus = 'REQUESTING_CONFIGURATION' | 'OK' | 'ACCESS_DENIED' | 'NOT_FOUND' | 'PORT_ERROR' | 'CLIENT_TOO_OLD' | 'AUTHENTICATION_REQUIRED';
 
@@ -104,4 +106,16 @@ export interface LeafModel {
   leave(nwid: bigint): boolean;
   /** Prometheus text of the leaf's metrics (1.14's names, vl2.md §8.3). */
   metricsText(): string;
+  /**
+   * The moons orbited (GET /moon). Optional: without it the API lists none and refuses to orbit (501).
+   * Added by the local API (leaf/local-api.ts).
+   */
+  moons?(): World[];
+  /**
+   * Orbits moon `moonId`, fetching it from `seed` (a root's address) when it is not known yet (POST /moon/<id>,
+   * `zerotier-cli orbit`); the leaf keeps it in moons.d once it has it (leaf/home.ts saveMoon).
+   */
+  orbit?(moonId: bigint, seed: number): void;
+  /** Stops orbiting moon `moonId` (DELETE /moon/<id>, `zerotier-cli deorbit`); false when it was not orbited. */
+  deorbit?(moonId: bigint): boolean;
 }
