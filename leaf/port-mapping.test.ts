@@ -25,6 +25,8 @@ test('PortMapper: bad options are BAD_CONFIG errors naming the option and value'
     [{ ports: [9993], leaseSeconds: 1 }, /leaseSeconds: 1 is not/],
     [{ ports: [9993], leaseSeconds: 10, refreshMs: 6000 }, /refreshMs: 6000 must be > 0 and at most half the lease \(5000 ms\)/],
     [{ ports: [9993], retryMinMs: 0 }, /retryMinMs: 0 must be > 0/],
+    [{ ports: [9993], description: () => 'a<b' }, /description\(9993\): "a<b" must be/],
+    [{ ports: [9993], description: () => 'x'.repeat(65) }, /description\(9993\)/],
   ];
   for (const [opts, msg] of cases) {
     assert.throws(
@@ -55,12 +57,15 @@ test('PortMapper: with no gateway to ask it stays quiet, start and stop are idem
   m.start();
   await new Promise((r) => setTimeout(r, 150));
   const t0 = performance.now();
-  await m.stop();
+  await Promise.all([m.stop(), m.stop()]);
   await m.stop();
   assert.ok(performance.now() - t0 < 100, 'stop did not wait for a retry timer');
+  m.start(); // again, after a stop
+  await new Promise((r) => setTimeout(r, 30));
+  await m.stop();
   assert.deepEqual(seen, []);
   assert.deepEqual(m.mapped, []);
-  assert.equal(lines.filter((l) => l.startsWith('info')).length, 1, lines.join('\n'));
+  assert.equal(lines.filter((l) => l.startsWith('info')).length, 2, `once per run: ${lines.join('\n')}`);
   assert.equal(lines.filter((l) => l.startsWith('warn')).length, 0);
 });
 

@@ -85,6 +85,8 @@ export interface PortMapperOptions {
   now?: () => number;
 }
 
+const defaultDescription = (port: number): string => `ztroot@${port}`;
+
 function badConfig(what: string): ZtError {
   return new ZtError(ZtErrorCode.BAD_CONFIG, `PortMapper ${what}`);
 }
@@ -97,6 +99,13 @@ function validate(o: PortMapperOptions): void {
   const methods = o.methods ?? [];
   if (o.methods !== undefined && methods.length === 0) throw badConfig('methods: [] maps nothing; leave it out, or list "nat-pmp" and/or "upnp"');
   for (const m of methods) if (m !== 'nat-pmp' && m !== 'upnp') throw badConfig(`methods: "${String(m)}" is not "nat-pmp" or "upnp"`);
+  for (const p of o.ports) {
+    const d = (o.description ?? defaultDescription)(p);
+    // The library writes it into the SOAP body unescaped; miniupnpd keeps 64 bytes of it.
+    if (typeof d !== 'string' || !/^[\x20-\x7e]{1,64}$/.test(d) || /[<>&'"]/.test(d)) {
+      throw badConfig(`description(${p}): ${JSON.stringify(d)} must be 1..64 printable ASCII characters without <>&'"`);
+    }
+  }
   const lease = o.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
   if (!Number.isInteger(lease) || lease < 2 || lease > 0xffffffff) throw badConfig(`leaseSeconds: ${lease} is not an integer number of seconds >= 2`);
   const refresh = o.refreshMs ?? Math.min(DEFAULT_REFRESH_MS, (lease * 1000) / 2);
@@ -132,6 +141,7 @@ export class PortMapper extends EventEmitter<PortMapperEvents> {
   private session: GatewaySession | null = null;
   private abort: AbortController | null = null;
   private loop: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
 
   /** @throws {ZtError} BAD_CONFIG naming the option and value that are wrong */
   constructor(opts: PortMapperOptions) {
@@ -140,7 +150,7 @@ export class PortMapper extends EventEmitter<PortMapperEvents> {
     this.ports = [...opts.ports];
     const byName = { 'nat-pmp': () => new PmpMethod(opts.pmp), upnp: () => new UpnpMethod(opts.upnp) };
     this.methods = (opts.methods ?? ['nat-pmp', 'upnp']).map((m) => byName[m]());
-    this.describe = opts.description ?? ((p) => `ztroot@${p}`);
+    this.describe = opts.description ?? defaultDescription;
     this.leaseSeconds = opts.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
     this.refreshMs = opts.refreshMs ?? Math.min(DEFAULT_REFRESH_MS, (this.leaseSeconds * 1000) / 2);
     this.retryMinMs = opts.retryMinMs ?? DEFAULT_RETRY_MIN_MS;
@@ -155,18 +165,29 @@ export class PortMapper extends EventEmitter<PortMapperEvents> {
     return [...this.current.values()].map((m) => ({ ...m, external: { ...m.external } }));
   }
 
-  /** Starts looking for a gateway (in the background; see the events). Idempotent. */
+  /** Starts looking for a gateway (in the background; see the events). Idempotent; a no-op while stopping. */
   start(): void {
     if (this.abort !== null) return;
+    this.reported.clear(); // a new run is a new episode
     this.abort = new AbortController();
     this.loop = this.run(this.abort.signal);
   }
 
-  /** Stops, deletes the mappings on the gateway (within `stopTimeoutMs`), and reports each as 'lost'. Idempotent. */
+  /**
+   * Stops, deletes the mappings on the gateway (within `stopTimeoutMs`), and reports each as 'lost'. Idempotent;
+   * `start()` may be called again once it resolved.
+   */
   async stop(): Promise<void> {
     if (this.abort === null) return;
-    this.abort.abort(new ZtError(ZtErrorCode.CLOSED, 'PortMapper stopped'));
-    this.abort = null;
+    this.stopping ??= this.teardown(this.abort).finally(() => {
+      this.abort = null;
+      this.stopping = null;
+    });
+    await this.stopping;
+  }
+
+  private async teardown(abort: AbortController): Promise<void> {
+    abort.abort(new ZtError(ZtErrorCode.CLOSED, 'PortMapper stopped'));
     await this.loop;
     this.loop = null;
     const session = this.session;

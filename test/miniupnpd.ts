@@ -6,7 +6,8 @@
  * What it takes, and why:
  * - The MINIUPNPD chains (nat PREROUTING → MINIUPNPD for the DNATs, filter FORWARD → MINIUPNPD for the accepts,
  *   nat POSTROUTING → MINIUPNPD-POSTROUTING for port-preserving SNAT) come from Debian's
- *   /etc/miniupnpd/iptables_init.sh, which `/usr/libexec/miniupnpd-startstop-helper.sh` runs before the daemon.
+ *   /etc/miniupnpd/iptables_init.sh (miniupnpd-iptables; it sources miniupnpd_functions.sh from the miniupnpd
+ *   package), which `/usr/libexec/miniupnpd-startstop-helper.sh` runs before the daemon.
  *   The Debian binary manipulates them through libiptc, i.e. the legacy x_tables, while this system's `iptables`
  *   (which the harness's MASQUERADE and firewall use) is iptables-nft; so the script runs with `iptables` pointing
  *   at `iptables-legacy` (a one-link PATH shim). Both rule sets then live side by side in the router's namespace:
