@@ -20,6 +20,13 @@ REQUIRED=(
   "promtool prometheus"
   # the live dashboard is tested in a real headless Chromium (playwright-core drives it)
   "chromium chromium"
+  # the port-mapping tests run a real NAT-PMP / UPnP IGD gateway in a NAT router namespace (test/miniupnpd.ts):
+  # the iptables build of the daemon (with its /etc/miniupnpd/iptables_init.sh), and the 'miniupnpd' package
+  # for the miniupnpd_functions.sh that script sources. Installed in one apt-get call, the 'miniupnpd' package's
+  # "nftables | iptables" dependency is met by the iptables build; it enables and starts nothing
+  # (update-rc.d defaults-disabled): the tests start the daemon themselves, inside a namespace.
+  "miniupnpd miniupnpd-iptables"
+  "miniupnpd miniupnpd"
 )
 missing_pkgs=()
 for entry in "${REQUIRED[@]}"; do
