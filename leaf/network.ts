@@ -456,6 +456,20 @@ export class Network extends EventEmitter<NetworkEvents> {
 
   // ---- frames from peers -----------------------------------------------------------------------------------
 
+  /**
+   * A VL2 packet from `peer` naming this network (the leaf dispatches FRAME, EXT_FRAME, MULTICAST_FRAME and pushed
+   * NETWORK_CONFIG by the network id they start with). Never throws: what does not decode is a counted drop.
+   */
+  receive(verb: number, peer: number, payload: Uint8Array, packetId: bigint): void {
+    if (this.closed) return;
+    this.guard(() => {
+      if (verb === Verb.FRAME) this.onFrame(peer, payload, packetId);
+      else if (verb === Verb.EXT_FRAME) this.onExtFrame(peer, payload, packetId);
+      else if (verb === Verb.MULTICAST_FRAME) this.onMulticastFrame(peer, payload, packetId);
+      else if (verb === Verb.NETWORK_CONFIG) this.onConfigChunk(payload, peer, packetId, packetId);
+    });
+  }
+
   /** FRAME (vl2.md §5.1): from a member's MAC to ours. */
   onFrame(peer: number, payload: Uint8Array, packetId: bigint): void {
     const f = decodeFrame(payload);

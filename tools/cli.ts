@@ -16,6 +16,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   start: { summary: 'run a root server', load: () => import('./start.js') },
   id: { summary: 'make, validate and use identities (zerotier-idtool compatible)', load: () => import('./id.js') },
   mkplanet: { summary: 'make, update, rotate, inspect and verify planets and moons', load: () => import('./mkplanet.js') },
+  leaf: { summary: 'run a leaf node (VL1 + VL2 with TAP devices, zerotier-cli compatible API) on a private planet', load: () => import('./leaf.js') },
   relay: { summary: 'run a standalone TCP fallback relay (for a host apart from the roots)', load: () => import('./relay.js') },
   fleet: { summary: "the fleet's roots as Redis sees them (fleet status)", load: () => import('./fleet.js') },
   bench: { summary: 'run the benchmarks (npm run bench)', load: () => import('./bench/index.js') },
