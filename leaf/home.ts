@@ -2,7 +2,7 @@
  * The leaf's home directory, laid out as ZeroTier One 1.14 lays out its own (`/var/lib/zerotier-one`), so the
  * real `zerotier-cli -D<home>` and `zerotier-idtool` work on it and a home moves between the two:
  *
- *   identity.secret          0600, zerotier-idtool format; made on first start (root/state.ts loadOrCreateIdentity)
+ *   identity.secret          0600, zerotier-idtool format; made on first start (planet/identity-files.ts, as a root's)
  *   identity.public          rewritten when missing or not the secret's public half (1.14 does the same)
  *   planet                   REQUIRED here (see {@link LeafHome.open} for why there is no fallback to Earth)
  *   moons.d/<16 hex>.moon    orbited moons (`zerotier-cli orbit` ends up writing here)
@@ -31,7 +31,7 @@ import { parseWorld, serializeWorld, type World } from '../planet/world.js';
 import { moonFileName, writeFileAtomic, writeFileExclusive } from '../planet/files.js';
 import { makeDirectory } from '../planet/state.js';
 // Not a copy: the root's identity file convention is the leaf's too (see the report on layering).
-import { loadOrCreateIdentity, IDENTITY_PUBLIC_FILE, IDENTITY_SECRET_FILE } from '../root/state.js';
+import { loadOrCreateIdentity, IDENTITY_PUBLIC_FILE, IDENTITY_SECRET_FILE } from '../planet/identity-files.js';
 import { DEFAULT_NETWORK_SETTINGS, type NetworkSettings } from './model.js';
 import { sortedJson, type JsonOut } from './api-json.js';
 import { LOCAL_CONF_FILE, parseLocalConf, typeLocalConf, type LocalConf } from './home-local-conf.js';

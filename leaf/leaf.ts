@@ -29,7 +29,7 @@ import type { ReceivedPacket, Vl1Logger } from './types.js';
 import { Network, hex16, type NetworkHost } from './network.js';
 import { openTap, type TapDevice } from './tap.js';
 import { PortMapper, type PortMapperOptions, type PortMapping } from './port-mapping.js';
-import { startLocalApi, type LocalApi } from './local-api.js';
+import { startLocalApi, type HostCheck, type LocalApi } from './local-api.js';
 import { leafMetricsText } from './leaf-metrics.js';
 import { pickLeafPorts, type LeafPorts } from './leaf-ports.js';
 import { parsePrefix, pathAllowed, type BytePrefix } from './path-policy.js';
@@ -53,6 +53,8 @@ export interface LeafOptions {
   logger?: Vl1Logger & { error?(o: object, m?: string): void };
   /** Makes a network's TAP device. Default: a Linux TAP named as 1.14 names it (leaf/tap.ts). */
   openTap?: (nwid: bigint, mac: bigint, mtu: number) => Promise<TapDevice>;
+  /** The local API's Host-header policy (see leaf/local-api.ts `hostPolicy`): tools/leaf.ts gives root/host-check.ts's. */
+  apiHostPolicy: ((listenHost: string) => HostCheck) | null;
   /** The local API's listen addresses. Default: loopback, or every address when allowManagementFrom names networks. */
   apiListen?: string[];
   /** Port-mapper options beyond the port (tests point it at their gateway). False: no port mapping whatever local.conf says. */
@@ -154,6 +156,7 @@ export class Leaf implements LeafModel {
       metricsToken: this.home.metricsToken,
       config: this.home,
       listen: opts.apiListen,
+      hostPolicy: opts.apiHostPolicy,
       now: this.now,
       onNotice: (m) => this.log?.warn({}, m),
     });

@@ -20,6 +20,10 @@ import { TestLeafModel } from '../test/test-leaf-model.js';
 import type { LeafNetwork, LeafPeer, NetworkStatus } from './model.js';
 import { LeafHome } from './home.js';
 import { startLocalApi, type LocalApi } from './local-api.js';
+import { HostPolicy } from '../root/host-check.js';
+
+/** The product's Host policy (tools/leaf.ts passes the same). */
+const hostPolicy = (listenHost: string): HostPolicy => new HostPolicy(listenHost);
 
 const skip = interopSkipReason() || tapSkipReason();
 
@@ -164,7 +168,7 @@ test('our API answers what a real zerotier-one 1.14.1 answers for the same state
     copyFileSync(join(root.stateDir, 'planet'), join(homeDir, 'planet'));
     const home = LeafHome.open(homeDir);
     const m = modelFrom(real.status, peers, nets);
-    api = await startLocalApi(m, { port: 0, authToken: home.authToken, metricsToken: home.metricsToken, config: home });
+    api = await startLocalApi(m, { port: 0, authToken: home.authToken, metricsToken: home.metricsToken, config: home, hostPolicy });
     const ours = async (path: string) => {
       const r = await fetch(`http://127.0.0.1:${api!.port}${path}`, { headers: { 'x-zt1-auth': home.authToken } });
       return r.text();

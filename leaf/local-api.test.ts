@@ -21,6 +21,10 @@ import { vectorPath } from '../test/vectors.js';
 import { TestLeafModel } from '../test/test-leaf-model.js';
 import { LeafHome } from './home.js';
 import { LOCAL_API_MAX_BODY_BYTES, LOCAL_API_MAX_CONNECTIONS, startLocalApi, type LocalApi } from './local-api.js';
+import { HostPolicy } from '../root/host-check.js';
+
+/** The product's Host policy (tools/leaf.ts passes the same). */
+const hostPolicy = (listenHost: string): HostPolicy => new HostPolicy(listenHost);
 
 const tmp = mkdtempSync(join(tmpdir(), 'leaf-api-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
@@ -84,7 +88,7 @@ function request(port: number, method: string, path: string, opts: { headers?: R
 async function withApi(fn: (api: LocalApi, home: LeafHome, m: TestLeafModel) => Promise<void>, localConf?: object, listen?: string[]): Promise<void> {
   const home = makeHome(localConf);
   const m = model();
-  const api = await startLocalApi(m, { port: 0, authToken: home.authToken, metricsToken: home.metricsToken, config: home, ...(listen ? { listen } : {}) });
+  const api = await startLocalApi(m, { port: 0, authToken: home.authToken, metricsToken: home.metricsToken, config: home, hostPolicy, ...(listen ? { listen } : {}) });
   try {
     await fn(api, home, m);
   } finally {
@@ -315,7 +319,7 @@ test('a "__proto__" key in local.conf is data like any other: shown by /config a
   writeFileSync(join(dir, 'local.conf'), '{"settings": {"__proto__": {"polluted": true}}}');
   const home = LeafHome.open(dir);
   assert.deepEqual(home.localConf.unknownKeys, ['settings.__proto__']);
-  const api = await startLocalApi(model(), { port: 0, authToken: home.authToken, config: home });
+  const api = await startLocalApi(model(), { port: 0, authToken: home.authToken, config: home, hostPolicy });
   try {
     const H = { 'x-zt1-auth': home.authToken };
     assert.equal((await request(api.port, 'GET', '/config', { headers: H })).text, '{"settings":{"__proto__":{"polluted":true}}}');
@@ -374,7 +378,7 @@ test('the port already taken: a ZtError naming the address and port and what to 
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   const port = (blocker.address() as net.AddressInfo).port;
   try {
-    await assert.rejects(startLocalApi(model(), { port, authToken: 'x' }), (e: unknown) => {
+    await assert.rejects(startLocalApi(model(), { port, authToken: 'x', hostPolicy }), (e: unknown) => {
       assert.ok(e instanceof ZtError && e.code === ZtErrorCode.UNAVAILABLE);
       assert.match(e.message, new RegExp(`TCP 127\\.0\\.0\\.1:${port}`));
       assert.match(e.message, /settings\.primaryPort/);

@@ -33,7 +33,6 @@ import { isIP } from 'node:net';
 import { ZtError, ZtErrorCode, isZtError } from '../vl1/errors.js';
 import { parseIp } from '../vl1/inet-address.js';
 // The root's Host policy is the leaf's too (see the report on layering).
-import { HostPolicy } from '../root/host-check.js';
 import { sortedJson, type JsonOut } from './api-json.js';
 import { healthJson, moonJson, networkJson, peerJson, statusJson, waitingMoonJson } from './api-shapes.js';
 import type { LeafModel, NetworkSettings } from './model.js';
@@ -74,6 +73,18 @@ export interface LocalApiOptions {
   now?: () => number;
   /** Told about requests that failed inside the leaf (500s) and IPv6 listeners skipped. Never about tokens. */
   onNotice?: (message: string) => void;
+  /**
+   * Which Host headers a listener on `listenHost` answers: the defence against DNS rebinding (root/host-check.ts
+   * `HostPolicy` is the product's). Required, so that no caller goes without one by forgetting it; null answers
+   * every Host. Passed in rather than imported: leaf/ may import only vl1/ and planet/ (DESIGN.md), and the policy
+   * is shared with the root's HTTP API.
+   */
+  hostPolicy: ((listenHost: string) => HostCheck) | null;
+}
+
+/** What the API asks of a Host policy. */
+export interface HostCheck {
+  allows(hostHeader: string | undefined): boolean;
 }
 
 type Route =
@@ -220,7 +231,7 @@ function parseObjectBody(text: string, what: string): Record<string, unknown> {
 const NETWORK_FLAGS = ['allowManaged', 'allowGlobal', 'allowDefault', 'allowDNS'] as const;
 
 /** The request handler (without listening: tests and an embedding server may use it directly). */
-export function createLocalApiHandler(model: LeafModel, opts: LocalApiOptions): (req: http.IncomingMessage, res: http.ServerResponse, hosts: HostPolicy | null) => void {
+export function createLocalApiHandler(model: LeafModel, opts: LocalApiOptions): (req: http.IncomingMessage, res: http.ServerResponse, hosts: HostCheck | null) => void {
   const now = opts.now ?? Date.now;
   const notice = opts.onNotice ?? (() => {});
 
@@ -429,7 +440,7 @@ export async function startLocalApi(model: LeafModel, opts: LocalApiOptions): Pr
   };
   for (let i = 0; i < addresses.length; i++) {
     const host = addresses[i]!;
-    const hosts = new HostPolicy(host);
+    const hosts = opts.hostPolicy === null ? null : opts.hostPolicy(host);
     const server = http.createServer(
       {
         // zerotier-cli sends HTTP/1.1 without a Host header; Node would answer 400 by default.

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { fromHex, toHex } from '../vl1/bytes.js';
 import type { InetAddress } from '../vl1/inet-address.js';
-import { encodeTunnelHello, encodeTunnelRecord, TunnelRecordReader, decodeTunnelRecord } from '../relay/tcp-framing.js';
+import { encodeTunnelHello, encodeTunnelRecord, TunnelRecordReader, decodeTunnelRecord } from '../vl1/tcp-framing.js';
 import { TcpTunnelServer, type TunnelConnection } from '../relay/tcp-tunnel-server.js';
 import { TcpRelayClient } from './tcp-relay-client.js';
 

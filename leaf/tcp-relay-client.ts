@@ -11,7 +11,7 @@
 import net from 'node:net';
 import type { InetAddress } from '../vl1/inet-address.js';
 import { isZtError } from '../vl1/errors.js';
-import { decodeTunnelRecord, encodeTunnelHello, encodeTunnelRecord, TunnelRecordReader, type TunnelVersion } from '../relay/tcp-framing.js';
+import { decodeTunnelRecord, encodeTunnelHello, encodeTunnelRecord, TunnelRecordReader, type TunnelVersion } from '../vl1/tcp-framing.js';
 import type { Vl1Logger } from './types.js';
 
 export interface TcpRelayClientDeps {

@@ -9,7 +9,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { toHex } from '../vl1/bytes.js';
 import type { InetAddress } from '../vl1/inet-address.js';
-import { encodeTunnelRecord } from './tcp-framing.js';
+import { encodeTunnelRecord } from '../vl1/tcp-framing.js';
 import { RawTunnelClient } from '../test/raw-tunnel-client.js';
 import { StandaloneRelay, type StandaloneRelayOptions } from './standalone-relay.js';
 

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { readVectorJson } from '../test/vectors.js';
 import { concatBytes, fromHex, toHex } from '../vl1/bytes.js';
 import type { InetAddress } from '../vl1/inet-address.js';
-import { encodeTunnelHello, encodeTunnelRecord } from './tcp-framing.js';
+import { encodeTunnelHello, encodeTunnelRecord } from '../vl1/tcp-framing.js';
 import { TcpTunnelServer, type TunnelConnection, type TunnelServerOptions } from './tcp-tunnel-server.js';
 
 const HELLO = encodeTunnelHello({ major: 1, minor: 14, revision: 1 });

@@ -1,5 +1,5 @@
 /**
- * The TCP fallback relay's listener: ZeroTier's tunnel framing (relay/tcp-framing.ts, vl1.md §9) and HTTPS on
+ * The TCP fallback relay's listener: ZeroTier's tunnel framing (vl1/tcp-framing.ts, vl1.md §9) and HTTPS on
  * one port, with the limits a public service needs.
  *
  *   accept ─► limits (per IP, per prefix, total) ─► first byte ─┬─ 0x16 TLS ClientHello ─► the HTTPS server (unshift + 'connection')
@@ -35,7 +35,7 @@ import {
   tunnelAddressLength,
   writeTunnelAddress,
   type TunnelVersion,
-} from './tcp-framing.js';
+} from '../vl1/tcp-framing.js';
 import { AllowList } from './allow-list.js';
 import { connectionBudget, FD_RESERVE, type ConnectionBudget } from './fd-budget.js';
 import { sourceKeys } from './source-keys.js';

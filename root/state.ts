@@ -14,7 +14,7 @@
  * Directories made by earlier versions (key in `planet-update-key.c25519`, no history) are moved to this
  * layout on the next start (planet/state.ts: migrateLegacyRootKey).
  */
-import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Identity } from '../vl1/identity.js';
@@ -25,44 +25,15 @@ import { c25519Generate } from '../vl1/c25519.js';
 import { WORLD_ID_EARTH, WORLD_ID_MARS } from '../vl1/constants.js';
 import { signWorld, serializeWorld, parseWorld, type SigningKeyPair, type World } from '../planet/world.js';
 import { readWorldFile, writeFileExclusive } from '../planet/files.js';
-import { adoptState, makeDirectory, migrateLegacyRootKey } from '../planet/state.js';
+import { adoptState, migrateLegacyRootKey } from '../planet/state.js';
 
-export const IDENTITY_SECRET_FILE = 'identity.secret';
-export const IDENTITY_PUBLIC_FILE = 'identity.public';
+// The identity files are shared with the leaf's home (planet/identity-files.ts); re-exported for the root's callers.
+import { IDENTITY_PUBLIC_FILE } from '../planet/identity-files.js';
+export { IDENTITY_PUBLIC_FILE, IDENTITY_SECRET_FILE, loadOrCreateIdentity } from '../planet/identity-files.js';
 /** The spec of the planet made on first start, beside it. */
 export const PLANET_SPEC_FILE = 'planet.yaml';
 /** A planet lists at most this many endpoints per root (ZT_WORLD_MAX_STABLE_ENDPOINTS_PER_ROOT). */
 const MAX_ENDPOINTS = 32;
-
-/**
- * Loads `<dir>/identity.secret`, or generates and writes one (0600) on first start.
- * @throws {ZtError} BAD_CONFIG naming the file when it holds no usable secret identity; the file system's
- *   own errors (EACCES, ENOTDIR, …) when the directory cannot be made or written.
- */
-export function loadOrCreateIdentity(dir: string): { identity: Identity; created: boolean } {
-  makeDirectory(dir, 0o700);
-  const secretPath = join(dir, IDENTITY_SECRET_FILE);
-  if (existsSync(secretPath)) {
-    let identity: Identity;
-    try {
-      identity = Identity.fromString(readFileSync(secretPath, 'utf8').trim());
-    } catch (e) {
-      if (!(e instanceof ZtError)) throw e;
-      throw new ZtError(ZtErrorCode.BAD_CONFIG, `${secretPath} is not an identity (${e.message}): restore it from a backup, or move it away to have a new one made (clients then need a new planet)`);
-    }
-    if (!identity.hasPrivate()) throw new ZtError(ZtErrorCode.BAD_CONFIG, `${secretPath} holds no private key (a public identity?): restore identity.secret from a backup`);
-    if ((readFileMode(secretPath) & 0o077) !== 0) chmodSync(secretPath, 0o600); // never leave it readable by others
-    return { identity, created: false };
-  }
-  const identity = Identity.generate();
-  writeFileExclusive(secretPath, new TextEncoder().encode(identity.toString(true)), 0o600);
-  writeFileExclusive(join(dir, IDENTITY_PUBLIC_FILE), new TextEncoder().encode(identity.toString(false)), 0o644);
-  return { identity, created: true };
-}
-
-function readFileMode(path: string): number {
-  return statSync(path).mode & 0o777;
-}
 
 /**
  * Interfaces whose addresses clients never reach the root at: loopback, container and VM bridges, overlay

@@ -19,7 +19,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Identity } from '../vl1/identity.js';
-import { encodeTunnelHello } from '../relay/tcp-framing.js';
+import { encodeTunnelHello } from '../vl1/tcp-framing.js';
 import { REPO_ROOT, readVectorJson } from './vectors.js';
 import { watchJsonLines } from './json-lines.js';
 import { RawClient } from './raw-vl1-client.js';

@@ -22,7 +22,7 @@ import { createHttpApiHandler, listenHttpApi } from '../root/http-api.js';
 import { attachLiveDashboard } from '../root/live-dashboard.js';
 import { readVectorJson, REPO_ROOT } from './vectors.js';
 import { RawClient } from './raw-vl1-client.js';
-import { encodeTunnelHello } from '../relay/tcp-framing.js';
+import { encodeTunnelHello } from '../vl1/tcp-framing.js';
 
 /** The page's DOM, as the functions run inside the browser see it (this file compiles without lib "dom"). */
 declare const document: { getElementById(id: string): { textContent: string | null } | null };

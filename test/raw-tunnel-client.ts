@@ -10,7 +10,7 @@ import { Inbox } from './inbox.js';
 import { answerRootEcho } from './probe-answer.js';
 import type { Identity } from '../vl1/identity.js';
 import { PeerKey } from '../vl1/peer-key.js';
-import { decodeTunnelRecord, encodeTunnelHello, encodeTunnelRecord, TunnelRecordReader } from '../relay/tcp-framing.js';
+import { decodeTunnelRecord, encodeTunnelHello, encodeTunnelRecord, TunnelRecordReader } from '../vl1/tcp-framing.js';
 
 export interface TunnelDelivery {
   datagram: Uint8Array;

@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { TcpTunnelServer } from '../relay/tcp-tunnel-server.js';
-import { encodeTunnelHello } from '../relay/tcp-framing.js';
+import { encodeTunnelHello } from '../vl1/tcp-framing.js';
 
 const server = new TcpTunnelServer(
   { maxConnections: 26, maxConnectionsPerIp: 4, maxConnectionsPerPrefix: 10, fdReserve: 0, sweepMs: 50 },

@@ -24,7 +24,7 @@ import { IdentityValidator } from '../root/identity-validator.js';
 import { StandaloneRelay } from '../relay/standalone-relay.js';
 import { readVectorJson, REPO_ROOT } from './vectors.js';
 import { watchJsonLines } from './json-lines.js';
-import { encodeTunnelHello } from '../relay/tcp-framing.js';
+import { encodeTunnelHello } from '../vl1/tcp-framing.js';
 
 const ids = readVectorJson<{ identities: Array<{ secret_string: string }> }>('identities.json').identities.map((x) => Identity.fromString(x.secret_string));
 const [R, A, B] = ids as [Identity, Identity, Identity];

@@ -5,7 +5,7 @@
 import { armor, setHops } from '../vl1/packet.js';
 import type { PeerKey } from '../vl1/peer-key.js';
 import type { InetAddress } from '../vl1/inet-address.js';
-import { encodeTunnelRecord } from '../relay/tcp-framing.js';
+import { encodeTunnelRecord } from '../vl1/tcp-framing.js';
 
 /** A captured packet as the fuzzer uses it. */
 export interface Seed {

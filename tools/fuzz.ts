@@ -40,7 +40,7 @@ import { c25519Generate } from '../vl1/c25519.js';
 import { parseWorld, serializeWorld, signWorld, type World } from '../planet/world.js';
 import { RootServer, type IdentityValidatorLike, type Logger } from '../root/root-server.js';
 import { IdentityValidator } from '../root/identity-validator.js';
-import { encodeTunnelHello, encodeTunnelRecord, TunnelRecordReader } from '../relay/tcp-framing.js';
+import { encodeTunnelHello, encodeTunnelRecord, TunnelRecordReader } from '../vl1/tcp-framing.js';
 import { makeDatagram, makeRecord, Rng, type Seed } from './fuzz-mutations.js';
 
 const HELP = `usage: ztroot fuzz [options]

@@ -7,6 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { Leaf } from '../leaf/leaf.js';
+import { HostPolicy } from '../root/host-check.js';
 import { PLANET_FILE } from '../leaf/home.js';
 import { parseWorld, describeWorld, type World } from '../planet/world.js';
 import { parseCommand, str, strs, UsageError, type CommandSpec } from './args.js';
@@ -112,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const log = pino({ level: args.logLevel, base: { svc: 'ztroot-leaf' } });
   if (args.planet !== undefined) installPlanet(args.home, args.planet, log);
-  const leaf = await Leaf.start({ home: args.home, logger: log });
+  const leaf = await Leaf.start({ home: args.home, logger: log, apiHostPolicy: (host) => new HostPolicy(host) });
   for (const nwid of args.join) leaf.join(nwid);
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));

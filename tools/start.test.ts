@@ -16,7 +16,7 @@ import { watchJsonLines, type JsonLine } from '../test/json-lines.js';
 import { Identity } from '../vl1/identity.js';
 import { parseWorld, serializeWorld, signWorld } from '../planet/world.js';
 import { readSigningKeyFile } from '../planet/files.js';
-import { encodeTunnelHello } from '../relay/tcp-framing.js';
+import { encodeTunnelHello } from '../vl1/tcp-framing.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'tools', 'cli.js');
 

@@ -24,7 +24,7 @@ import { PeerKey } from '../../vl1/peer-key.js';
 import { writeU40 } from '../../vl1/bytes.js';
 import { c25519Generate } from '../../vl1/c25519.js';
 import { serializeWorld, signWorld } from '../../planet/world.js';
-import { decodeTunnelRecord, encodeTunnelHello, encodeTunnelRecord, TunnelRecordReader } from '../../relay/tcp-framing.js';
+import { decodeTunnelRecord, encodeTunnelHello, encodeTunnelRecord, TunnelRecordReader } from '../../vl1/tcp-framing.js';
 import { TcpTunnelServer } from '../../relay/tcp-tunnel-server.js';
 import { RootServer } from '../../root/root-server.js';
 import { RootPeer } from '../../root/peer-table.js';

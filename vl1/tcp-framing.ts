@@ -11,9 +11,9 @@
  * Pure: no I/O. The reader is incremental (TCP gives arbitrary chunks) and bounded: a record longer than
  * the configured maximum is refused before its body is buffered.
  */
-import { formatIpv4, formatIpv6, parseIp, type InetAddress } from '../vl1/inet-address.js';
-import { ZtError, ZtErrorCode } from '../vl1/errors.js';
-import { MAX_PACKET_LENGTH } from '../vl1/constants.js';
+import { formatIpv4, formatIpv6, parseIp, type InetAddress } from './inet-address.js';
+import { ZtError, ZtErrorCode } from './errors.js';
+import { MAX_PACKET_LENGTH } from './constants.js';
 
 /** Bytes of a record header: `17 03 03` ‖ length u16. */
 export const TUNNEL_HEADER_LENGTH = 5;

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { readVectorJson } from '../test/vectors.js';
-import { concatBytes, fromHex, toHex } from '../vl1/bytes.js';
-import { isZtError, ZtErrorCode } from '../vl1/errors.js';
+import { concatBytes, fromHex, toHex } from './bytes.js';
+import { isZtError, ZtErrorCode } from './errors.js';
 import { decodeTunnelRecord, encodeTunnelHello, encodeTunnelRecord, MAX_TUNNEL_BODY, TunnelRecordReader } from './tcp-framing.js';
 
 interface RecordVector {
