@@ -33,6 +33,8 @@ import { startLocalApi, type HostCheck, type LocalApi } from './local-api.js';
 import { leafMetricsText } from './leaf-metrics.js';
 import { pickLeafPorts, type LeafPorts } from './leaf-ports.js';
 import { parsePrefix, pathAllowed, type BytePrefix } from './path-policy.js';
+import { DirectPaths } from './direct-paths.js';
+import { localInterfaceAddresses } from './local-addresses.js';
 import type { LeafModel, LeafNetwork, LeafPeer, LeafStatus, NetworkSettings } from './model.js';
 
 /** The housekeeping period: network ticks (config requests, LIKEs, expiry). */
@@ -86,6 +88,7 @@ export class Leaf implements LeafModel {
   private readonly log: LeafOptions['logger'];
   private readonly tapFactory: (nwid: bigint, mac: bigint, mtu: number) => Promise<TapDevice>;
   private ownPrefixes: BytePrefix[] = [];
+  private readonly directPaths: DirectPaths;
   private api: LocalApi | null = null;
   private mapper: PortMapper | null = null;
   private timers: NodeJS.Timeout[] = [];
@@ -108,6 +111,12 @@ export class Leaf implements LeafModel {
       helloRetryMs: opts.helloRetryMs,
       allowPath: (a) => pathAllowed(a, this.ownPrefixes),
       tcpRelay: relay === null ? undefined : { address: relay, force: s.forceTcpRelay, fallbackAfterMs: opts.tcpFallbackAfterMs },
+    });
+    this.directPaths = new DirectPaths({
+      now: this.now,
+      send: (dest, payload) => this.send(dest, Verb.PUSH_DIRECT_PATHS, payload),
+      ourAddresses: () => this.ourAddresses(),
+      attemptContact: (peer, endpoint) => this.node.attemptContact(peer, endpoint),
     });
   }
 
@@ -233,8 +242,20 @@ export class Leaf implements LeafModel {
     this.ownPrefixes = out;
   }
 
+  /** What we push to peers as our paths: interface addresses on our ports, what the roots see, port mappings. */
+  private ourAddresses(): InetAddress[] {
+    const s = this.home.localConf.settings;
+    const ports = [this.ports.primary, this.ports.secondary].filter((p) => p !== 0);
+    const out: InetAddress[] = [];
+    for (const ip of localInterfaceAddresses(s.interfacePrefixBlacklist, s.bind)) for (const port of ports) out.push({ ...ip, port });
+    out.push(...this.node.externalAddresses.values());
+    for (const m of this.mappings.values()) out.push({ family: 4, ip: m.external.ip, port: m.external.port });
+    return out.filter((a) => pathAllowed(a, this.ownPrefixes));
+  }
+
   private tick(): void {
     const now = this.now();
+    this.directPaths.expire();
     for (const n of this.joined.values()) n.tick(now);
     for (const [dest, q] of this.pending) {
       const kept = q.filter((p) => now - p.at < PENDING_WHOIS_MS);
@@ -306,9 +327,15 @@ export class Leaf implements LeafModel {
       case Verb.MULTICAST_FRAME:
       case Verb.NETWORK_CONFIG: {
         if (payload.length < 8) return;
-        this.joined.get(readNwid(payload))?.receive(verb, source, payload, p.packetId);
+        const n = this.joined.get(readNwid(payload));
+        if (n === undefined) return;
+        n.receive(verb, source, payload, p.packetId);
+        if (verb !== Verb.NETWORK_CONFIG) this.directPaths.networkTraffic(source, p.via, () => n.gate(source));
         return;
       }
+      case Verb.PUSH_DIRECT_PATHS:
+        this.directPaths.received(source, payload);
+        return;
       case Verb.MULTICAST_LIKE: {
         let groups: MulticastGroupRef[];
         try {

@@ -354,6 +354,19 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   }
 
   /**
+   * Tries `endpoint` as a direct path to known peer `address` (an address it pushed, or a mapping): an ECHO (HELLO
+   * to old peers) whose authentic OK makes it a path. Rate-limited per path; false when the peer is unknown or the
+   * address may not be a path (see `allowPath`).
+   */
+  attemptContact(address: number, endpoint: InetAddress): boolean {
+    if (this.state !== 'running') return false;
+    const peer = this.peers.get(address);
+    if (peer === undefined || endpoint.port === 0 || !this.peers.mayUsePath(peer, endpoint) || !this.canSend(endpoint.family)) return false;
+    this.contact(peer, endpoint);
+    return true;
+  }
+
+  /**
    * ECHO → OK(ECHO). `via` tells how the reply arrived.
    * @throws {Vl1NodeError} ZT_ERR_TIMEOUT, ZT_ERR_NO_ROUTE, ZT_ERR_NOT_RUNNING, ZT_ERR_STOPPED.
    */
