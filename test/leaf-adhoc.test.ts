@@ -7,7 +7,10 @@
  * FRAMEs, ARP as multicast (address-resolution groups, LIKE and GATHER through the root), IPv6 neighbour
  * discovery answered by NDP emulation, and a TCP stream of 50 MB whose hash must match at the far end.
  *
- *   public segment: our root 192.0.0.1, leaf A 192.0.0.2, leaf B 192.0.0.3 (and 2001:db8:1::/64)
+ * Leaf C has no UDP at all (iptables drops it in its namespace) and local.conf `forceTcpRelay`: it reaches the
+ * network through the TCP/443 relay of its planet's root, found without any relay address configured.
+ *
+ *   public segment: our root 192.0.0.1 (TCP relay on 443), leaves A 192.0.0.2, B .3, C .4 (and 2001:db8:1::/64)
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,15 +45,22 @@ describe('leaf: two of our leaves on an ad-hoc network through our root', { skip
   let root: OurRoot;
   let a: OurLeaf;
   let b: OurLeaf;
+  let c: OurLeaf;
   let netA: LeafNetworkJson;
   let netB: LeafNetworkJson;
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'ztroot-leaf-adhoc-'));
-    topo = await createTopology({ publicHosts: 2 });
-    root = await startOurRoot(topo, work);
+    topo = await createTopology({ publicHosts: 3 });
+    root = await startOurRoot(topo, work, ['--tcp-relay', `${topo.root.ip4}:443`]);
     const planet = join(root.stateDir, 'planet');
-    [a, b] = await Promise.all([startOurLeaf(topo, work, 'a', topo.publicHosts[0]!, planet), startOurLeaf(topo, work, 'b', topo.publicHosts[1]!, planet)]);
+    const hostC = topo.publicHosts[2]!;
+    for (const tool of ['iptables', 'ip6tables']) for (const chain of ['INPUT', 'OUTPUT']) await topo.exec(hostC.ns, tool, ['-A', chain, '-p', 'udp', '-j', 'DROP']);
+    [a, b, c] = await Promise.all([
+      startOurLeaf(topo, work, 'a', topo.publicHosts[0]!, planet),
+      startOurLeaf(topo, work, 'b', topo.publicHosts[1]!, planet),
+      startOurLeaf(topo, work, 'c', hostC, planet, [], { settings: { forceTcpRelay: true } }),
+    ]);
   });
 
   after(async () => {
@@ -59,7 +69,7 @@ describe('leaf: two of our leaves on an ad-hoc network through our root', { skip
   });
 
   const diag = (t: { diagnostic(s: string): void }) => {
-    for (const l of [a, b]) if (l !== undefined) t.diagnostic(`leaf ${l.host.ip4} log tail:\n${leafLog(l).trimEnd().split('\n').slice(-30).join('\n')}`);
+    for (const l of [a, b, c]) if (l !== undefined) t.diagnostic(`leaf ${l.host.ip4} log tail:\n${leafLog(l).trimEnd().split('\n').slice(-30).join('\n')}`);
   };
 
   test('both leaves come online through our root', { timeout: 30_000 }, async (t) => {
@@ -155,6 +165,29 @@ describe('leaf: two of our leaves on an ad-hoc network through our root', { skip
     const pb = peers.find((p) => p.address === b.address);
     assert.ok(pb !== undefined, `leaf A knows leaf B: ${JSON.stringify(peers)}`);
     assert.ok(pb.paths.some((p) => p.address.startsWith(`${b.host.ip4}/`) || (b.host.ip6 !== null && p.address.startsWith(`${b.host.ip6}/`))), JSON.stringify(pb));
+  });
+
+  test('a leaf without UDP reaches the network through its root\'s TCP relay (forceTcpRelay) and pings A', { timeout: 60_000 }, async (t) => {
+    try {
+      const st = await waitFor('C online through the tunnel', 20_000, async () => {
+        const s = (await leafApi<{ online: boolean; tcpFallbackActive: boolean }>(topo!, c, 'GET', '/status')).body;
+        return s.online ? s : undefined;
+      }, 250);
+      assert.equal(st.tcpFallbackActive, true);
+      await joinAndWait(topo!, c, NWID, formBIpv4(c.address));
+      const dst = formBIpv4(a.address);
+      await waitFor(`C pings A at ${dst} through the tunnel`, 30_000, async () => {
+        const out = await topo!.exec(c.host.ns, 'ping', ['-c', '1', '-W', '1', dst], { timeoutMs: 5000 }).catch((e: Error) => ({ stdout: e.message }));
+        return /1 received/.test(out.stdout) ? true : undefined;
+      }, 200);
+      const out = (await topo!.exec(c.host.ns, 'ping', ['-c', '5', '-i', '0.2', '-W', '2', dst], { timeoutMs: 15_000 })).stdout;
+      assert.match(out, /5 packets transmitted, 5 received/);
+      const peers = (await leafApi<Array<{ address: string; tunneled: boolean }>>(topo!, c, 'GET', '/peer')).body;
+      assert.ok(peers.length > 0 && peers.every((p) => p.tunneled), JSON.stringify(peers));
+    } catch (e) {
+      diag(t);
+      throw e;
+    }
   });
 
   test('leave removes the TAP device and forgets the network; a restart does not rejoin it', { timeout: 30_000 }, async () => {
