@@ -5,7 +5,7 @@
  * variables such as PATH, the directory). A ```yaml block whose first line is `# <file>` is written to that file
  * when reached: the README tells the reader to save it so.
  *
- * Commands that serve (`npm start`, `ztroot start …`, `ztroot relay …`) run in a network namespace of their own
+ * Commands that serve (`npm start`, `ztroot start …`, `ztroot relay …`, `ztroot leaf …`) run in a network namespace of their own
  * (their ports — 9993, 9980, 443 — are then free whatever else runs on this machine) until they report that
  * they serve, then get SIGTERM and must stop cleanly. Skipped, each with its reason printed: `npm install`
  * (needs the network; the checkout under test is what it built), `npm test` (this suite itself), and commands
@@ -69,6 +69,7 @@ function servesUntilStopped(cmd: string): string | null {
   if (/--(help|version|print-config)\b/.test(cmd)) return null;
   if (/^npm start\b|^ztroot start\b/.test(cmd)) return 'root started';
   if (/^ztroot relay\b/.test(cmd)) return 'relay listening';
+  if (/^ztroot leaf\b/.test(cmd)) return 'leaf started';
   return null;
 }
 
@@ -130,7 +131,7 @@ test('README.md: every shell command it shows works as written', { skip: skip ? 
       assert.ok(out.includes(`"msg":"${ready}"`), `${where}\ndid not report "${ready}" (exit ${child.exitCode})\nstdout:\n${out}\nstderr:\n${err}`);
       process.kill(-child.pid!, 'SIGTERM');
       await exited;
-      const stopped = ready === 'root started' ? '"msg":"stopped"' : '"msg":"relay stopped"';
+      const stopped = ready === 'relay listening' ? '"msg":"relay stopped"' : '"msg":"stopped"';
       assert.ok(out.includes(stopped), `${where}\nstopped uncleanly\nstdout:\n${out}\nstderr:\n${err}`);
       report.push(`served ${step.text}  (until SIGTERM)`);
     }
