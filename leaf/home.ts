@@ -323,8 +323,8 @@ export class LeafHome {
     if (st === null) {
       throw new ZtError(
         ZtErrorCode.BAD_CONFIG,
-        `${path} is missing: this leaf joins your own planet, never ZeroTier's built-in one. Copy your roots' planet file there ` +
-          `(a root made by 'ztroot start' keeps it at <its state directory>/planet; 'mkplanet' writes one too)`,
+        `${path} is missing: this leaf joins your own planet, never ZeroTier's built-in one. Copy your roots' planet file there, ` +
+          `or start once with 'ztroot leaf --planet FILE' (a root made by 'ztroot start' keeps it at <its state directory>/planet; 'mkplanet' writes one too)`,
       );
     }
     if (!st.isFile()) throw new ZtError(ZtErrorCode.BAD_CONFIG, `${path} is not a file: it must be your roots' planet file`);
