@@ -14,7 +14,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTopology, netnsUnavailableReason, type Topology } from './netns.js';
@@ -160,6 +160,22 @@ describe('leaf: two of our leaves on an ad-hoc network through our root', { skip
     }
   });
 
+  test('/metrics counts what happened in 1.14\'s names: one network, frames accepted both ways, packets by type', { timeout: 20_000 }, async () => {
+    const text = (await leafApi<string>(topo!, a, 'GET', '/metrics')).body;
+    const value = (line: string): number => {
+      const m = new RegExp(`^${line.replace(/[{}"]/g, '\\$&')} (\\d+)$`, 'm').exec(text);
+      assert.ok(m !== null, `${line} in /metrics:\n${text}`);
+      return Number(m[1]);
+    };
+    assert.equal(value('zt_num_networks'), 1);
+    assert.ok(value(`zt_network_packets{accepted="yes",direction="rx",network_id="${NWID}"}`) > 1000);
+    assert.ok(value(`zt_network_packets{accepted="yes",direction="tx",network_id="${NWID}"}`) > 1000);
+    assert.ok(value('zt_packet{direction="rx",packet_type="frame"}') > 1000);
+    assert.ok(value('zt_packet{direction="tx",packet_type="hello"}') >= 1);
+    assert.match(text, /^# TYPE zt_packet counter$/m);
+    assert.doesNotMatch(text, /_total/);
+  });
+
   test('the paths between the leaves became direct (RENDEZVOUS), and the root relayed only the start', { timeout: 30_000 }, async () => {
     const peers = (await leafApi<Array<{ address: string; role: string; paths: Array<{ address: string; preferred: boolean }> }>>(topo!, a, 'GET', '/peer')).body;
     const pb = peers.find((p) => p.address === b.address);
@@ -190,7 +206,7 @@ describe('leaf: two of our leaves on an ad-hoc network through our root', { skip
     }
   });
 
-  test('leave removes the TAP device and forgets the network; a restart does not rejoin it', { timeout: 30_000 }, async () => {
+  test('leave removes the TAP device and forgets the network (networks.d no longer names it)', { timeout: 30_000 }, async () => {
     const dev = netA.portDeviceName;
     const r = await leafApi(topo!, a, 'DELETE', `/network/${NWID}`);
     assert.equal(r.status, 200);
@@ -200,6 +216,8 @@ describe('leaf: two of our leaves on an ad-hoc network through our root', { skip
     }, 100);
     const list = (await leafApi<unknown[]>(topo!, a, 'GET', '/network')).body;
     assert.deepEqual(list, []);
+    assert.equal(existsSync(join(a.home, 'networks.d', `${NWID}.conf`)), false);
+    assert.equal(existsSync(join(a.home, 'networks.d', `${NWID}.local.conf`)), false);
   });
 
   test('SIGTERM: the leaf exits 0 and its TAP device is gone', { timeout: 20_000 }, async () => {
