@@ -27,7 +27,7 @@ import { LeafHome, type HomeNotice } from './home.js';
 import { Vl1Node } from './vl1-node.js';
 import type { ReceivedPacket, Vl1Logger } from './types.js';
 import { Network, hex16, type NetworkHost } from './network.js';
-import { openTap, type TapDevice } from './tap.js';
+import { openTap, tapUnavailableReason, type TapDevice } from './tap.js';
 import { PortMapper, type PortMapperOptions, type PortMapping } from './port-mapping.js';
 import { startLocalApi, type HostCheck, type LocalApi } from './local-api.js';
 import { leafMetricsText } from './leaf-metrics.js';
@@ -157,6 +157,9 @@ export class Leaf implements LeafModel {
       (this.log?.error ?? this.log?.warn)?.call(this.log, { root: root.toString(16).padStart(10, '0') }, 'a root says another node has our address: make a new identity (delete identity.secret) and restart'),
     );
     await node.start();
+    // Said once at start, not only when a join fails: the operator sees at once why networks will be PORT_ERROR.
+    const noTap = opts.openTap === undefined ? tapUnavailableReason() : null;
+    if (noTap !== null) this.log?.warn({ reason: noTap }, 'TAP devices cannot be made here: every network will be PORT_ERROR until this is fixed');
     const saved = this.home.loadNetworkConfigs();
     for (const nwid of this.home.joinedNetworks()) this.addNetwork(nwid, this.home.loadNetworkSettings(nwid)?.settings, saved.get(nwid));
     this.api = await startLocalApi(this, {
