@@ -17,6 +17,15 @@ export interface UdpDeps {
   log: Vl1Logger | undefined;
 }
 
+/**
+ * Bytes asked for each socket's receive and send buffers (SO_RCVBUF / SO_SNDBUF; Linux doubles the figure for its
+ * bookkeeping and caps it at net.core.rmem_max / wmem_max). A TCP stream over the TAP arrives as bursts of
+ * full-size datagrams faster than one event-loop turn drains them: Linux's default 212992 bytes holds ~90 of them,
+ * and every datagram beyond is dropped (UdpRcvbufErrors), which TCP reads as congestion (`ztroot bench leaf`:
+ * 54 Mbit/s with thousands of drops per second, see the commit). 1.14 asks for large buffers too (`osdep/Phy.hpp`).
+ */
+export const UDP_SOCKET_BUFFER_BYTES = 4 << 20;
+
 /** Remotes remembered as last heard on a socket other than their family's first (bounded, least recently heard first out). */
 const MAX_REMEMBERED_REMOTES = 4096;
 
@@ -101,7 +110,8 @@ export class UdpSockets {
   }
 
   private bind(family: 4 | 6, address: string, port: number): Promise<void> {
-    const s = createSocket(family === 4 ? { type: 'udp4' } : { type: 'udp6', ipv6Only: true });
+    const buffers = { recvBufferSize: UDP_SOCKET_BUFFER_BYTES, sendBufferSize: UDP_SOCKET_BUFFER_BYTES };
+    const s = createSocket(family === 4 ? { type: 'udp4', ...buffers } : { type: 'udp6', ipv6Only: true, ...buffers });
     return new Promise<void>((resolve, reject) => {
       const onError = (e: Error): void => {
         s.close();
@@ -111,6 +121,11 @@ export class UdpSockets {
       s.bind({ address, port, exclusive: true }, () => {
         s.off('error', onError);
         s.on('error', (e) => this.deps.log?.warn({ err: String(e), family }, 'UDP socket error'));
+        // Linux reports twice what it granted; less than asked means net.core.rmem_max (or wmem_max) capped it.
+        const granted = Math.min(s.getRecvBufferSize(), s.getSendBufferSize()) / 2;
+        if (granted < UDP_SOCKET_BUFFER_BYTES) {
+          this.deps.log?.info({ family, port, asked: UDP_SOCKET_BUFFER_BYTES, granted }, 'UDP socket buffers capped by the host: raise net.core.rmem_max and wmem_max for bursts at speed');
+        }
         s.on('message', (msg: Buffer, rinfo) => {
           const ip = parseIp(rinfo.address);
           if (ip === null) return; // cannot happen for a UDP source; nothing to attribute a drop to
