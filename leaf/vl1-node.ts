@@ -45,7 +45,7 @@ import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import { splitPacket, Reassembler } from '../vl1/fragment.js';
 import { Identity } from '../vl1/identity.js';
 import { inetAddressFromBytes, parseIp, type InetAddress } from '../vl1/inet-address.js';
-import { cipherSuite, dearmor, getHops, isFragment, openPacket, packetDest, packetId, packetSource, sealPacket } from '../vl1/packet.js';
+import { cipherSuite, compressesVerb, dearmor, getHops, isFragment, openPacket, packetDest, packetId, packetSource, sealPacket } from '../vl1/packet.js';
 import { PeerKey } from '../vl1/peer-key.js';
 import { buildHelloPacket } from '../vl1/hello-packet.js';
 import { decodeError } from '../vl1/verbs/error.js';
@@ -480,7 +480,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   }
 
   private sealAndSend(peer: Peer, verb: number, payload: Uint8Array, targets: InetAddress[], expect?: Expect): bigint | null {
-    const pkt = sealPacket({ dest: peer.identity.address, source: this.address, verb, payload }, peer.key, suiteFor(peer), { mtu: this.mtu });
+    const pkt = sealPacket({ dest: peer.identity.address, source: this.address, verb, payload }, peer.key, suiteFor(peer), { mtu: this.mtu, compress: compressesVerb(verb) });
     const id = packetId(pkt);
     if (expect !== undefined) this.expecting.add(id, expect);
     const parts = splitPacket(pkt, this.mtu);

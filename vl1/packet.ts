@@ -35,6 +35,7 @@ import {
   PROTO_MAX_HOPS,
   VERB_FLAG_COMPRESSED,
   VERB_MASK,
+  Verb,
 } from './constants.js';
 import { ZtError, ZtErrorCode } from './errors.js';
 import { PeerKey } from './peer-key.js';
@@ -329,6 +330,16 @@ export function openPacket(pkt: Uint8Array, key: PeerKey, maxPayload = MAX_PACKE
   const compressed = (vb & VERB_FLAG_COMPRESSED) !== 0;
   const body = pkt.subarray(IDX_PAYLOAD);
   return { verb: vb & VERB_MASK, payload: compressed ? lz4Decompress(body, maxPayload) : body, compressed };
+}
+
+/**
+ * Whether 1.14 tries LZ4 on a packet of this verb: every verb but unicast FRAME and EXT_FRAME, which it never
+ * compresses (node/Switch.cpp, "1.4.8: disable compression for unicast"; vl2.md §0). Pass it as `compress` to
+ * {@link sealPacket}.
+ */
+export function compressesVerb(verb: number): boolean {
+  const v = verb & VERB_MASK;
+  return v !== Verb.FRAME && v !== Verb.EXT_FRAME;
 }
 
 /**
