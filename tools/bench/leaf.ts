@@ -11,7 +11,8 @@
  * namespaces' UDP socket-buffer drops and TAP drops, so the figure comes with what limits it. Then the TAP layer
  * alone (`ztroot bench tap`) in frames/s. Our leaves run at the default log level (info); ZTROOT_BENCH_LEAF_LOG sets
  * another. ZTROOT_BENCH_LEAF_RUNS repeats the measurement (default 1: the spread on a shared machine needs several).
- * ZTROOT_BENCH_LEAF_PROF=<dir> runs our leaves with `--cpu-prof --cpu-prof-dir=<dir>` (profiles written at stop).
+ * ZTROOT_BENCH_LEAF_PROF=<dir> runs our leaves with `--cpu-prof --cpu-prof-dir=<dir>` (profiles written at stop);
+ * ZTROOT_BENCH_LEAF_NODE_ARGS passes other node options (e.g. `--perf-basic-prof` for `perf record -p <leaf pid>`).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -57,9 +58,10 @@ interface Watched {
 }
 
 interface CpuSample {
-  /** Ticks of the main thread (the JS thread for Node) and of the whole process. */
+  /** Ticks of the main thread (the JS thread for Node) and of the whole process, and the process's in the kernel. */
   main: number;
   all: number;
+  sys: number;
 }
 
 interface CpuUse {
@@ -69,18 +71,23 @@ interface CpuUse {
   allPct: number;
   /** CPU seconds of the whole process. */
   seconds: number;
+  /** Of which in the kernel (system calls, and the network stack work they run). */
+  sysSeconds: number;
 }
 
-function ticksOf(statFile: string): number {
+/** User and system ticks from a /proc stat file. */
+function ticksOf(statFile: string): { user: number; sys: number } {
   // Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15.
   const s = readFileSync(statFile, 'utf8');
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
+  return { user: Number(f[11]), sys: Number(f[12]) };
 }
 
 function sampleCpu(w: Watched): CpuSample | null {
   try {
-    return { main: ticksOf(`/proc/${w.pid}/task/${w.pid}/stat`), all: ticksOf(`/proc/${w.pid}/stat`) };
+    const main = ticksOf(`/proc/${w.pid}/task/${w.pid}/stat`);
+    const all = ticksOf(`/proc/${w.pid}/stat`);
+    return { main: main.user + main.sys, all: all.user + all.sys, sys: all.sys };
   } catch {
     return null; // gone
   }
@@ -164,7 +171,7 @@ async function iperf(t: Topology, from: End, to: End, reverse: boolean, watched:
     const cpu: CpuUse[] = [];
     watched.forEach((w, i) => {
       const a = cpuBefore[i], b = cpuAfter[i];
-      if (a && b) cpu.push({ name: w.name, mainPct: ((b.main - a.main) / CLK_TCK / wall) * 100, allPct: ((b.all - a.all) / CLK_TCK / wall) * 100, seconds: (b.all - a.all) / CLK_TCK });
+      if (a && b) cpu.push({ name: w.name, mainPct: ((b.main - a.main) / CLK_TCK / wall) * 100, allPct: ((b.all - a.all) / CLK_TCK / wall) * 100, seconds: (b.all - a.all) / CLK_TCK, sysSeconds: (b.sys - a.sys) / CLK_TCK });
     });
     return {
       mbps: j.end.sum_received.bits_per_second / 1e6,
@@ -208,7 +215,7 @@ async function ourPair(t: Topology, work: string, root: OurRoot, runs: number): 
   const planet = join(root.stateDir, 'planet');
   const extra = ['--log-level', process.env.ZTROOT_BENCH_LEAF_LOG ?? 'info'];
   const prof = process.env.ZTROOT_BENCH_LEAF_PROF;
-  const nodeArgs = prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`];
+  const nodeArgs = [...(prof === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${prof}`]), ...(process.env.ZTROOT_BENCH_LEAF_NODE_ARGS ?? '').split(' ').filter((x) => x !== '')];
   const [a, b] = await Promise.all([
     startOurLeaf(t, work, 'a', t.publicHosts[0]!, planet, extra, undefined, nodeArgs),
     startOurLeaf(t, work, 'b', t.publicHosts[1]!, planet, extra, undefined, nodeArgs),
@@ -295,7 +302,7 @@ function describeTransfer(label: string, tr: Transfer[]): string[] {
     lines.push(`      CPU (% of one core): ${cpu}`);
     // Less sensitive to the machine's other load than Mbit/s: what each process spends per megabyte carried.
     const mb = (x.mbps * seconds()) / 8;
-    lines.push(`      CPU per MB carried: ${x.cpu.filter((c) => c.name !== 'root').map((c) => `${c.name} ${((c.seconds * 1000) / mb).toFixed(1)} ms`).join(', ')}`);
+    lines.push(`      CPU per MB carried: ${x.cpu.filter((c) => c.name !== 'root').map((c) => `${c.name} ${((c.seconds * 1000) / mb).toFixed(1)} ms (${((c.sysSeconds * 1000) / mb).toFixed(1)} in the kernel)`).join(', ')}`);
     lines.push(`      drops: ${d}`);
   }
   return lines;
