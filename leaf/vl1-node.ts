@@ -39,7 +39,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 
-import { equalBytes } from '../vl1/bytes.js';
+import { equalBytes, packetCopy } from '../vl1/bytes.js';
 import { DEFAULT_PHYSMTU, ErrorCode, IDX_PAYLOAD, IDX_VERB, MIN_PACKET_LENGTH, PEER_ACTIVITY_TIMEOUT, PROTO_VERSION, PROTO_VERSION_MIN, VERB_MASK, Verb, verbName } from '../vl1/constants.js';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import { splitPacket, Reassembler } from '../vl1/fragment.js';
@@ -669,7 +669,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
         this.onEcho(peer, payload, from, packetId(pkt));
         return;
       default:
-        this.emit('packet', { source, verb, payload: payload.slice(), via, hops, from, packetId: packetId(pkt) });
+        this.emit('packet', { source, verb, payload: packetCopy(payload), via, hops, from, packetId: packetId(pkt) });
     }
   }
 

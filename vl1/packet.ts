@@ -13,7 +13,7 @@
  */
 import { createCipheriv, createHash, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
 import { poly1305 } from '@noble/ciphers/_poly1305.js';
-import { readU40, readU64, writeU40, toHex, equalBytes } from './bytes.js';
+import { readU40, readU64, writeU40, toHex, equalBytes, packetBytes } from './bytes.js';
 import {
   FLAG_ENCRYPTED_DEPRECATED,
   FLAG_EXTENDED_ARMOR,
@@ -179,7 +179,7 @@ export function buildPacket(f: PacketFields): Uint8Array {
   checkByte(f.verb, 'verb byte');
   const flags = f.flags ?? 0;
   checkByte(flags, 'flags byte');
-  const pkt = new Uint8Array(len);
+  const pkt = packetBytes(len);
   if (f.packetId !== undefined) {
     if (f.packetId.length !== 8) throw new ZtError(ZtErrorCode.BAD_VALUE, `packet id must be 8 bytes, got ${f.packetId.length}`);
     pkt.set(f.packetId, 0);
