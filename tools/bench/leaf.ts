@@ -12,7 +12,8 @@
  * alone (`ztroot bench tap`) in frames/s. Our leaves run at the default log level (info); ZTROOT_BENCH_LEAF_LOG sets
  * another. ZTROOT_BENCH_LEAF_RUNS repeats the measurement (default 1: the spread on a shared machine needs several).
  * ZTROOT_BENCH_LEAF_PROF=<dir> runs our leaves with `--cpu-prof --cpu-prof-dir=<dir>` (profiles written at stop);
- * ZTROOT_BENCH_LEAF_NODE_ARGS passes other node options (e.g. `--perf-basic-prof` for `perf record -p <leaf pid>`).
+ * ZTROOT_BENCH_LEAF_NODE_ARGS passes other node options (e.g. `--perf-basic-prof` for `perf record -p <leaf pid>`);
+ * ZTROOT_BENCH_LEAF_KEEP=1 keeps the work directory (homes, logs) and prints where.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -359,7 +360,8 @@ export async function run(): Promise<void> {
     }
   } finally {
     await t.destroy();
-    rmSync(work, { recursive: true, force: true });
+    if (process.env.ZTROOT_BENCH_LEAF_KEEP === '1') console.log(`  kept the leaves' homes and logs in ${work}`);
+    else rmSync(work, { recursive: true, force: true });
   }
   if (process.env.ZTROOT_BENCH_LEAF_TAP !== '0') await (await import('./tap.js')).run();
 }
