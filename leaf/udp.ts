@@ -4,7 +4,7 @@
  * which 1.14 would not treat as the same IPv4 surface, vl1.md §5.1). A remote is answered from the socket it
  * last spoke to.
  */
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket, type Socket, type SocketOptions } from 'node:dgram';
 import { inetAddressFromBytes, parseIp, type InetAddress } from '../vl1/inet-address.js';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import type { Vl1Logger } from './types.js';
@@ -17,6 +17,15 @@ export interface UdpDeps {
   log: Vl1Logger | undefined;
 }
 
+/**
+ * Bytes asked for each socket's receive and send buffers (SO_RCVBUF / SO_SNDBUF; Linux doubles the figure for its
+ * bookkeeping and caps it at net.core.rmem_max / wmem_max). A TCP stream over the TAP arrives as bursts of
+ * full-size datagrams faster than one event-loop turn drains them: Linux's default 212992 bytes holds ~90 of them,
+ * and every datagram beyond is dropped (UdpRcvbufErrors), which TCP reads as congestion (`ztroot bench leaf`:
+ * 54 Mbit/s with thousands of drops per second, see the commit). 1.14 asks for large buffers too (`osdep/Phy.hpp`).
+ */
+export const UDP_SOCKET_BUFFER_BYTES = 4 << 20;
+
 /** Remotes remembered as last heard on a socket other than their family's first (bounded, least recently heard first out). */
 const MAX_REMEMBERED_REMOTES = 4096;
 
@@ -28,6 +37,12 @@ export class UdpSockets {
    * answers from the address:port it sent to (1.14 keeps a path per local socket for the same reason).
    */
   private readonly lastSocket = new Map<string, Socket>();
+  /**
+   * The last datagram's socket and source with its parsed address: a stream comes from one source, and parsing its
+   * address text (and remembering its socket) per datagram was ~2 % of a leaf's CPU at speed. The address object is
+   * shared by the datagrams of that source; nothing downstream modifies one.
+   */
+  private lastRx: { s: Socket; ip: string; port: number; from: InetAddress } | null = null;
   constructor(private readonly deps: UdpDeps) {}
 
   /**
@@ -86,6 +101,7 @@ export class UdpSockets {
     const socks = [...this.sockets.values()].flat();
     this.sockets.clear();
     this.lastSocket.clear();
+    this.lastRx = null;
     await Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
 
@@ -101,7 +117,11 @@ export class UdpSockets {
   }
 
   private bind(family: 4 | 6, address: string, port: number): Promise<void> {
-    const s = createSocket(family === 4 ? { type: 'udp4' } : { type: 'udp6', ipv6Only: true });
+    // Every address this socket sends to or binds is an IP literal already: answering the lookup at once spares each
+    // send dns.lookup's deferral to the next tick (a closure and a tick per datagram).
+    const lookup = (addr: string, _o: unknown, cb: (err: Error | null, address: string, family: number) => void): void => cb(null, addr, family);
+    const opts = { recvBufferSize: UDP_SOCKET_BUFFER_BYTES, sendBufferSize: UDP_SOCKET_BUFFER_BYTES, lookup: lookup as unknown as SocketOptions['lookup'] };
+    const s = createSocket(family === 4 ? { type: 'udp4', ...opts } : { type: 'udp6', ipv6Only: true, ...opts });
     return new Promise<void>((resolve, reject) => {
       const onError = (e: Error): void => {
         s.close();
@@ -111,11 +131,23 @@ export class UdpSockets {
       s.bind({ address, port, exclusive: true }, () => {
         s.off('error', onError);
         s.on('error', (e) => this.deps.log?.warn({ err: String(e), family }, 'UDP socket error'));
+        // Linux reports twice what it granted; less than asked means net.core.rmem_max (or wmem_max) capped it.
+        const granted = Math.min(s.getRecvBufferSize(), s.getSendBufferSize()) / 2;
+        if (granted < UDP_SOCKET_BUFFER_BYTES) {
+          this.deps.log?.info({ family, port, asked: UDP_SOCKET_BUFFER_BYTES, granted }, 'UDP socket buffers capped by the host: raise net.core.rmem_max and wmem_max for bursts at speed');
+        }
         s.on('message', (msg: Buffer, rinfo) => {
-          const ip = parseIp(rinfo.address);
-          if (ip === null) return; // cannot happen for a UDP source; nothing to attribute a drop to
+          let from: InetAddress;
+          const last = this.lastRx;
+          if (last !== null && last.s === s && last.port === rinfo.port && last.ip === rinfo.address) from = last.from; // heardOn done for it
+          else {
+            const ip = parseIp(rinfo.address);
+            if (ip === null) return; // cannot happen for a UDP source; nothing to attribute a drop to
             if (this.sockets.get(family)!.length > 1) this.heardOn(family, s, `${rinfo.address}/${rinfo.port}`);
-          this.deps.onDatagram(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), inetAddressFromBytes(ip, rinfo.port));
+            from = inetAddressFromBytes(ip, rinfo.port);
+            this.lastRx = { s, ip: rinfo.address, port: rinfo.port, from };
+          }
+          this.deps.onDatagram(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), from);
         });
         const list = this.sockets.get(family) ?? [];
         list.push(s);

@@ -205,6 +205,40 @@ test('HELLO on the wire: 1.14.1 layout, suite 0, encrypted empty moon list; suit
   }
 });
 
+test('unicast FRAME and EXT_FRAME go out uncompressed, as 1.14 sends them; other verbs are LZ4-compressed when that shrinks them', async () => {
+  // 1.14 never compresses unicast frames (node/Switch.cpp, vl2.md §0): they are mostly incompressible (TCP, TLS), and
+  // trying LZ4 on each cost the leaf ~10 % of its CPU per frame (`ztroot bench leaf` profile).
+  const signer = c25519Generate();
+  const x = await rawSocket();
+  const a = new Vl1Node({ identity: A, planet: makePlanet(R, x.port, signer), bind: { address: LO }, ...FAST });
+  const keyRA = new PeerKey(R.agree(A.publicOnly()));
+  try {
+    await a.start();
+    const compressible = new Uint8Array(1000); // zeros: LZ4 shrinks them to a few bytes
+    for (const verb of [Verb.FRAME, Verb.EXT_FRAME, Verb.MULTICAST_LIKE]) assert.notEqual(a.sendNow(R.address, verb, compressible), null);
+    const opened = (verb: number) => {
+      for (const m of x.inbox) {
+        if (cipherSuite(m.data) === 0) continue; // HELLO
+        const o = openPacket(m.data.slice(), keyRA);
+        if (o.verb === verb) return o;
+      }
+      return undefined;
+    };
+    await until('the three packets at the fake root', () => [Verb.FRAME, Verb.EXT_FRAME, Verb.MULTICAST_LIKE].every((v) => opened(v) !== undefined));
+    for (const verb of [Verb.FRAME, Verb.EXT_FRAME]) {
+      const o = opened(verb)!;
+      assert.equal(o.compressed, false, `verb ${verb} compressed`);
+      assert.ok(equalArrays(o.payload, compressible));
+    }
+    const like = opened(Verb.MULTICAST_LIKE)!;
+    assert.equal(like.compressed, true);
+    assert.ok(equalArrays(like.payload, compressible));
+  } finally {
+    await a.stop();
+    x.s.close();
+  }
+});
+
 test('real root + two leaves: ONLINE, WHOIS, A→B relayed, RENDEZVOUS from the root, then direct pings the root never sees', async () => {
   const signer = c25519Generate();
   const root = await startRoot((port) => makePlanet(R, port, signer));

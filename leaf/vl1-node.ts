@@ -39,13 +39,13 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 
-import { equalBytes } from '../vl1/bytes.js';
+import { equalBytes, packetCopy } from '../vl1/bytes.js';
 import { DEFAULT_PHYSMTU, ErrorCode, IDX_PAYLOAD, IDX_VERB, MIN_PACKET_LENGTH, PEER_ACTIVITY_TIMEOUT, PROTO_VERSION, PROTO_VERSION_MIN, VERB_MASK, Verb, verbName } from '../vl1/constants.js';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import { splitPacket, Reassembler } from '../vl1/fragment.js';
 import { Identity } from '../vl1/identity.js';
 import { inetAddressFromBytes, parseIp, type InetAddress } from '../vl1/inet-address.js';
-import { cipherSuite, dearmor, getHops, isFragment, openPacket, packetDest, packetId, packetSource, sealPacket } from '../vl1/packet.js';
+import { cipherSuite, compressesVerb, dearmor, getHops, isFragment, openPacket, packetDest, packetId, packetSource, sealPacket } from '../vl1/packet.js';
 import { PeerKey } from '../vl1/peer-key.js';
 import { buildHelloPacket } from '../vl1/hello-packet.js';
 import { decodeError } from '../vl1/verbs/error.js';
@@ -493,7 +493,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   }
 
   private sealAndSend(peer: Peer, verb: number, payload: Uint8Array, targets: InetAddress[], expect?: Expect): bigint | null {
-    const pkt = sealPacket({ dest: peer.identity.address, source: this.address, verb, payload }, peer.key, suiteFor(peer), { mtu: this.mtu });
+    const pkt = sealPacket({ dest: peer.identity.address, source: this.address, verb, payload }, peer.key, suiteFor(peer), { mtu: this.mtu, compress: compressesVerb(verb) });
     const id = packetId(pkt);
     if (expect !== undefined) this.expecting.add(id, expect);
     const parts = splitPacket(pkt, this.mtu);
@@ -682,7 +682,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
         this.onEcho(peer, payload, from, packetId(pkt));
         return;
       default:
-        this.emit('packet', { source, verb, payload: payload.slice(), via, hops, from, packetId: packetId(pkt) });
+        this.emit('packet', { source, verb, payload: packetCopy(payload), via, hops, from, packetId: packetId(pkt) });
     }
   }
 

@@ -45,15 +45,15 @@ export function leafLog(l: OurLeaf): string {
 
 /**
  * Starts `ztroot leaf --home <work>/<name> --planet <planet>` in `host`'s namespace and waits for its API.
- * `localConf`, if given, is written first.
+ * `localConf`, if given, is written first; `nodeArgs` go to node before the script (e.g. `--cpu-prof`).
  */
-export async function startOurLeaf(t: Topology, work: string, name: string, host: Host, planetFile: string, extra: string[] = [], localConf?: object): Promise<OurLeaf> {
+export async function startOurLeaf(t: Topology, work: string, name: string, host: Host, planetFile: string, extra: string[] = [], localConf?: object, nodeArgs: string[] = []): Promise<OurLeaf> {
   const home = join(work, name);
   mkdirSync(home, { recursive: true });
   if (localConf !== undefined) (await import('node:fs')).writeFileSync(join(home, 'local.conf'), JSON.stringify(localConf));
   const log = join(work, `${name}.log`);
   const fd = openSync(log, 'w');
-  const proc = t.spawn(host.ns, process.execPath, [LEAF_CLI, 'leaf', '--home', home, '--planet', planetFile, '--log-level', 'debug', ...extra], { stdio: ['ignore', fd, fd] });
+  const proc = t.spawn(host.ns, process.execPath, [...nodeArgs, LEAF_CLI, 'leaf', '--home', home, '--planet', planetFile, '--log-level', 'debug', ...extra], { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   let exited: string | null = null;
   proc.once('exit', (code, sig) => (exited = `exit ${code} ${sig ?? ''}`));

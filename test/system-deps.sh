@@ -27,6 +27,9 @@ REQUIRED=(
   # (update-rc.d defaults-disabled): the tests start the daemon themselves, inside a namespace.
   "miniupnpd miniupnpd-iptables"
   "miniupnpd miniupnpd"
+  # `ztroot bench leaf` measures TCP between two leaves' TAP devices with iperf3 (the same tool as for the real
+  # zerotier-one beside them); Debian's package installs a systemd unit that stays disabled
+  "iperf3 iperf3"
 )
 missing_pkgs=()
 for entry in "${REQUIRED[@]}"; do

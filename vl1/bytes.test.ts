@@ -51,3 +51,43 @@ test('hex is strict and 40-bit values are exact', () => {
   writeU40(b, 0, 0xffffffffff);
   assert.equal(readU40(b, 0), 0xffffffffff);
 });
+
+test('packetBytes: zeroed arrays of the asked length that never overlap, 8-byte aligned in their slab; small and large ones standalone', async () => {
+  const { packetBytes, packetCopy, PACKET_SLAB_BYTES } = await import('./bytes.js');
+  const got: Uint8Array[] = [];
+  // Enough to span several slabs, with odd sizes so alignment matters.
+  for (let i = 0; i < 200; i++) {
+    const n = 65 + ((i * 977) % 3000);
+    const a = packetBytes(n);
+    assert.equal(a.length, n);
+    assert.ok(a.every((b) => b === 0), 'zeroed');
+    assert.equal(a.byteOffset % 8, 0);
+    a.fill(i & 0xff || 1);
+    got.push(a);
+  }
+  // Writing each did not touch any other: every array still holds only its own byte.
+  got.forEach((a, i) => assert.ok(a.every((b) => b === (i & 0xff || 1)), `array ${i} was overwritten`));
+  assert.ok(new Set(got.map((a) => a.buffer)).size > 1, 'several slabs');
+  for (const n of [0, 1, 64, 16 * 1024 + 1, PACKET_SLAB_BYTES]) {
+    const a = packetBytes(n);
+    assert.equal(a.length, n);
+    assert.equal(a.byteOffset, 0);
+    assert.equal(a.buffer.byteLength, n, `${n} bytes get their own buffer`);
+  }
+  const src = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66]);
+  const c = packetCopy(src);
+  assert.deepEqual([...c], [...src]);
+  src[0] = 99;
+  assert.equal(c[0], 1, 'a copy, not a view');
+});
+
+test('ByteWriter.finish: what a later write cannot change, whether the buffer was sized exactly or not', () => {
+  for (const initial of [3, 8]) {
+    const w = new ByteWriter(initial);
+    w.u8(1).u16(0x0203);
+    const first = w.finish();
+    w.u8(4);
+    assert.deepEqual([...first], [1, 2, 3]);
+    assert.deepEqual([...w.finish()], [1, 2, 3, 4]);
+  }
+});

@@ -7,6 +7,40 @@
  */
 import { ZtError, ZtErrorCode } from './errors.js';
 
+// ---- Packet-path byte arrays ----------------------------------------------------------------------
+
+/** Bytes of each shared slab {@link packetBytes} carves arrays from. */
+export const PACKET_SLAB_BYTES = 64 * 1024;
+/** Larger arrays get an ArrayBuffer of their own; 64 bytes and fewer live on V8's heap anyway. */
+const SLAB_MAX_ARRAY = 16 * 1024;
+let slab: ArrayBuffer | null = null;
+let slabNext = 0;
+
+/**
+ * A zeroed byte array of `n` bytes for the packet path (packets, fragments, frames), carved from a shared 64 KiB
+ * slab. Why: a `new Uint8Array` above 64 bytes is an ArrayBuffer of its own — a malloc, a free on another thread,
+ * and V8 bookkeeping — and a leaf at speed makes ~10 of them per frame: measured as the largest single cost of the
+ * frame path (`ztroot bench leaf`, perf). The catch: any array kept alive keeps its whole slab alive, so keep these
+ * for the life of a packet, and copy (`slice()`) what is held for long.
+ */
+export function packetBytes(n: number): Uint8Array {
+  if (n <= 64 || n > SLAB_MAX_ARRAY) return new Uint8Array(n);
+  if (slab === null || slabNext + n > PACKET_SLAB_BYTES) {
+    slab = new ArrayBuffer(PACKET_SLAB_BYTES); // zeroed, and never handed out twice: arrays start zeroed
+    slabNext = 0;
+  }
+  const out = new Uint8Array(slab, slabNext, n);
+  slabNext = (slabNext + n + 7) & ~7; // 8-byte aligned starts, so word-wise crypto stays aligned
+  return out;
+}
+
+/** A {@link packetBytes} copy of `src`. */
+export function packetCopy(src: Uint8Array): Uint8Array {
+  const out = packetBytes(src.length);
+  out.set(src);
+  return out;
+}
+
 const HEX = '0123456789abcdef';
 const HEX_TABLE: string[] = Array.from({ length: 256 }, (_, i) => HEX[i >> 4]! + HEX[i & 15]!);
 
@@ -154,8 +188,9 @@ export class ByteWriter {
   private buf: Uint8Array;
   length = 0;
 
-  constructor(initial = 256) {
-    this.buf = new Uint8Array(initial);
+  /** `into`, if given, is written first (then `initial` is ignored); it is grown into a new array like any other. */
+  constructor(initial = 256, into?: Uint8Array) {
+    this.buf = into ?? new Uint8Array(initial);
   }
 
   private room(n: number): number {
@@ -203,8 +238,11 @@ export class ByteWriter {
     this.buf.set(b, p);
     return this;
   }
-  /** A copy of what was written. */
+  /**
+   * What was written, as an array no later write changes: the buffer itself when it was sized exactly (later writes
+   * then go to a new one), else a copy.
+   */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.length);
+    return this.length === this.buf.length ? this.buf : this.buf.slice(0, this.length);
   }
 }

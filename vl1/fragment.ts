@@ -16,7 +16,7 @@
  * Receiving: `Reassembler` collects heads and fragments by packet id, with 1.14's limits, and hands
  * back the whole armored packet for dearmoring (the MAC is checked only on the reassembled packet).
  */
-import { readU40, readU64, writeU40 } from './bytes.js';
+import { packetBytes, packetCopy, readU40, readU64, writeU40 } from './bytes.js';
 import {
   DEFAULT_PHYSMTU,
   FLAG_FRAGMENTED,
@@ -89,7 +89,7 @@ export function encodeFragment(packetId8: Uint8Array, dest: number, total: numbe
   if (!Number.isInteger(total) || total < 0 || total > 15) throw new ZtError(ZtErrorCode.BAD_VALUE, `fragment total must be 0..15, got ${total}`);
   if (!Number.isInteger(number) || number < 0 || number > 15) throw new ZtError(ZtErrorCode.BAD_VALUE, `fragment number must be 0..15, got ${number}`);
   if (!Number.isInteger(hops) || hops < 0 || hops > 7) throw new ZtError(ZtErrorCode.BAD_VALUE, `fragment hops must be 0..7, got ${hops}`);
-  const f = new Uint8Array(FRAGMENT_IDX_PAYLOAD + chunk.length);
+  const f = packetBytes(FRAGMENT_IDX_PAYLOAD + chunk.length);
   f.set(packetId8.subarray(0, 8), 0);
   writeU40(f, IDX_DEST, dest);
   f[FRAGMENT_IDX_INDICATOR] = FRAGMENT_INDICATOR;
@@ -248,9 +248,11 @@ export class Reassembler {
       return null;
     }
     this.checkGrowth(id, e, pkt.length);
-    e.head = pkt.slice();
+    e.head = pkt; // copied below unless it completes the packet now
     e.bytes += pkt.length;
-    return this.tryComplete(id, e);
+    const whole = this.tryComplete(id, e);
+    if (whole === null) e.head = packetCopy(pkt);
+    return whole;
   }
 
   /**
@@ -278,10 +280,12 @@ export class Reassembler {
     const e = this.entryFor(h.packetId, h.dest, now);
     this.checkGrowth(h.packetId, e, h.chunk.length);
     e.total = h.total;
-    e.chunks[h.number] = h.chunk.slice();
+    e.chunks[h.number] = h.chunk; // copied below unless it completes the packet now
     e.have++;
     e.bytes += h.chunk.length;
-    return this.tryComplete(h.packetId, e);
+    const whole = this.tryComplete(h.packetId, e);
+    if (whole === null) e.chunks[h.number] = packetCopy(h.chunk);
+    return whole;
   }
 
   /** Drops every incomplete packet older than `timeoutMs`; returns how many were dropped. */
@@ -329,7 +333,7 @@ export class Reassembler {
   private tryComplete(id: bigint, e: Entry): Uint8Array | null {
     if (e.head === null || e.total === 0 || e.have !== e.total - 1) return null;
     this.entries.delete(id);
-    const out = new Uint8Array(e.bytes);
+    const out = packetBytes(e.bytes);
     out.set(e.head, 0);
     let pos = e.head.length;
     for (let n = 1; n < e.total; n++) {

@@ -254,6 +254,16 @@ test('flags: 0x80 set for suite 1 only (or extended armor), fragmented flag and 
   }
 });
 
+test('packet ids without a given one are distinct across many packets (ids drawn from a pooled CSPRNG)', () => {
+  // 3000 ids span several refills of the 512-id pool; a repeated id would reuse a Salsa20 nonce under one key.
+  const ids = new Set<bigint>();
+  for (let i = 0; i < 3000; i++) ids.add(packetId(buildPacket({ dest: 1, source: 2, verb: 1 })));
+  assert.equal(ids.size, 3000);
+  // Not zero-filled or a counter: every byte position takes many values.
+  const firstBytes = new Set([...ids].map((x) => Number(x >> 56n)));
+  assert.ok(firstBytes.size > 200, `only ${firstBytes.size} distinct first bytes in 3000 ids`);
+});
+
 test('header accessors and hops on packets and fragments', () => {
   const id = fromHex('fedcba9876543210');
   const pkt = buildPacket({ packetId: id, dest: 0xaabbccddee, source: 0x1122334455, verb: 0x04, payload: new Uint8Array([1, 2]) });

@@ -11,9 +11,9 @@
  * Accessors read the datagram in place (no copies) and are safe on any bytes: a buffer too short
  * for the field asked for is a `ZtError` TRUNCATED, never an out-of-bounds read.
  */
-import { createCipheriv, createHash, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
 import { poly1305 } from '@noble/ciphers/_poly1305.js';
-import { readU40, readU64, writeU40, toHex, equalBytes } from './bytes.js';
+import { readU40, readU64, writeU40, toHex, equalBytes, packetBytes } from './bytes.js';
 import {
   FLAG_ENCRYPTED_DEPRECATED,
   FLAG_EXTENDED_ARMOR,
@@ -35,6 +35,7 @@ import {
   PROTO_MAX_HOPS,
   VERB_FLAG_COMPRESSED,
   VERB_MASK,
+  Verb,
 } from './constants.js';
 import { ZtError, ZtErrorCode } from './errors.js';
 import { PeerKey } from './peer-key.js';
@@ -140,6 +141,24 @@ export interface PacketFields {
   flags?: number;
 }
 
+/**
+ * Random packet ids come from one CSPRNG draw per 512 packets: `randomBytes(8)` per packet cost ~5 µs, the largest
+ * single item of sealing a full-size frame (`ztroot bench leaf` profile). The ids are as random as before; they are
+ * public on the wire anyway (the Salsa20 nonce, the AES-GMAC-SIV IV), so only their uniqueness matters.
+ */
+const idPool = new Uint8Array(4096);
+let idPoolNext = idPool.length;
+
+/** Writes 8 fresh random bytes at `out[o..o+8)`. */
+export function randomPacketId(out: Uint8Array, o = 0): void {
+  if (idPoolNext === idPool.length) {
+    randomFillSync(idPool);
+    idPoolNext = 0;
+  }
+  for (let i = 0; i < 8; i++) out[o + i] = idPool[idPoolNext + i]!;
+  idPoolNext += 8;
+}
+
 function checkAddress(a: number, what: string): void {
   if (!Number.isInteger(a) || a < 0 || a > 0xffffffffff) throw new ZtError(ZtErrorCode.BAD_VALUE, `${what} is not a 40-bit address: ${a}`);
 }
@@ -160,12 +179,12 @@ export function buildPacket(f: PacketFields): Uint8Array {
   checkByte(f.verb, 'verb byte');
   const flags = f.flags ?? 0;
   checkByte(flags, 'flags byte');
-  const pkt = new Uint8Array(len);
+  const pkt = packetBytes(len);
   if (f.packetId !== undefined) {
     if (f.packetId.length !== 8) throw new ZtError(ZtErrorCode.BAD_VALUE, `packet id must be 8 bytes, got ${f.packetId.length}`);
     pkt.set(f.packetId, 0);
   } else {
-    pkt.set(randomBytes(8), 0);
+    randomPacketId(pkt, 0);
   }
   writeU40(pkt, IDX_DEST, f.dest);
   writeU40(pkt, IDX_SOURCE, f.source);
@@ -329,6 +348,16 @@ export function openPacket(pkt: Uint8Array, key: PeerKey, maxPayload = MAX_PACKE
   const compressed = (vb & VERB_FLAG_COMPRESSED) !== 0;
   const body = pkt.subarray(IDX_PAYLOAD);
   return { verb: vb & VERB_MASK, payload: compressed ? lz4Decompress(body, maxPayload) : body, compressed };
+}
+
+/**
+ * Whether 1.14 tries LZ4 on a packet of this verb: every verb but unicast FRAME and EXT_FRAME, which it never
+ * compresses (node/Switch.cpp, "1.4.8: disable compression for unicast"; vl2.md §0). Pass it as `compress` to
+ * {@link sealPacket}.
+ */
+export function compressesVerb(verb: number): boolean {
+  const v = verb & VERB_MASK;
+  return v !== Verb.FRAME && v !== Verb.EXT_FRAME;
 }
 
 /**

@@ -19,6 +19,11 @@ const SUITES: Record<string, Suite> = {
   tcp: { summary: 'TCP relay: datagrams/s through tunnels beside UDP, concurrent connections held (target 100 k)', load: () => import('./tcp-relay.js') },
   fleet: { summary: 'relay step with the Redis fleet store beside the in-memory one; WHOIS misses through the store', load: () => import('./fleet.js') },
   tap: { summary: 'TAP layer alone: frames/s and per-frame latency through a kernel loop, beside a UDP socket pair (root)', load: () => import('./tap.js') },
+  leaf: {
+    summary: 'two of our leaves over TAP (root; iperf3 TCP both ways, ping, CPU, drops), beside two real 1.14 leaves when ZT_ONE_BIN is set',
+    load: () => import('./leaf.js'),
+    explicit: true,
+  },
   flood: {
     summary: "issue 11's floods at full scale against a root process in a namespace (root; minutes; `flood hello4|hello6|whois` for one)",
     load: () => import('./flood.js'),

@@ -8,7 +8,7 @@
  * A multicast group is (MAC, ADI u32). ARP requests travel to (ff:ff:ff:ff:ff:ff, ADI = the target IPv4); IPv6
  * neighbour discovery to the solicited-node group (33:33:ff + last 3 bytes, ADI 0).
  */
-import { ByteReader, readU32 } from '../bytes.js';
+import { ByteReader, packetBytes, readU32 } from '../bytes.js';
 import { ZtError, ZtErrorCode } from '../errors.js';
 import { parseIp } from '../inet-address.js';
 import { macToBytes } from '../mac-ip.js';
@@ -41,13 +41,25 @@ export function parseEthernetFrame(frame: Uint8Array): EthernetFrame {
 
 /** A frame to write to the TAP. */
 export function buildEthernetFrame(f: EthernetFrame): Uint8Array {
-  const out = new Uint8Array(ETHERNET_HEADER_LENGTH + f.payload.length);
-  out.set(macToBytes(f.dest), 0);
-  out.set(macToBytes(f.source), 6);
+  const out = packetBytes(ETHERNET_HEADER_LENGTH + f.payload.length);
+  writeMac48(out, 0, f.dest);
+  writeMac48(out, 6, f.source);
   out[12] = (f.etherType >> 8) & 0xff;
   out[13] = f.etherType & 0xff;
   out.set(f.payload, ETHERNET_HEADER_LENGTH);
   return out;
+}
+
+/** A 48-bit MAC, big-endian, at `out[o..o+6)`, without the intermediate array of `macToBytes`. */
+function writeMac48(out: Uint8Array, o: number, mac: bigint): void {
+  const hi = Number(mac >> 24n) & 0xffffff;
+  const lo = Number(mac & 0xffffffn);
+  out[o] = hi >>> 16;
+  out[o + 1] = (hi >>> 8) & 0xff;
+  out[o + 2] = hi & 0xff;
+  out[o + 3] = lo >>> 16;
+  out[o + 4] = (lo >>> 8) & 0xff;
+  out[o + 5] = lo & 0xff;
 }
 
 /** Group bit (first octet & 1). */

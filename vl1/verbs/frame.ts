@@ -12,7 +12,7 @@
  * The payload is a view into the packet; the COM is kept as its raw bytes (decode it with vl1/netconf/com.ts).
  * An empty payload decodes (1.14 then delivers nothing).
  */
-import { ByteReader, ByteWriter } from '../bytes.js';
+import { ByteReader, ByteWriter, packetBytes } from '../bytes.js';
 import { ZtError, ZtErrorCode } from '../errors.js';
 import { checkInt, readMac, writeMac, writeU64 } from './common.js';
 import { readComBytes } from './multicast.js';
@@ -48,7 +48,9 @@ export function decodeFrame(payload: Uint8Array): Frame {
 /** @throws {ZtError} BAD_VALUE */
 export function encodeFrame(x: Frame): Uint8Array {
   checkInt(x.etherType, 0xffff, 'FRAME ethertype');
-  const w = new ByteWriter(10 + x.payload.length);
+  // Built straight into a packet-path array: a FRAME lives only until the packet that carries it is sealed.
+  const out = packetBytes(10 + x.payload.length);
+  const w = new ByteWriter(0, out);
   writeU64(w, x.networkId, 'FRAME network id');
   w.u16(x.etherType).bytes(x.payload);
   return w.finish();
