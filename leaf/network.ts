@@ -400,6 +400,9 @@ export class Network extends EventEmitter<NetworkEvents> {
 
   /** NETWORK_CREDENTIALS from `peer`: what concerns this network (vl2.md §4.3–4.4). */
   onCredentials(peer: number, creds: NetworkCredentials): void {
+    // The leaf hands every NETWORK_CREDENTIALS to every network: those for another one are none of this one's business
+    // (1.14 files each credential under the network it names, `IncomingPacket::_doNETWORK_CREDENTIALS`).
+    if (!namesNetwork(creds, this.nwid)) return;
     const now = this.host.now();
     const m = this.members.get(peer);
     if (now - m.lastCredentialsReceived < CREDENTIALS_RECEIVE_MIN_MS) return this.drop('credentials-rate-limited');
@@ -775,6 +778,17 @@ export class Network extends EventEmitter<NetworkEvents> {
 
 export function hex16(nwid: bigint): string {
   return nwid.toString(16).padStart(16, '0');
+}
+
+/** Whether any credential in a NETWORK_CREDENTIALS belongs to network `nwid`. */
+function namesNetwork(c: NetworkCredentials, nwid: bigint): boolean {
+  return (
+    c.coms.some((x) => comNetworkId(x) === nwid) ||
+    (c.revocations ?? []).some((x) => x.networkId === nwid) ||
+    (c.tags ?? []).some((x) => x.networkId === nwid) ||
+    (c.capabilities ?? []).some((x) => x.networkId === nwid) ||
+    (c.coos ?? []).some((x) => x.networkId === nwid)
+  );
 }
 
 /** A revocation threshold (bigint ms) as the credential-time check takes it. */
