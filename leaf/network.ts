@@ -656,7 +656,8 @@ export class Network extends EventEmitter<NetworkEvents> {
 
   private multicastTo(to: number, packet: Uint8Array, now: number): void {
     this.pushCredentialsIfNeeded(to, now);
-    this.host.send(to, Verb.MULTICAST_FRAME, packet);
+    // Our frames ask for an implicit gather: 1.14 recipients answer with members they know (an OK we must expect).
+    this.host.send(to, Verb.MULTICAST_FRAME, packet, this.onGatherResults);
     this.counters.multicastOut++;
   }
 
@@ -672,16 +673,22 @@ export class Network extends EventEmitter<NetworkEvents> {
       gatherLimit: limit,
       ...(com !== null ? { com: encodeCom(com) } : {}),
     });
-    const onOk = (ok: Ok): void => {
-      if (ok.kind !== 'MULTICAST_GATHER' || ok.networkId !== this.nwid) return;
-      const now = this.host.now();
-      for (const a of ok.members) this.multicaster.add({ mac: ok.mac, adi: ok.adi }, a, now);
-      this.sendPending({ mac: ok.mac, adi: ok.adi }, now);
-    };
     const best = this.host.roots()[0];
-    if (best !== undefined) this.host.send(best, Verb.MULTICAST_GATHER, payload, onOk);
-    if (!isAdhocNetworkId(this.nwid)) this.host.send(this.controller, Verb.MULTICAST_GATHER, payload, onOk);
+    if (best !== undefined) this.host.send(best, Verb.MULTICAST_GATHER, payload, this.onGatherResults);
+    if (!isAdhocNetworkId(this.nwid)) this.host.send(this.controller, Verb.MULTICAST_GATHER, payload, this.onGatherResults);
   }
+
+  /** Members of a group named by OK(MULTICAST_GATHER), or by OK(MULTICAST_FRAME) answering an implicit gather (§5.7). */
+  private readonly onGatherResults = (ok: Ok): void => {
+    if ((ok.kind !== 'MULTICAST_GATHER' && ok.kind !== 'MULTICAST_FRAME') || ok.networkId !== this.nwid || ok.members === undefined) return;
+    const members = ok.members;
+    this.guard(() => {
+      const now = this.host.now();
+      const g = { mac: ok.mac, adi: ok.adi };
+      for (const a of members) this.multicaster.add(g, a, now);
+      this.sendPending(g, now);
+    });
+  };
 
   private sendPending(g: MulticastGroup, now: number): void {
     this.multicaster.deliverPending(g, now, (packet, to) => this.multicastTo(to, packet, now));
