@@ -451,11 +451,11 @@ export class Leaf implements LeafModel {
         version: v !== undefined && v.length === 3 && v.every(Number.isInteger) ? { major: v[0]!, minor: v[1]!, revision: v[2]! } : null,
         latencyMs: i.latencyMs,
         tunneled,
-        paths: i.paths.map((p, k) => ({
+        paths: i.paths.map((p) => ({
           address: p.address,
           lastReceive: p.lastReceive ?? 0,
           lastSend: p.lastSend ?? 0,
-          preferred: k === 0 && p.alive,
+          preferred: p.preferred,
           expired: !p.alive,
           localSocket: 0,
         })),

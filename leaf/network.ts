@@ -400,6 +400,9 @@ export class Network extends EventEmitter<NetworkEvents> {
 
   /** NETWORK_CREDENTIALS from `peer`: what concerns this network (vl2.md §4.3–4.4). */
   onCredentials(peer: number, creds: NetworkCredentials): void {
+    // The leaf hands every NETWORK_CREDENTIALS to every network: those for another one are none of this one's business
+    // (1.14 files each credential under the network it names, `IncomingPacket::_doNETWORK_CREDENTIALS`).
+    if (!namesNetwork(creds, this.nwid)) return;
     const now = this.host.now();
     const m = this.members.get(peer);
     if (now - m.lastCredentialsReceived < CREDENTIALS_RECEIVE_MIN_MS) return this.drop('credentials-rate-limited');
@@ -654,7 +657,8 @@ export class Network extends EventEmitter<NetworkEvents> {
 
   private multicastTo(to: number, packet: Uint8Array, now: number): void {
     this.pushCredentialsIfNeeded(to, now);
-    this.host.send(to, Verb.MULTICAST_FRAME, packet);
+    // Our frames ask for an implicit gather: 1.14 recipients answer with members they know (an OK we must expect).
+    this.host.send(to, Verb.MULTICAST_FRAME, packet, this.onGatherResults);
     this.counters.multicastOut++;
   }
 
@@ -670,16 +674,22 @@ export class Network extends EventEmitter<NetworkEvents> {
       gatherLimit: limit,
       ...(com !== null ? { com: encodeCom(com) } : {}),
     });
-    const onOk = (ok: Ok): void => {
-      if (ok.kind !== 'MULTICAST_GATHER' || ok.networkId !== this.nwid) return;
-      const now = this.host.now();
-      for (const a of ok.members) this.multicaster.add({ mac: ok.mac, adi: ok.adi }, a, now);
-      this.sendPending({ mac: ok.mac, adi: ok.adi }, now);
-    };
     const best = this.host.roots()[0];
-    if (best !== undefined) this.host.send(best, Verb.MULTICAST_GATHER, payload, onOk);
-    if (!isAdhocNetworkId(this.nwid)) this.host.send(this.controller, Verb.MULTICAST_GATHER, payload, onOk);
+    if (best !== undefined) this.host.send(best, Verb.MULTICAST_GATHER, payload, this.onGatherResults);
+    if (!isAdhocNetworkId(this.nwid)) this.host.send(this.controller, Verb.MULTICAST_GATHER, payload, this.onGatherResults);
   }
+
+  /** Members of a group named by OK(MULTICAST_GATHER), or by OK(MULTICAST_FRAME) answering an implicit gather (§5.7). */
+  private readonly onGatherResults = (ok: Ok): void => {
+    if ((ok.kind !== 'MULTICAST_GATHER' && ok.kind !== 'MULTICAST_FRAME') || ok.networkId !== this.nwid || ok.members === undefined) return;
+    const members = ok.members;
+    this.guard(() => {
+      const now = this.host.now();
+      const g = { mac: ok.mac, adi: ok.adi };
+      for (const a of members) this.multicaster.add(g, a, now);
+      this.sendPending(g, now);
+    });
+  };
 
   private sendPending(g: MulticastGroup, now: number): void {
     this.multicaster.deliverPending(g, now, (packet, to) => this.multicastTo(to, packet, now));
@@ -776,6 +786,17 @@ export class Network extends EventEmitter<NetworkEvents> {
 
 export function hex16(nwid: bigint): string {
   return nwid.toString(16).padStart(16, '0');
+}
+
+/** Whether any credential in a NETWORK_CREDENTIALS belongs to network `nwid`. */
+function namesNetwork(c: NetworkCredentials, nwid: bigint): boolean {
+  return (
+    c.coms.some((x) => comNetworkId(x) === nwid) ||
+    (c.revocations ?? []).some((x) => x.networkId === nwid) ||
+    (c.tags ?? []).some((x) => x.networkId === nwid) ||
+    (c.capabilities ?? []).some((x) => x.networkId === nwid) ||
+    (c.coos ?? []).some((x) => x.networkId === nwid)
+  );
 }
 
 /** A revocation threshold (bigint ms) as the credential-time check takes it. */

@@ -193,7 +193,8 @@ export class PeerTable {
     const p = this.peers.get(address);
     if (p === undefined) return null;
     const now = this.deps.now();
-    const root = this.bestPath(p) === null && !p.isRoot ? this.bestRoot() : null;
+    const best = this.bestPath(p);
+    const root = best === null && !p.isRoot ? this.bestRoot() : null;
     return {
       address: formatAddress(address),
       identity: p.identity.toString(false),
@@ -208,6 +209,7 @@ export class PeerTable {
         direct: true as const,
         configured: x.configured,
         alive: this.pathAlive(x, now),
+        preferred: x === best,
         lastReceive: x.lastReceive,
         lastSend: x.lastSend,
         latencyMs: x.latencyMs,

@@ -112,6 +112,8 @@ export interface PathInfo {
   configured: boolean;
   /** Received on (or configured) within `ZT_PEER_PATH_EXPIRATION` (243 s). */
   alive: boolean;
+  /** The path a packet to this peer goes on now (1.14's `preferred`: `Peer::getAppropriatePath`); at most one. */
+  preferred: boolean;
   lastReceive: number | null;
   lastSend: number | null;
   latencyMs: number | null;

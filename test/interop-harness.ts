@@ -206,12 +206,9 @@ export async function firstEcho(t: Topology, ns: string, to: string): Promise<nu
 
 /** Pings `to` from `from`'s namespace (`count` echoes); [transmitted, received] and the summary line. */
 export async function ping6(t: Topology, ns: string, to: string, count: number): Promise<{ sent: number; received: number; summary: string }> {
-  let out = '';
-  try {
-    out = (await t.exec(ns, 'ping', ['-6', '-c', String(count), '-i', '0.2', '-W', '2', to], { timeoutMs: 15_000 })).stdout;
-  } catch (e) {
-    out = (e as Error).message; // ping exits 1 when some replies are missing; the counts decide
-  }
+  // ping exits 1 when some replies are missing, and a failed exec keeps only stderr: run it so that the summary
+  // line (stdout) always comes back, and let the counts decide.
+  const out = (await t.exec(ns, 'sh', ['-c', `ping -6 -c ${count} -i 0.2 -W 2 ${to}; exit 0`], { timeoutMs: 15_000 })).stdout;
   const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
   if (!m) throw new Error(`no ping summary: ${out}`);
   return { sent: Number(m[1]), received: Number(m[2]), summary: m[0] };
