@@ -7,7 +7,12 @@
  * networks already keep (prom-client would keep a second copy and add `_total`), and 1.14's exact text is the
  * contract. Families 1.14 has that the leaf cannot fill truthfully (`zt_data` bytes, the latency histogram, the
  * controller's) are left out rather than exported as zeros.
+ *
+ * Beside 1.14's families, ztroot's own (never a name 1.14 uses, so its dashboards are unaffected):
+ *   ztroot_leaf_network_drops_total{network_id,reason}   what each joined network dropped, by reason (every reason
+ *                                                        listed, zeros included, so rates work from the first scrape)
  */
+import { NETWORK_DROP_REASONS } from './network.js';
 
 /** 1.14's `packet_type` label values, by verb name as the VL1 node counts them. */
 const PACKET_TYPES: Record<string, string> = {
@@ -57,6 +62,8 @@ export interface LeafMetricsSnapshot {
     multicastGroups: number;
     accepted: { rx: number; tx: number };
     refused: { rx: number; tx: number };
+    /** The network's drops by reason (`Network.counters.drops`). */
+    drops: Partial<Record<string, number>>;
   }>;
   peers: Array<{ address: number; alivePaths: number; deadPaths: number }>;
 }
@@ -115,5 +122,11 @@ export function leafMetricsText(s: LeafMetricsSnapshot): string {
     paths.push([{ node_id: hex(p.address, 10), status: 'dead' }, p.deadPaths]);
   }
   f.family('zt_peer_path_count', 'gauge', 'number of paths to peer', paths);
+  f.family(
+    'ztroot_leaf_network_drops_total',
+    'counter',
+    'packets and frames of a joined network dropped, by reason',
+    s.networks.flatMap((n) => NETWORK_DROP_REASONS.map((reason): [Record<string, string>, number] => [{ network_id: hex(n.nwid, 16), reason }, n.drops[reason] ?? 0])),
+  );
   return f.text();
 }

@@ -466,7 +466,7 @@ export class Leaf implements LeafModel {
       sent: this.node.stats.sent,
       received: this.node.stats.received,
       errorsReceived: this.errorsReceived,
-      networks: nets.map((n) => ({ nwid: n.nwid, multicastGroups: n.describe().multicastSubscriptions.length, accepted: n.counters.accepted, refused: n.counters.refused })),
+      networks: nets.map((n) => ({ nwid: n.nwid, multicastGroups: n.describe().multicastSubscriptions.length, accepted: n.counters.accepted, refused: n.counters.refused, drops: n.counters.drops })),
       peers: this.node.knownPeers().map((a) => {
         const paths = this.node.peerInfo(a)?.paths ?? [];
         const alive = paths.filter((p) => p.alive).length;

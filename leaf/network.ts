@@ -79,25 +79,28 @@ export interface NetworkHost {
   saveConfig(nwid: bigint, dictionary: Uint8Array): void;
 }
 
-export type NetworkDropReason =
-  | 'no-config'
-  | 'not-own-mac'
-  | 'runt'
-  | 'gate'
-  | 'rules'
-  | 'multicast-disabled'
-  | 'broadcast-disabled'
-  | 'no-bridge'
-  | 'bad-mac'
-  | 'malformed'
-  | 'config-not-for-us'
-  | 'config-signature'
-  | 'config-controller-unknown'
-  | 'config-not-from-controller'
-  | 'credentials-rate-limited'
-  | 'credentials-invalid'
-  | 'credentials-signer-unknown'
-  | 'tap-write';
+/** Why a network dropped a packet or frame (its `counters.drops` keys; /metrics lists every one). */
+export const NETWORK_DROP_REASONS = [
+  'no-config',
+  'not-own-mac',
+  'runt',
+  'gate',
+  'rules',
+  'multicast-disabled',
+  'broadcast-disabled',
+  'no-bridge',
+  'bad-mac',
+  'malformed',
+  'config-not-for-us',
+  'config-signature',
+  'config-controller-unknown',
+  'config-not-from-controller',
+  'credentials-rate-limited',
+  'credentials-invalid',
+  'credentials-signer-unknown',
+  'tap-write',
+] as const;
+export type NetworkDropReason = (typeof NETWORK_DROP_REASONS)[number];
 
 export interface NetworkCounters {
   framesIn: number;
