@@ -32,6 +32,7 @@ test("1.14's families come first, in 1.14's names, and ztroot's drop counters ch
     'zt_network_packets',
     'zt_peer_path_count',
     'ztroot_leaf_network_drops_total',
+    'ztroot_leaf_vl2_drops_total',
   ]);
   const ours = (t: string) => t.indexOf('# HELP ztroot_');
   assert.equal(withDrops.slice(0, ours(withDrops)), without.slice(0, ours(without)));
@@ -49,4 +50,12 @@ test('ztroot_leaf_network_drops_total: every reason of every network, zeros incl
   assert.ok(lines.includes('ztroot_leaf_network_drops_total{network_id="8056c2e21c000001",reason="malformed"} 1'));
   assert.ok(lines.includes('ztroot_leaf_network_drops_total{network_id="8056c2e21c000001",reason="config-signature"} 0'));
   assert.match(text, /^# TYPE ztroot_leaf_network_drops_total counter$/m);
+});
+
+test('ztroot_leaf_vl2_drops_total: what reached no joined network, every reason listed', () => {
+  const text = leafMetricsText({ ...snapshot({}), vl2Drops: { 'unknown-network': 3 } });
+  assert.deepEqual(
+    text.split('\n').filter((l) => l.startsWith('ztroot_leaf_vl2_drops_total{')),
+    ['ztroot_leaf_vl2_drops_total{reason="truncated"} 0', 'ztroot_leaf_vl2_drops_total{reason="unknown-network"} 3', 'ztroot_leaf_vl2_drops_total{reason="malformed"} 0'],
+  );
 });

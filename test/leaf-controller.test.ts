@@ -85,7 +85,7 @@ async function snapshot(t: Topology, l: OurLeaf, nwid: string): Promise<Snapshot
   assert.equal(r.ms, 200, `/metrics with the metrics token: ${r.ms} ${r.metrics}`);
   const metrics = new Map<string, number>();
   for (const line of r.metrics.split('\n')) {
-    const m = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
     if (m !== null) metrics.set(m[1]!, Number(m[2]));
   }
   return { metrics, net: r.ns === 200 ? (JSON.parse(r.net) as NetworkJson) : null };
@@ -259,6 +259,10 @@ describe('leaf: our root, the test controller and two of our leaves on a private
       test(`a config attack, ${kind}: counted as ${reason}`, { timeout: 20_000 }, step(() => attack(kind, reason, count)));
     }
 
+    test('a signed config of a network A has not joined: counted by the leaf as unknown-network', { timeout: 20_000 }, step(() =>
+      attack('unjoined-network', 'unknown-network', 1, (s) => sample(s, 'ztroot_leaf_vl2_drops_total', { reason: 'unknown-network' })),
+    ));
+
     test('frames from a peer presenting a COM stolen from B, or one of another network: counted as gate', { timeout: 20_000 }, step(async () => {
       await ctl.run({ cmd: 'present', nwid, member: a.address, com: 'stolen' });
       await attack('frame-ok', 'gate');
@@ -277,6 +281,7 @@ describe('leaf: our root, the test controller and two of our leaves on a private
       await attack('multicast-frame-truncated', 'malformed');
       await attack('frame-empty', 'runt');
       await attack('frame-oversized', 'tap-write');
+      await attack('frame-unjoined-network', 'unknown-network', 1, (s) => sample(s, 'ztroot_leaf_vl2_drops_total', { reason: 'unknown-network' }));
     }));
 
     test('after all of it: the TAP device still has only the good address, and A and B still talk', { timeout: 20_000 }, step(async () => {
