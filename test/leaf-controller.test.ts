@@ -218,6 +218,26 @@ describe('leaf: our root, the test controller and two of our leaves on a private
     await waitFor(`an echo B → ${ipA} again`, 20_000, async () => ((await ping4(topo!, b, ipA, 1)) === 1 ? true : undefined), 100);
   }));
 
+  test('moved to another pool address: the old one leaves the TAP device, the new one and the routes are there, B reaches it', { timeout: 40_000 }, step(async () => {
+    const moved = '10.147.17.42';
+    const old = ipA;
+    await ctl.run({ cmd: 'authorize', nwid, member: a.address, ip: moved });
+    const n = await waitFor(`A's network at ${moved}`, 10_000, async () => {
+      const x = (await leafApi<NetworkJson>(topo!, a, 'GET', `/network/${nwid}`)).body;
+      return x.assignedAddresses[0] === `${moved}/24` ? x : undefined;
+    }, 100);
+    ipA = moved;
+    const dev = n.portDeviceName;
+    await waitFor(`only ${moved} on ${dev}`, 10_000, async () => {
+      const out = (await topo!.exec(a.host.ns, 'ip', ['-4', 'addr', 'show', 'dev', dev])).stdout;
+      return out.includes(`inet ${moved}/24`) && !out.includes(`inet ${old}/`) ? true : undefined;
+    }, 100);
+    const routes = (await topo!.exec(a.host.ns, 'ip', ['-4', 'route', 'show', 'dev', dev])).stdout;
+    assert.match(routes, /^10\.200\.0\.0\/16 via 10\.147\.17\.1 /m, routes);
+    assert.match(routes, new RegExp(`^10\\.147\\.17\\.0/24 .*src ${moved.replaceAll('.', '\\.')}`, 'm'), routes);
+    await waitFor(`an echo B → ${moved}`, 20_000, async () => ((await ping4(topo!, b, moved, 1)) === 1 ? true : undefined), 100);
+  }));
+
   describe('bad input: counted drops, no crash, the network keeps its last good config', () => {
     let last: Snapshot;
     /**

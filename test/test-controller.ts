@@ -13,7 +13,8 @@
  * Commands, one JSON object a line on stdin; each answered {"event":"done","id",…} or {"event":"failed","id","error"}:
  *   {"id":1,"cmd":"network","suffix":"000001","name":"t","pool":["10.147.17.10","10.147.17.99"],
  *    "routes":["10.147.17.0/24","10.200.0.0/16 via 10.147.17.1"],"chunkLength":300}        → {"nwid"}
- *   {"id":2,"cmd":"authorize","nwid":…,"member":"<10 hex>"}   config pushed (NETWORK_CONFIG) if the member asked before
+ *   {"id":2,"cmd":"authorize","nwid":…,"member":"<10 hex>","ip"?:…}   config pushed (NETWORK_CONFIG) if the member
+ *                                                            asked before; "ip" moves it to that address
  *   {"id":3,"cmd":"deauthorize","nwid":…,"member":…}          ERROR ACCESS_DENIED to it, a revocation of its COM to
  *                                                            every other member that asked (vl2.md §4.4)
  *   {"id":4,"cmd":"silent","on":true}                         requests go unanswered (a controller that is down)
@@ -201,6 +202,7 @@ function run(c: Record<string, unknown>): object {
       const address = parseAddress(str('member'));
       const m = member(net, address);
       m.authorized = true;
+      if (typeof c['ip'] === 'string') m.ip = c['ip'];
       // 1.14 pushes a member's new config at once when it asked lately (vl2.md §9.1 step 6).
       return { pushed: m.asked && m.identity !== null ? sendConfig(net, address, m, null) : 0 };
     }
