@@ -157,17 +157,18 @@ function attack(net: Net, address: number, kind: string): number {
   wrongSigner ??= Identity.generate();
   const good = memberConfig(net, { identity: m.identity, ip: m.ip }, identity, Date.now());
   const bodies = configAttack(kind as ConfigAttack, { controller: identity, wrongSigner, good, otherNetwork, otherMember: otherMember(net, address)?.[0] ?? 0x0123456789 });
-  void paced(bodies, (body) => node.sendNow(address, Verb.NETWORK_CONFIG, body));
+  void paced(address, bodies, (body) => node.sendNow(address, Verb.NETWORK_CONFIG, body));
   return bodies.length;
 }
 
 /**
- * Sends a burst a few dozen packets at a time: hundreds at once would overflow the receiver's UDP socket buffer
- * (the kernel's loss, not the leaf's), and the test counts what the leaf dropped.
+ * Sends a burst a few dozen packets at a time, each batch followed by an ECHO answered: hundreds at once would
+ * overflow the receiver's UDP socket buffer on a loaded machine (the kernel's loss, not the leaf's), and the test
+ * counts exactly what the leaf dropped. The leaf reads its socket in order, so its OK(ECHO) means it has read the batch.
  */
-async function paced<T>(items: T[], send: (item: T) => void): Promise<void> {
+async function paced<T>(to: number, items: T[], send: (item: T) => void): Promise<void> {
   for (let i = 0; i < items.length; i++) {
-    if (i > 0 && i % 16 === 0) await new Promise((r) => setTimeout(r, 10));
+    if (i > 0 && i % 32 === 0) await node.ping(to, 2000).catch(() => undefined);
     send(items[i]!);
   }
 }
