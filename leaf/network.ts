@@ -337,18 +337,20 @@ export class Network extends EventEmitter<NetworkEvents> {
       if (!this.mayManage(t.ip, t.bits)) continue;
       routes.push({ target: t.ip, bits: t.bits, via: r.via === null ? null : r.via.ip });
     }
+    // Each step on its own: what the kernel refuses (a route whose gateway is off-link for this member, an address it
+    // will not take) is logged and the rest applied, as 1.14's service does — not a PORT_ERROR, which 1.14 keeps for
+    // a device that cannot be made (the TAP's own layer applies every other address and route of a failed call).
+    const step = (what: string, fn: () => Promise<void>) => async (): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        this.host.log?.warn({ nwid: hex16(this.nwid), err: (e as Error).message }, `${what} of the TAP device not (all) applied`);
+      }
+    };
     this.tapOps = this.tapOps
-      .then(async () => {
-        await tap.setMtu(config.mtu);
-        await tap.setAddresses(addrs);
-        await tap.setRoutes(routes);
-        this.portError = 0;
-      })
-      .catch((e: unknown) => {
-        this.portError = -1;
-        this.host.log?.warn({ nwid: hex16(this.nwid), err: (e as Error).message }, 'configuring the TAP device failed (PORT_ERROR)');
-        this.emit('changed');
-      })
+      .then(step('MTU', () => tap.setMtu(config.mtu)))
+      .then(step('managed addresses', () => tap.setAddresses(addrs)))
+      .then(step('managed routes', () => tap.setRoutes(routes)))
       .then(() => this.scanGroups());
   }
 

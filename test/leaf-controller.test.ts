@@ -313,6 +313,27 @@ describe('leaf: our root, the test controller and two of our leaves on a private
     }));
   });
 
+  test('a route the kernel cannot install (its gateway is off-link for this member) is skipped, not a PORT_ERROR: the network is OK with its address and other routes', { timeout: 30_000 }, step(async () => {
+    // Routes are the network's, addresses the member's: a gateway in a subnet this member has no address in is
+    // common (1.14 logs the failed route and carries on).
+    const second = (await ctl.run({ cmd: 'network', suffix: '000002', name: 'ctl-test-2', pool: ['10.148.0.10', '10.148.0.20'], routes: ['10.148.0.0/24', '10.202.0.0/16 via 10.148.0.1', '10.201.0.0/16 via 192.168.99.1'] })).nwid as string;
+    await ctl.run({ cmd: 'authorize', nwid: second, member: b.address });
+    await leafApi(topo!, b, 'POST', `/network/${second}`, {});
+    const n = await waitFor(`B's ${second} configured`, 15_000, async () => {
+      const x = (await leafApi<NetworkJson>(topo!, b, 'GET', `/network/${second}`)).body;
+      return x.netconfRevision > 0 && x.portDeviceName !== '' ? x : undefined;
+    }, 100);
+    await waitFor(`10.202.0.0/16 on ${n.portDeviceName}`, 10_000, async () => ((await topo!.exec(b.host.ns, 'ip', ['-4', 'route', 'show', 'dev', n.portDeviceName])).stdout.includes('10.202.0.0/16 via 10.148.0.1') ? true : undefined), 100);
+    await new Promise((r) => setTimeout(r, 300)); // the failed route comes last
+    const after = (await leafApi<NetworkJson>(topo!, b, 'GET', `/network/${second}`)).body;
+    assert.equal(after.status, 'OK', JSON.stringify(after));
+    assert.deepEqual(after.assignedAddresses, ['10.148.0.10/24']);
+    const routes = (await topo!.exec(b.host.ns, 'ip', ['-4', 'route', 'show', 'dev', n.portDeviceName])).stdout;
+    assert.ok(!routes.includes('10.201.0.0/16'), routes);
+    assert.match(leafLog(b), /10\.201\.0\.0\/16/, 'the route that could not be installed is named in the log');
+    assert.equal((await leafApi(topo!, b, 'DELETE', `/network/${second}`)).status, 200);
+  }));
+
   test('restart: the config survives in networks.d while the controller is silent, and is refreshed once it answers', { timeout: 60_000 }, step(async () => {
     assert.ok(existsSync(join(a.home, 'networks.d', `${nwid}.conf`)));
     await ctl.run({ cmd: 'silent', on: true });
