@@ -216,6 +216,14 @@ describe('network config from a controller', () => {
     assert.equal(n.status, 'OK');
   });
 
+  test('an answer to a request made before the network stopped (left) is not taken, so nothing is saved to networks.d', async () => {
+    const { host, n, request } = joined();
+    await n.stop();
+    answer(request, configChunkBodies(encodeNetworkConfig(goodConfig()), NWID, controller));
+    assert.deepEqual(host.saved, []);
+    assert.equal(n.status, 'REQUESTING_CONFIGURATION');
+  });
+
   test('a signed chunk relayed by another member is taken (vl2.md §2.3 step 4)', () => {
     const { n } = joined();
     push(n, configChunkBodies(encodeNetworkConfig(goodConfig()), NWID, controller), c2.address);

@@ -264,6 +264,8 @@ export class Network extends EventEmitter<NetworkEvents> {
    * an OK goes back once the update is complete and accepted, vl2.md §2.3 step 8).
    */
   onConfigChunk(body: Uint8Array, from: number, packetId: bigint, pushPacketId: bigint | null): void {
+    // A network left (stopped) takes no config: an answer to a request made before would write networks.d again.
+    if (this.closed) return;
     const chunk = decodeConfigChunk(body);
     if (chunk.networkId !== this.nwid) return this.drop('config-not-for-us');
     if (chunk.kind === 'legacy') {

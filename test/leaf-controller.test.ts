@@ -336,6 +336,19 @@ describe('leaf: our root, the test controller and two of our leaves on a private
 
   test('restart: the config survives in networks.d while the controller is silent, and is refreshed once it answers', { timeout: 60_000 }, step(async () => {
     assert.ok(existsSync(join(a.home, 'networks.d', `${nwid}.conf`)));
+    // A network left while its config request is still unanswered stays left, whatever answer comes later.
+    const left = (await ctl.run({ cmd: 'network', suffix: '000003', name: 'ctl-test-3', pool: ['10.149.0.10', '10.149.0.20'], routes: ['10.149.0.0/24'] })).nwid as string;
+    await ctl.run({ cmd: 'authorize', nwid: left, member: a.address });
+    await ctl.run({ cmd: 'delay', ms: 1500 });
+    const mark = ctl.events.lines.length;
+    const fromA = (answer: string) => (l: JsonLine) => ctl.events.lines.indexOf(l) >= mark && l.event === 'request' && l.nwid === left && l.member === a.address && l.answer === answer;
+    await leafApi(topo!, a, 'POST', `/network/${left}`, {});
+    await ctl.events.waitFor(fromA('config-delayed'), 15_000, `A asking for ${left}`);
+    assert.equal((await leafApi(topo!, a, 'DELETE', `/network/${left}`)).status, 200);
+    await ctl.events.waitFor(fromA('config'), 5_000, `the late answer to A for ${left}`);
+    await ctl.run({ cmd: 'delay', ms: 0 });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(existsSync(join(a.home, 'networks.d', `${left}.conf`)), false, `${left} was left: networks.d must not name it`);
     await ctl.run({ cmd: 'silent', on: true });
     const exit = new Promise<number | null>((r) => a.proc.once('exit', (code) => r(code)));
     a.proc.kill('SIGTERM');
@@ -343,6 +356,7 @@ describe('leaf: our root, the test controller and two of our leaves on a private
     const asked = ctl.events.lines.length;
     a = await startOurLeaf(topo!, work, 'a', topo!.publicHosts[1]!, planet);
     const first = (await leafApi<NetworkJson>(topo!, a, 'GET', `/network/${nwid}`)).body;
+    assert.deepEqual((await leafApi<NetworkJson[]>(topo!, a, 'GET', '/network')).body.map((x) => x.id), [nwid], 'the networks joined, and only those');
     assert.equal(first.status, 'OK', 'configured from networks.d before the controller said anything');
     assert.deepEqual(first.assignedAddresses, [`${ipA}/24`]);
     const n = await waitFor('the TAP device', 10_000, async () => {

@@ -18,6 +18,7 @@
  *   {"id":3,"cmd":"deauthorize","nwid":…,"member":…}          ERROR ACCESS_DENIED to it, a revocation of its COM to
  *                                                            every other member that asked (vl2.md §4.4)
  *   {"id":4,"cmd":"silent","on":true}                         requests go unanswered (a controller that is down)
+ *   {"id":7,"cmd":"delay","ms":2000}                          configs answer their request this much later (a slow one)
  *   {"id":5,"cmd":"attack","nwid":…,"member":…,"kind":…}      a config attack (CONFIG_ATTACKS) or frame attack
  *                                                            (FRAME_ATTACKS) sent to the member → {"packets"}
  *   {"id":6,"cmd":"present","nwid":…,"member":…,"com":"own"|"stolen"|"other-network"}
@@ -80,6 +81,7 @@ const identity = opts.identity !== undefined ? Identity.fromString(opts.identity
 const me = identity.address;
 const networks = new Map<bigint, Net>();
 let silent = false;
+let answerDelayMs = 0;
 let wrongSigner: Identity | null = null;
 
 const node = new Vl1Node({ identity, planet: parseWorld(readFileSync(opts.planetFile)), bind: { address: opts.bind4, port: opts.port ?? 9993 }, helloRetryMs: 1000 });
@@ -136,7 +138,9 @@ function onRequest(p: ReceivedPacket): void {
     refuse(p.source, p.packetId, req.networkId, ErrorCode.NETWORK_ACCESS_DENIED);
     return report('access-denied');
   }
-  report('config', { chunks: sendConfig(net, p.source, m, p.packetId) });
+  if (answerDelayMs === 0) return report('config', { chunks: sendConfig(net, p.source, m, p.packetId) });
+  report('config-delayed', { ms: answerDelayMs });
+  setTimeout(() => report('config', { chunks: sendConfig(net, p.source, m, p.packetId), delayedMs: answerDelayMs }), answerDelayMs);
 }
 
 /** The first member of `net` other than `address` that has an identity (for "stolen" credentials). */
@@ -224,6 +228,9 @@ function run(c: Record<string, unknown>): object {
     case 'silent':
       silent = c['on'] === true;
       return { silent };
+    case 'delay':
+      answerDelayMs = Number(c['ms'] ?? 0);
+      return { answerDelayMs };
     case 'attack':
       return { packets: attack(network(str('nwid')), parseAddress(str('member')), str('kind')) };
     case 'present':
