@@ -281,6 +281,22 @@ describe('credentials and revocations', () => {
     assert.equal(n.gate(c2.address), true, 'a COM issued after the revocation');
   });
 
+  test('a revocation flagged fast-propagate is passed on once to the other members, not back to its sender or signer (vl2.md §4.4)', () => {
+    const { host, n } = configured();
+    n.onCredentials(c2.address, decodeNetworkCredentials(credentialsPayload(memberCom(controller, NWID, c2, T0))));
+    n.onCredentials(c3.address, decodeNetworkCredentials(credentialsPayload(memberCom(controller, NWID, c3, T0))));
+    host.take();
+    host.clock += 1_500;
+    const revocation = revocationPayload(controller, NWID, c2.address, host.clock);
+    n.onCredentials(controller.address, decodeNetworkCredentials(revocation));
+    const passedOn = host.take().filter((s) => s.verb === Verb.NETWORK_CREDENTIALS);
+    assert.deepEqual(passedOn.map((s) => s.dest).sort(), [c2.address, c3.address].sort(), 'every member but the sender (and signer)');
+    for (const s of passedOn) assert.deepEqual(decodeNetworkCredentials(s.payload).revocations, decodeNetworkCredentials(revocation).revocations);
+    host.clock += 1_500;
+    n.onCredentials(c3.address, decodeNetworkCredentials(revocation));
+    assert.deepEqual(host.take().filter((s) => s.verb === Verb.NETWORK_CREDENTIALS), [], 'known already: not passed on again');
+  });
+
   test("a COM issued to another member, or of another network, opens nothing", () => {
     const { host, n } = configured();
     n.onCredentials(c3.address, decodeNetworkCredentials(credentialsPayload(memberCom(controller, NWID, c2, T0))));

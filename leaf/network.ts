@@ -33,7 +33,7 @@ import { ConfigReassembler } from '../vl1/netconf/config-reassembler.js';
 import { decodeNetworkConfig, encodeNetworkConfig, sameNetworkConfig, type NetworkConfig } from '../vl1/netconf/network-config.js';
 import { buildRequestMetadata } from '../vl1/netconf/request-metadata.js';
 import { comNetworkId, decodeCom, encodeCom, verifyCom, type CertificateOfMembership } from '../vl1/netconf/com.js';
-import { verifyRevocation } from '../vl1/netconf/revocation.js';
+import { REVOCATION_FLAG_FAST_PROPAGATE, verifyRevocation, type Revocation } from '../vl1/netconf/revocation.js';
 import { verifyTag } from '../vl1/netconf/tag.js';
 import { verifyCapability } from '../vl1/netconf/capability.js';
 import { verifyCoo } from '../vl1/netconf/certificate-of-ownership.js';
@@ -421,7 +421,9 @@ export class Network extends EventEmitter<NetworkEvents> {
         this.drop('credentials-invalid');
         continue;
       }
-      this.members.revoke(r.target, r.credentialType, BigInt(r.threshold));
+      // News flagged fast-propagate goes on to every other member, as 1.14 does (`Network::addCredential`): one
+      // lost packet from the controller then does not leave a member admitting the revoked one.
+      if (this.members.revoke(r.target, r.credentialType, BigInt(r.threshold)) && (r.flags & REVOCATION_FLAG_FAST_PROPAGATE) !== 0n) this.passOn(r, peer);
     }
     const identityOf = (a: number): Identity | undefined => (a === this.controller ? controller : this.host.identityOf(a));
     const cfg = this.cfg;
@@ -431,6 +433,12 @@ export class Network extends EventEmitter<NetworkEvents> {
     for (const c of creds.capabilities ?? []) if (c.networkId === this.nwid && timely(c.timestamp, 2) && verifyCapability(c, identityOf) === 'valid') m.capabilities.set(c.id, c);
     for (const c of creds.coos ?? []) if (c.networkId === this.nwid && c.issuedTo === peer && timely(c.timestamp, 4) && verifyCoo(c, controller)) m.coos = [...m.coos.filter((x) => x.id !== c.id), c].slice(-4);
     if (accepted) this.releaseHeld(peer);
+  }
+
+  /** A revocation to every member but the one it came from and its signer (vl2.md §4.4). */
+  private passOn(r: Revocation, from: number): void {
+    const payload = encodeNetworkCredentials({ coms: [], terminated: true, capabilities: [], tags: [], revocations: [r], coos: [] });
+    for (const a of this.members.addresses()) if (a !== from && a !== r.signedBy) this.host.send(a, Verb.NETWORK_CREDENTIALS, payload);
   }
 
   /** A COM from `peer`: checked against what it replaces, then its signature (vl2.md §4.2). */
