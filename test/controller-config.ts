@@ -64,17 +64,12 @@ export function nextPoolAddress(net: TestNetwork, used: ReadonlySet<string>): st
   return null;
 }
 
-/** As 1.14's controller: an assigned address takes the prefix of the most specific route containing it (else /32). */
+/** As 1.14's controller: an assigned address takes the prefix of the most specific on-link route holding it (else /32). */
 function staticIp(net: TestNetwork, ip: string): IpPrefix {
   const n = ipv4Number(ip);
-  let bits = 32;
-  let best = -1;
-  for (const r of net.routes.map(parseRoute)) {
-    const b = r.target.bits;
-    const mask = b === 0 ? 0 : (~0 << (32 - b)) >>> 0;
-    if (r.via === null && ((n & mask) >>> 0) === ((ipv4Number(r.target.ip) & mask) >>> 0) && b > best) best = bits = b;
-  }
-  return { family: 4, ip, bits };
+  const holds = (target: IpPrefix): boolean => target.bits === 0 || n >>> (32 - target.bits) === ipv4Number(target.ip) >>> (32 - target.bits);
+  const bits = net.routes.map(parseRoute).filter((r) => r.via === null && holds(r.target)).map((r) => r.target.bits);
+  return { family: 4, ip, bits: bits.length === 0 ? 32 : Math.max(...bits) };
 }
 
 /** The COM `member` gets for `nwid` at `now`, signed by `controller`. */

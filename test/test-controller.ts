@@ -8,7 +8,8 @@
  * (test/controller-config.ts builds what it sends). A NETWORK_CONFIG_REQUEST is answered as 1.14's controller does
  * (vl2.md §9.1): OBJ_NOT_FOUND for an unknown network, NETWORK_ACCESS_DENIED for a member not authorized (or
  * presenting another identity than before), else the config as signed chunks in OK(NETWORK_CONFIG_REQUEST)s.
- * Every request is printed: {"event":"request","nwid","member","answer":"config"|"access-denied"|"not-found"|"ignored"}.
+ * Every request is printed: {"event":"request","nwid","member","answer":"config"|"config-delayed"|"access-denied"|
+ * "not-found"|"ignored"} (a delayed config is printed again as "config" when it goes).
  *
  * Commands, one JSON object a line on stdin; each answered {"event":"done","id",…} or {"event":"failed","id","error"}:
  *   {"id":1,"cmd":"network","suffix":"000001","name":"t","pool":["10.147.17.10","10.147.17.99"],
@@ -18,10 +19,10 @@
  *   {"id":3,"cmd":"deauthorize","nwid":…,"member":…}          ERROR ACCESS_DENIED to it, a revocation of its COM to
  *                                                            every other member that asked (vl2.md §4.4)
  *   {"id":4,"cmd":"silent","on":true}                         requests go unanswered (a controller that is down)
- *   {"id":7,"cmd":"delay","ms":2000}                          configs answer their request this much later (a slow one)
- *   {"id":5,"cmd":"attack","nwid":…,"member":…,"kind":…}      a config attack (CONFIG_ATTACKS) or frame attack
+ *   {"id":5,"cmd":"delay","ms":2000}                          configs answer their request this much later (a slow one)
+ *   {"id":6,"cmd":"attack","nwid":…,"member":…,"kind":…}      a config attack (CONFIG_ATTACKS) or frame attack
  *                                                            (FRAME_ATTACKS) sent to the member → {"packets"}
- *   {"id":6,"cmd":"present","nwid":…,"member":…,"com":"own"|"stolen"|"other-network"}
+ *   {"id":7,"cmd":"present","nwid":…,"member":…,"com":"own"|"stolen"|"other-network"}
  *        NETWORK_CREDENTIALS to the member with a COM: one issued to us (we then pass its gate like a member), one
  *        issued to another member (useless with our key), or one of another network
  * It exits on SIGTERM or at the end of stdin.
