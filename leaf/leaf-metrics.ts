@@ -7,7 +7,18 @@
  * networks already keep (prom-client would keep a second copy and add `_total`), and 1.14's exact text is the
  * contract. Families 1.14 has that the leaf cannot fill truthfully (`zt_data` bytes, the latency histogram, the
  * controller's) are left out rather than exported as zeros.
+ *
+ * Beside 1.14's families, ztroot's own (never a name 1.14 uses, so its dashboards are unaffected):
+ *   ztroot_leaf_network_drops_total{network_id,reason}   what each joined network dropped, by reason (every reason
+ *                                                        listed, zeros included, so rates work from the first scrape)
+ *   ztroot_leaf_vl2_drops_total{reason}                  VL2 packets no joined network saw (too short to name one,
+ *                                                        naming one not joined, undecodable LIKE or credentials)
  */
+import { NETWORK_DROP_REASONS } from './network.js';
+
+/** Why a VL2 packet reached no network (leaf/leaf.ts counts them): too short to name one, naming one not joined, undecodable. */
+export const VL2_DROP_REASONS = ['truncated', 'unknown-network', 'malformed'] as const;
+export type Vl2DropReason = (typeof VL2_DROP_REASONS)[number];
 
 /** 1.14's `packet_type` label values, by verb name as the VL1 node counts them. */
 const PACKET_TYPES: Record<string, string> = {
@@ -52,11 +63,15 @@ export interface LeafMetricsSnapshot {
   received: Record<string, number>;
   /** ERRORs received, by code. */
   errorsReceived: Map<number, number>;
+  /** VL2 packets that reached no network, by reason. */
+  vl2Drops?: Partial<Record<Vl2DropReason, number>>;
   networks: Array<{
     nwid: bigint;
     multicastGroups: number;
     accepted: { rx: number; tx: number };
     refused: { rx: number; tx: number };
+    /** The network's drops by reason (`Network.counters.drops`). */
+    drops: Partial<Record<string, number>>;
   }>;
   peers: Array<{ address: number; alivePaths: number; deadPaths: number }>;
 }
@@ -115,5 +130,17 @@ export function leafMetricsText(s: LeafMetricsSnapshot): string {
     paths.push([{ node_id: hex(p.address, 10), status: 'dead' }, p.deadPaths]);
   }
   f.family('zt_peer_path_count', 'gauge', 'number of paths to peer', paths);
+  f.family(
+    'ztroot_leaf_network_drops_total',
+    'counter',
+    'packets and frames of a joined network dropped, by reason',
+    s.networks.flatMap((n) => NETWORK_DROP_REASONS.map((reason): [Record<string, string>, number] => [{ network_id: hex(n.nwid, 16), reason }, n.drops[reason] ?? 0])),
+  );
+  f.family(
+    'ztroot_leaf_vl2_drops_total',
+    'counter',
+    'VL2 packets that reached no joined network, by reason',
+    VL2_DROP_REASONS.map((reason) => [{ reason }, s.vl2Drops?.[reason] ?? 0]),
+  );
   return f.text();
 }

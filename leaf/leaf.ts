@@ -30,7 +30,7 @@ import { Network, hex16, type NetworkHost } from './network.js';
 import { openTap, tapUnavailableReason, type TapDevice } from './tap.js';
 import { PortMapper, type PortMapperOptions, type PortMapping } from './port-mapping.js';
 import { startLocalApi, type HostCheck, type LocalApi } from './local-api.js';
-import { leafMetricsText } from './leaf-metrics.js';
+import { leafMetricsText, type Vl2DropReason } from './leaf-metrics.js';
 import { pickLeafPorts, type LeafPorts } from './leaf-ports.js';
 import { parsePrefix, pathAllowed, type BytePrefix } from './path-policy.js';
 import { DirectPaths } from './direct-paths.js';
@@ -83,6 +83,8 @@ export class Leaf implements LeafModel {
   private readonly pending = new Map<number, PendingSend[]>();
   private pendingCount = 0;
   private readonly errorsReceived = new Map<number, number>();
+  /** VL2 packets no network saw (1.14 drops them silently; we count them, as every drop). */
+  private readonly vl2Drops: Record<Vl2DropReason, number> = { truncated: 0, 'unknown-network': 0, malformed: 0 };
   private readonly mappings = new Map<number, PortMapping>();
   private readonly now: () => number;
   private readonly log: LeafOptions['logger'];
@@ -329,9 +331,9 @@ export class Leaf implements LeafModel {
       case Verb.EXT_FRAME:
       case Verb.MULTICAST_FRAME:
       case Verb.NETWORK_CONFIG: {
-        if (payload.length < 8) return;
+        if (payload.length < 8) return void this.vl2Drops.truncated++;
         const n = this.joined.get(readNwid(payload));
-        if (n === undefined) return;
+        if (n === undefined) return void this.vl2Drops['unknown-network']++;
         n.receive(verb, source, payload, p.packetId);
         if (verb !== Verb.NETWORK_CONFIG) this.directPaths.networkTraffic(source, p.via, () => n.gate(source));
         return;
@@ -344,7 +346,7 @@ export class Leaf implements LeafModel {
         try {
           groups = decodeMulticastLike(payload).groups;
         } catch {
-          return;
+          return void this.vl2Drops.malformed++;
         }
         const byNetwork = new Map<bigint, MulticastGroupRef[]>();
         for (const g of groups) byNetwork.set(g.networkId, [...(byNetwork.get(g.networkId) ?? []), g]);
@@ -356,14 +358,14 @@ export class Leaf implements LeafModel {
         try {
           creds = decodeNetworkCredentials(payload);
         } catch {
-          return;
+          return void this.vl2Drops.malformed++;
         }
         for (const n of this.joined.values()) n.onCredentials(source, creds);
         return;
       }
       case Verb.NETWORK_CONFIG_REQUEST: {
         // We are no controller: say so, naming the network, as 1.14 does without one.
-        if (payload.length < 8) return;
+        if (payload.length < 8) return void this.vl2Drops.truncated++;
         this.send(source, Verb.ERROR, encodeError({ inReVerb: verb, inRePacketId: p.packetId, code: ErrorCode.UNSUPPORTED_OPERATION, networkId: readNwid(payload) }));
         return;
       }
@@ -499,7 +501,8 @@ export class Leaf implements LeafModel {
       sent: this.node.stats.sent,
       received: this.node.stats.received,
       errorsReceived: this.errorsReceived,
-      networks: nets.map((n) => ({ nwid: n.nwid, multicastGroups: n.describe().multicastSubscriptions.length, accepted: n.counters.accepted, refused: n.counters.refused })),
+      vl2Drops: this.vl2Drops,
+      networks: nets.map((n) => ({ nwid: n.nwid, multicastGroups: n.describe().multicastSubscriptions.length, accepted: n.counters.accepted, refused: n.counters.refused, drops: n.counters.drops })),
       peers: this.node.knownPeers().map((a) => {
         const paths = this.node.peerInfo(a)?.paths ?? [];
         const alive = paths.filter((p) => p.alive).length;

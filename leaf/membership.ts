@@ -76,11 +76,13 @@ export class Memberships {
     this.get(address).com = com;
   }
 
-  /** The controller revoked `address`'s credentials of `type` up to `threshold` (ms). */
-  revoke(address: number, type: number, threshold: bigint): void {
+  /** The controller revoked `address`'s credentials of `type` up to `threshold` (ms). Whether that was news (the threshold rose). */
+  revoke(address: number, type: number, threshold: bigint): boolean {
     const m = this.get(address);
-    if (threshold > (m.thresholds.get(type) ?? -1n)) m.thresholds.set(type, threshold);
+    const news = threshold > (m.thresholds.get(type) ?? -1n);
+    if (news) m.thresholds.set(type, threshold);
     if (type === 1 && m.com !== null && comTimestamp(m.com) <= threshold) m.com = null;
+    return news;
   }
 
   /** The member's COM and its revocation threshold (COM credentials of type 1). */

@@ -33,7 +33,7 @@ import { ConfigReassembler } from '../vl1/netconf/config-reassembler.js';
 import { decodeNetworkConfig, encodeNetworkConfig, sameNetworkConfig, type NetworkConfig } from '../vl1/netconf/network-config.js';
 import { buildRequestMetadata } from '../vl1/netconf/request-metadata.js';
 import { comNetworkId, decodeCom, encodeCom, verifyCom, type CertificateOfMembership } from '../vl1/netconf/com.js';
-import { verifyRevocation } from '../vl1/netconf/revocation.js';
+import { REVOCATION_FLAG_FAST_PROPAGATE, verifyRevocation, type Revocation } from '../vl1/netconf/revocation.js';
 import { verifyTag } from '../vl1/netconf/tag.js';
 import { verifyCapability } from '../vl1/netconf/capability.js';
 import { verifyCoo } from '../vl1/netconf/certificate-of-ownership.js';
@@ -79,25 +79,28 @@ export interface NetworkHost {
   saveConfig(nwid: bigint, dictionary: Uint8Array): void;
 }
 
-export type NetworkDropReason =
-  | 'no-config'
-  | 'not-own-mac'
-  | 'runt'
-  | 'gate'
-  | 'rules'
-  | 'multicast-disabled'
-  | 'broadcast-disabled'
-  | 'no-bridge'
-  | 'bad-mac'
-  | 'malformed'
-  | 'config-not-for-us'
-  | 'config-signature'
-  | 'config-controller-unknown'
-  | 'config-not-from-controller'
-  | 'credentials-rate-limited'
-  | 'credentials-invalid'
-  | 'credentials-signer-unknown'
-  | 'tap-write';
+/** Why a network dropped a packet or frame (its `counters.drops` keys; /metrics lists every one). */
+export const NETWORK_DROP_REASONS = [
+  'no-config',
+  'not-own-mac',
+  'runt',
+  'gate',
+  'rules',
+  'multicast-disabled',
+  'broadcast-disabled',
+  'no-bridge',
+  'bad-mac',
+  'malformed',
+  'config-not-for-us',
+  'config-signature',
+  'config-controller-unknown',
+  'config-not-from-controller',
+  'credentials-rate-limited',
+  'credentials-invalid',
+  'credentials-signer-unknown',
+  'tap-write',
+] as const;
+export type NetworkDropReason = (typeof NETWORK_DROP_REASONS)[number];
 
 export interface NetworkCounters {
   framesIn: number;
@@ -261,6 +264,8 @@ export class Network extends EventEmitter<NetworkEvents> {
    * an OK goes back once the update is complete and accepted, vl2.md §2.3 step 8).
    */
   onConfigChunk(body: Uint8Array, from: number, packetId: bigint, pushPacketId: bigint | null): void {
+    // A network left (stopped) takes no config: an answer to a request made before would write networks.d again.
+    if (this.closed) return;
     const chunk = decodeConfigChunk(body);
     if (chunk.networkId !== this.nwid) return this.drop('config-not-for-us');
     if (chunk.kind === 'legacy') {
@@ -334,18 +339,20 @@ export class Network extends EventEmitter<NetworkEvents> {
       if (!this.mayManage(t.ip, t.bits)) continue;
       routes.push({ target: t.ip, bits: t.bits, via: r.via === null ? null : r.via.ip });
     }
+    // Each step on its own: what the kernel refuses (a route whose gateway is off-link for this member, an address it
+    // will not take) is logged and the rest applied, as 1.14's service does — not a PORT_ERROR, which 1.14 keeps for
+    // a device that cannot be made (the TAP's own layer applies every other address and route of a failed call).
+    const step = (what: string, fn: () => Promise<void>) => async (): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        this.host.log?.warn({ nwid: hex16(this.nwid), err: (e as Error).message }, `${what} of the TAP device not (all) applied`);
+      }
+    };
     this.tapOps = this.tapOps
-      .then(async () => {
-        await tap.setMtu(config.mtu);
-        await tap.setAddresses(addrs);
-        await tap.setRoutes(routes);
-        this.portError = 0;
-      })
-      .catch((e: unknown) => {
-        this.portError = -1;
-        this.host.log?.warn({ nwid: hex16(this.nwid), err: (e as Error).message }, 'configuring the TAP device failed (PORT_ERROR)');
-        this.emit('changed');
-      })
+      .then(step('MTU', () => tap.setMtu(config.mtu)))
+      .then(step('managed addresses', () => tap.setAddresses(addrs)))
+      .then(step('managed routes', () => tap.setRoutes(routes)))
       .then(() => this.scanGroups());
   }
 
@@ -417,7 +424,9 @@ export class Network extends EventEmitter<NetworkEvents> {
         this.drop('credentials-invalid');
         continue;
       }
-      this.members.revoke(r.target, r.credentialType, BigInt(r.threshold));
+      // News flagged fast-propagate goes on to every other member, as 1.14 does (`Network::addCredential`): one
+      // lost packet from the controller then does not leave a member admitting the revoked one.
+      if (this.members.revoke(r.target, r.credentialType, BigInt(r.threshold)) && (r.flags & REVOCATION_FLAG_FAST_PROPAGATE) !== 0n) this.passOn(r, peer);
     }
     const identityOf = (a: number): Identity | undefined => (a === this.controller ? controller : this.host.identityOf(a));
     const cfg = this.cfg;
@@ -427,6 +436,12 @@ export class Network extends EventEmitter<NetworkEvents> {
     for (const c of creds.capabilities ?? []) if (c.networkId === this.nwid && timely(c.timestamp, 2) && verifyCapability(c, identityOf) === 'valid') m.capabilities.set(c.id, c);
     for (const c of creds.coos ?? []) if (c.networkId === this.nwid && c.issuedTo === peer && timely(c.timestamp, 4) && verifyCoo(c, controller)) m.coos = [...m.coos.filter((x) => x.id !== c.id), c].slice(-4);
     if (accepted) this.releaseHeld(peer);
+  }
+
+  /** A revocation to every member but the one it came from and its signer (vl2.md §4.4). */
+  private passOn(r: Revocation, from: number): void {
+    const payload = encodeNetworkCredentials({ coms: [], terminated: true, capabilities: [], tags: [], revocations: [r], coos: [] });
+    for (const a of this.members.addresses()) if (a !== from && a !== r.signedBy) this.host.send(a, Verb.NETWORK_CREDENTIALS, payload);
   }
 
   /** A COM from `peer`: checked against what it replaces, then its signature (vl2.md §4.2). */
