@@ -308,7 +308,10 @@ describe('credentials and revocations', () => {
 
   test('credentials faster than one a second from a peer are counted and not looked at', () => {
     const { n } = configured();
-    n.onCredentials(c3.address, decodeNetworkCredentials(credentialsPayload(memberCom(controller, OTHER_NWID, c3, T0))));
+    // The first push is looked at (and refused: signed by a key that is not the controller's); the second, a good
+    // COM arriving within the second, is not looked at.
+    n.onCredentials(c3.address, decodeNetworkCredentials(credentialsPayload(memberCom(wrongSigner, NWID, c3, T0))));
+    assert.equal(drops(n, 'credentials-invalid'), 1);
     n.onCredentials(c3.address, decodeNetworkCredentials(credentialsPayload(memberCom(controller, NWID, c3, T0))));
     assert.equal(drops(n, 'credentials-rate-limited'), 1);
     assert.equal(n.gate(c3.address), false);
