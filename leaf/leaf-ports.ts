@@ -71,3 +71,8 @@ export async function pickLeafPorts(settings: LeafLocalSettings, address?: strin
     settings.tertiaryPort !== 0 && !taken.has(settings.tertiaryPort) && (await portIsFree(settings.tertiaryPort, address)) ? settings.tertiaryPort : await firstFree(randomPortCandidates(), taken, address);
   return { primary, secondary, tertiary };
 }
+
+/** A new random secondary port (1.14's candidates, the trial bind), other than those `taken`; 0 when none is free. */
+export function pickRandomPort(taken: Set<number>, address?: string): Promise<number> {
+  return firstFree(randomPortCandidates(), taken, address);
+}

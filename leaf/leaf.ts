@@ -31,7 +31,8 @@ import { openTap, tapUnavailableReason, type TapDevice } from './tap.js';
 import { PortMapper, type PortMapperOptions, type PortMapping } from './port-mapping.js';
 import { startLocalApi, type HostCheck, type LocalApi } from './local-api.js';
 import { leafMetricsText, type Vl2DropReason } from './leaf-metrics.js';
-import { pickLeafPorts, type LeafPorts } from './leaf-ports.js';
+import { pickLeafPorts, pickRandomPort, type LeafPorts } from './leaf-ports.js';
+import { SECONDARY_REPICK_OFFLINE_MS, SecondaryPortRepick } from './secondary-port.js';
 import { parsePrefix, pathAllowed, type BytePrefix } from './path-policy.js';
 import { DirectPaths } from './direct-paths.js';
 import { localInterfaceAddresses } from './local-addresses.js';
@@ -65,6 +66,10 @@ export interface LeafOptions {
   helloRetryMs?: number;
   /** The TCP fallback's patience (default 60 s, 1.14's `ZT_TCP_FALLBACK_AFTER`). */
   tcpFallbackAfterMs?: number;
+  /** Offline this long, a random secondary port moves (default 1.14's 120 s; tests shorten it). */
+  secondaryRepickAfterMs?: number;
+  /** The housekeeping period (default {@link LEAF_TICK_MS}; tests shorten it). */
+  tickMs?: number;
   now?: () => number;
 }
 
@@ -94,6 +99,9 @@ export class Leaf implements LeafModel {
   private api: LocalApi | null = null;
   private mapper: PortMapper | null = null;
   private timers: NodeJS.Timeout[] = [];
+  /** Null when the secondary port is fixed (local.conf) or there is none. */
+  private secondaryRepick: SecondaryPortRepick | null = null;
+  private repicking = false;
   private stopped = false;
 
   private constructor(home: LeafHome, ports: LeafPorts, opts: LeafOptions) {
@@ -114,6 +122,8 @@ export class Leaf implements LeafModel {
       allowPath: (a) => pathAllowed(a, this.ownPrefixes),
       tcpRelay: relay === null ? undefined : { address: relay, force: s.forceTcpRelay, fallbackAfterMs: opts.tcpFallbackAfterMs },
     });
+    // Only a random secondary port moves: one fixed in local.conf stays (1.14 the same).
+    if (ports.secondary !== 0 && s.secondaryPort === 0) this.secondaryRepick = new SecondaryPortRepick(opts.secondaryRepickAfterMs ?? SECONDARY_REPICK_OFFLINE_MS, this.now());
     this.directPaths = new DirectPaths({
       now: this.now,
       send: (dest, payload) => this.send(dest, Verb.PUSH_DIRECT_PATHS, payload),
@@ -176,7 +186,7 @@ export class Leaf implements LeafModel {
     });
     this.home.writePortFile(this.api.port);
     if (this.ports.tertiary !== 0 && opts.portMapping !== false) this.startPortMapping(opts.portMapping ?? {});
-    this.timers.push(setInterval(() => this.tick(), LEAF_TICK_MS));
+    this.timers.push(setInterval(() => this.tick(), opts.tickMs ?? LEAF_TICK_MS));
     this.timers.push(setInterval(() => this.checkLocalConf(), LOCAL_CONF_CHECK_MS));
     for (const t of this.timers) t.unref();
     this.log?.info(
@@ -260,6 +270,7 @@ export class Leaf implements LeafModel {
 
   private tick(): void {
     const now = this.now();
+    if (this.secondaryRepick?.due(this.node.online, now) === true && !this.repicking) void this.repickSecondaryPort();
     this.directPaths.expire();
     for (const n of this.joined.values()) n.tick(now);
     for (const [dest, q] of this.pending) {
@@ -267,6 +278,24 @@ export class Leaf implements LeafModel {
       this.pendingCount -= q.length - kept.length;
       if (kept.length === 0) this.pending.delete(dest);
       else this.pending.set(dest, kept);
+    }
+  }
+
+  /** Binds a new random secondary port in place of the current one (1.14, after 120 s offline: leaf/secondary-port.ts). */
+  private async repickSecondaryPort(): Promise<void> {
+    this.repicking = true;
+    const old = this.ports.secondary;
+    try {
+      const bindAddress = this.home.localConf.settings.bind[0];
+      const next = await pickRandomPort(new Set([this.ports.primary, this.ports.tertiary, old]), bindAddress);
+      if (next === 0 || this.stopped) return;
+      await this.node.replaceExtraPort(old, next);
+      this.ports.secondary = next;
+      this.log?.info({ from: old, to: next }, 'offline (no root heard): the secondary port moves, as 1.14 does, in case a NAT dropped its mapping');
+    } catch (e) {
+      this.log?.warn({ port: old, err: (e as Error).message }, 'could not move the secondary port: keeping it');
+    } finally {
+      this.repicking = false;
     }
   }
 

@@ -116,13 +116,51 @@ export class UdpSockets {
     if (this.lastSocket.size > MAX_REMEMBERED_REMOTES) this.lastSocket.delete(this.lastSocket.keys().next().value as string);
   }
 
-  private bind(family: 4 | 6, address: string, port: number): Promise<void> {
+  /**
+   * Moves the extra port `oldPort` to `newPort` (1.14's secondary-port re-pick): new sockets are bound for every family
+   * that had `oldPort` before any old one closes, so a failure leaves everything as it was. The primary port never moves.
+   * @throws the bind error of `newPort` (nothing changed then)
+   */
+  async replacePort(oldPort: number, newPort: number): Promise<void> {
+    const moves: Array<{ family: 4 | 6; index: number; old: Socket; fresh?: Socket }> = [];
+    for (const [family, list] of this.sockets) {
+      const index = list.findIndex((s, i) => i > 0 && s.address().port === oldPort);
+      if (index > 0) moves.push({ family, index, old: list[index]! });
+    }
+    try {
+      for (const m of moves) m.fresh = await this.openSocket(m.family, m.old.address().address, newPort);
+    } catch (e) {
+      await Promise.all(moves.map((m) => (m.fresh === undefined ? undefined : new Promise<void>((r) => m.fresh!.close(() => r())))));
+      throw e;
+    }
+    // close() may have run while the new sockets were binding: then they go too, and nothing is swapped.
+    if (moves.some((m) => this.sockets.get(m.family)?.[m.index] !== m.old)) {
+      await Promise.all(moves.map((m) => new Promise<void>((r) => m.fresh!.close(() => r()))));
+      return;
+    }
+    for (const m of moves) {
+      this.sockets.get(m.family)![m.index] = m.fresh!;
+      for (const [remote, s] of this.lastSocket) if (s === m.old) this.lastSocket.delete(remote);
+      if (this.lastRx?.s === m.old) this.lastRx = null;
+    }
+    await Promise.all(moves.map((m) => new Promise<void>((r) => m.old.close(() => r()))));
+  }
+
+  private async bind(family: 4 | 6, address: string, port: number): Promise<void> {
+    const s = await this.openSocket(family, address, port);
+    const list = this.sockets.get(family) ?? [];
+    list.push(s);
+    this.sockets.set(family, list);
+  }
+
+  /** A socket of `family` bound to `address`:`port`, its datagrams handed to {@link UdpDeps.onDatagram}. */
+  private openSocket(family: 4 | 6, address: string, port: number): Promise<Socket> {
     // Every address this socket sends to or binds is an IP literal already: answering the lookup at once spares each
     // send dns.lookup's deferral to the next tick (a closure and a tick per datagram).
     const lookup = (addr: string, _o: unknown, cb: (err: Error | null, address: string, family: number) => void): void => cb(null, addr, family);
     const opts = { recvBufferSize: UDP_SOCKET_BUFFER_BYTES, sendBufferSize: UDP_SOCKET_BUFFER_BYTES, lookup: lookup as unknown as SocketOptions['lookup'] };
     const s = createSocket(family === 4 ? { type: 'udp4', ...opts } : { type: 'udp6', ipv6Only: true, ...opts });
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<Socket>((resolve, reject) => {
       const onError = (e: Error): void => {
         s.close();
         reject(e);
@@ -149,10 +187,7 @@ export class UdpSockets {
           }
           this.deps.onDatagram(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), from);
         });
-        const list = this.sockets.get(family) ?? [];
-        list.push(s);
-        this.sockets.set(family, list);
-        resolve();
+        resolve(s);
       });
     });
   }

@@ -239,6 +239,11 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     return this.udp.bound();
   }
 
+  /** Moves an extra UDP port (the secondary) to `newPort`; see {@link UdpSockets.replacePort}. */
+  replaceExtraPort(oldPort: number, newPort: number): Promise<void> {
+    return this.udp.replacePort(oldPort, newPort);
+  }
+
   /** The planet currently held (the one given, or the latest adopted update). */
   get planet(): World {
     return this.planetWorld;
