@@ -218,7 +218,9 @@ export class Leaf implements LeafModel {
   // ---- networks --------------------------------------------------------------------------------------------
 
   private addNetwork(nwid: bigint, settings: NetworkSettings | undefined, savedConfig: Uint8Array | undefined): Network {
-    const n = new Network(nwid, this.networkHost(), { settings, savedConfig });
+    // 1.14 keeps an allowManaged address list only in <nwid>.local.conf (the API sets the boolean): read it from there.
+    const allowManagedWhitelist = this.home.loadNetworkSettings(nwid)?.allowManagedWhitelist ?? [];
+    const n = new Network(nwid, this.networkHost(), { settings, savedConfig, allowManagedWhitelist });
     this.joined.set(nwid, n);
     n.on('changed', () => this.refreshOwnPrefixes());
     void n.start().then(() => this.refreshOwnPrefixes());

@@ -43,6 +43,7 @@ import { ndpEmulationReply } from '../vl1/netconf/ndp-emulation.js';
 import { addressResolutionGroup, BROADCAST_GROUP, buildEthernetFrame, ETHERNET_HEADER_LENGTH, isMulticastMac, outgoingMulticastGroup, parseEthernetFrame } from '../vl1/netconf/ethernet.js';
 import { admitsPeer, credentialTimely, inboundOwnership } from '../vl1/netconf/membership.js';
 import type { TapDevice, TapRoute } from './tap.js';
+import { parsePrefix, prefixContains, type BytePrefix } from './path-policy.js';
 import { Memberships, ANNOUNCE_PERIOD_MS, CREDENTIALS_RECEIVE_MIN_MS, CREDENTIALS_REQUEST_MIN_MS } from './membership.js';
 import { groupKey, Multicaster, type MulticastGroup } from './multicaster.js';
 import { DEFAULT_NETWORK_SETTINGS, type LeafNetwork, type NetworkSettings, type NetworkStatus } from './model.js';
@@ -130,6 +131,8 @@ export class Network extends EventEmitter<NetworkEvents> {
   readonly controller: number;
   readonly counters: NetworkCounters = { framesIn: 0, framesOut: 0, multicastIn: 0, multicastOut: 0, accepted: { rx: 0, tx: 0 }, refused: { rx: 0, tx: 0 }, drops: {} };
   settings: NetworkSettings;
+  /** `allowManaged=<ip/bits>,…` from `<nwid>.local.conf`: managed addresses and routes only inside these (empty: any). */
+  private readonly managedWhitelist: BytePrefix[] = [];
   private cfg: NetworkConfig | null = null;
   private failure: NetworkStatus | null = null;
   private portError = 0;
@@ -150,13 +153,18 @@ export class Network extends EventEmitter<NetworkEvents> {
   constructor(
     nwid: bigint,
     private readonly host: NetworkHost,
-    opts: { settings?: Partial<NetworkSettings>; savedConfig?: Uint8Array } = {},
+    opts: { settings?: Partial<NetworkSettings>; savedConfig?: Uint8Array; allowManagedWhitelist?: readonly string[] } = {},
   ) {
     super();
     this.nwid = nwid;
     this.mac = macFromAddress(host.identity.address, nwid);
     this.controller = Number(nwid >> 24n);
     this.settings = { ...DEFAULT_NETWORK_SETTINGS, ...opts.settings };
+    for (const entry of opts.allowManagedWhitelist ?? []) {
+      const p = parsePrefix(entry);
+      if (p === null) host.log?.warn({ nwid: hex16(nwid), entry }, 'allowManaged list: not an IP or IP/bits, ignored');
+      else this.managedWhitelist.push(p);
+    }
     this.multicaster = new Multicaster(host.identity.address);
     if (opts.savedConfig !== undefined && opts.savedConfig.length > 0) {
       try {
@@ -360,15 +368,20 @@ export class Network extends EventEmitter<NetworkEvents> {
     return config.staticIps.filter((a) => this.mayManage(a.ip, a.bits)).map((a) => ({ ip: a.ip, bits: a.bits }));
   }
 
-  /** 1.14's managed-address policy: allowManaged, GLOBAL scope only with allowGlobal, a default route only with allowDefault. */
+  /**
+   * 1.14's managed-address policy: allowManaged (and, when `<nwid>.local.conf` gives it as a list, only addresses
+   * inside it), GLOBAL scope only with allowGlobal, a default route only with allowDefault.
+   */
   private mayManage(ip: string, bits: number): boolean {
     if (!this.settings.allowManaged) return false;
-    if (bits === 0 && !this.settings.allowDefault) return false;
     const bytes = parseIp(ip);
     if (bytes === null) return false;
+    if (this.managedWhitelist.length > 0 && !this.managedWhitelist.some((p) => (p.bits === 0 ? p.bytes.length === bytes.length : prefixContains(p, bytes)))) return false;
+    // A default route is allowDefault's alone: its 0.0.0.0 / :: has no scope, so the scope rule below would refuse it.
+    if (bits === 0) return this.settings.allowDefault;
     const scope = ipScope(bytes);
     if (scope === 'none' || scope === 'loopback' || scope === 'link-local' || scope === 'multicast') return false;
-    return scope !== 'global' || this.settings.allowGlobal || bits === 0;
+    return scope !== 'global' || this.settings.allowGlobal;
   }
 
   // ---- credentials -----------------------------------------------------------------------------------------
