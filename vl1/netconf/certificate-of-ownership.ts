@@ -8,21 +8,12 @@
  *
  * Signed: 7f×8 ‖ nwid … signedBy ‖ 0000 ‖ 7f×8. A 1.14 controller issues one (id 1) listing every static IP.
  */
-import { ByteReader, ByteWriter } from '../bytes.js';
+import type { ByteReader, ByteWriter } from '../bytes.js';
 import { ZtError, ZtErrorCode } from '../errors.js';
-import type { Identity } from '../identity.js';
 import { macToBytes } from '../mac-ip.js';
-import { checkInt, checkUint, readSafeU64, writeAddress, writeLengthPrefixed, writeSafeU64, writeU64 } from '../verbs/common.js';
+import { checkInt, checkUint, readSafeU64, writeAddress, writeSafeU64, writeU64 } from '../verbs/common.js';
 import { COO_MAX_THINGS } from './constants.js';
-import {
-  framedForSigning,
-  readExtension,
-  readSignatureBlock,
-  SIGNATURE_TYPE_C25519,
-  type SignatureBlock,
-  verifyCredentialSignature,
-  writeSignatureBlock,
-} from './credential.js';
+import { credentialCodec, type SignatureBlock } from './credential.js';
 
 /** Thing types (`CertificateOfOwnership::Thing`). */
 export const CooThing = { NULL: 0, MAC: 1, IPV4: 2, IPV6: 3 } as const;
@@ -49,7 +40,7 @@ export interface CertificateOfOwnership extends SignatureBlock {
  * Reads one COO. @throws {ZtError} TRUNCATED; TOO_LONG above COO_MAX_THINGS things (1.14 would misread the bytes
  * after the 16th); BAD_VALUE (signature length, timestamp above 2^53).
  */
-export function readCoo(r: ByteReader): CertificateOfOwnership {
+function readBody(r: ByteReader): Omit<CertificateOfOwnership, keyof SignatureBlock | 'ext'> {
   const networkId = r.u64('COO network id');
   const timestamp = readSafeU64(r, 'COO timestamp');
   const flags = r.u64('COO flags');
@@ -60,8 +51,7 @@ export function readCoo(r: ByteReader): CertificateOfOwnership {
   for (let i = 0; i < n; i++) things.push({ type: r.u8('COO thing type'), value: r.bytes(THING_VALUE_LENGTH, 'COO thing value').slice() });
   const issuedTo = r.u40('COO issued-to');
   const signedBy = r.u40('COO signed-by');
-  const sig = readSignatureBlock(r, 'COO');
-  return { networkId, timestamp, flags, id, things, issuedTo, signedBy, ...sig, ext: readExtension(r, 'COO') };
+  return { networkId, timestamp, flags, id, things, issuedTo, signedBy };
 }
 
 function writeBody(w: ByteWriter, c: CertificateOfOwnership): void {
@@ -80,43 +70,20 @@ function writeBody(w: ByteWriter, c: CertificateOfOwnership): void {
   writeAddress(w, c.signedBy, 'COO signed-by');
 }
 
+const codec = credentialCodec<CertificateOfOwnership>('COO', 160, readBody, writeBody);
+
+/** Reads one COO. @throws {ZtError} TRUNCATED, BAD_VALUE (signature length, field ranges) */
+export const readCoo = codec.read;
 /** @throws {ZtError} BAD_VALUE, TOO_LONG */
-export function writeCoo(w: ByteWriter, c: CertificateOfOwnership): void {
-  writeBody(w, c);
-  writeSignatureBlock(w, c, 'COO');
-  writeLengthPrefixed(w, c.ext, 'COO extension');
-}
-
-export function decodeCoo(b: Uint8Array): CertificateOfOwnership {
-  const r = new ByteReader(b);
-  const c = readCoo(r);
-  r.expectEnd('COO');
-  return c;
-}
-
-export function encodeCoo(c: CertificateOfOwnership): Uint8Array {
-  const w = new ByteWriter(160);
-  writeCoo(w, c);
-  return w.finish();
-}
-
-export function cooSignedMessage(c: CertificateOfOwnership): Uint8Array {
-  return framedForSigning((w) => {
-    writeBody(w, c);
-    w.u16(0);
-  });
-}
-
-/** A COO issued by `signer`. @throws {ZtError} NO_PRIVATE_KEY, BAD_VALUE. */
-export function signCoo(c: Omit<CertificateOfOwnership, 'signedBy' | 'signatureType' | 'signature' | 'ext'>, signer: Identity): CertificateOfOwnership {
-  const unsigned: CertificateOfOwnership = { ...c, signedBy: signer.address, signatureType: SIGNATURE_TYPE_C25519, signature: new Uint8Array(96), ext: new Uint8Array(0) };
-  return { ...unsigned, signature: signer.sign(cooSignedMessage(unsigned)) };
-}
-
+export const writeCoo = codec.write;
+export const decodeCoo = codec.decode;
+export const encodeCoo = codec.encode;
+/** The message the controller signs. */
+export const cooSignedMessage = codec.signedMessage;
+/** A COO issued by `signer` (normally the controller). @throws {ZtError} NO_PRIVATE_KEY, BAD_VALUE */
+export const signCoo = codec.sign;
 /** `CertificateOfOwnership::verify` with the controller's identity at hand. */
-export function verifyCoo(c: CertificateOfOwnership, controller: Identity): boolean {
-  return verifyCredentialSignature(c.networkId, c.signedBy, c, cooSignedMessage(c), controller);
-}
+export const verifyCoo = codec.verify;
 
 /** A thing entry for an IP (4 or 16 bytes) or a MAC (bigint). */
 export function cooThing(x: Uint8Array | bigint): CooThingEntry {

@@ -10,7 +10,7 @@
  * written as 0, whatever was received) ‖ 7f7f7f7f7f7f7f7f.
  */
 import { networkController } from '../address.js';
-import { type ByteReader, ByteWriter } from '../bytes.js';
+import { ByteReader, ByteWriter } from '../bytes.js';
 import { C25519_SIGNATURE_LENGTH } from '../constants.js';
 import { ZtError, ZtErrorCode } from '../errors.js';
 import type { Identity } from '../identity.js';
@@ -89,4 +89,81 @@ export function verifyCredentialSignature(
   if (signedBy === 0 || signedBy !== networkController(networkId) || signedBy !== controller.address) return false;
   if (sig.signatureType !== SIGNATURE_TYPE_C25519) return false;
   return controller.verify(message, sig.signature);
+}
+
+/** What every signed credential carries besides its own fields: the network, the signer, the signature, the extension. */
+export interface SignedCredential extends SignatureBlock {
+  networkId: bigint;
+  signedBy: number;
+  /** Extension bytes (empty from 1.14; not covered by the signature). */
+  ext: Uint8Array;
+}
+
+/** A credential's fields before it is signed (`sign` fills in the signer, the signature and an empty extension). */
+export type UnsignedCredential<T extends SignedCredential> = Omit<T, 'signedBy' | 'signatureType' | 'signature' | 'ext'>;
+
+/** The functions each credential module exports, built by {@link credentialCodec}. */
+export interface CredentialCodec<T extends SignedCredential> {
+  /** Reads one credential. @throws {ZtError} TRUNCATED, BAD_VALUE (and what the body's reader throws) */
+  read(r: ByteReader): T;
+  /** @throws {ZtError} BAD_VALUE, TOO_LONG */
+  write(w: ByteWriter, t: T): void;
+  /** Exactly one credential, nothing after it. */
+  decode(b: Uint8Array): T;
+  encode(t: T): Uint8Array;
+  /** `7f×8 ‖ body ‖ 0000 ‖ 7f×8`: the message the controller signs. */
+  signedMessage(t: T): Uint8Array;
+  /** Issued by `signer` (normally the controller). @throws {ZtError} NO_PRIVATE_KEY, BAD_VALUE */
+  sign(t: UnsignedCredential<T>, signer: Identity): T;
+  /** `<Credential>::verify` with the controller's identity at hand. */
+  verify(t: T, controller: Identity): boolean;
+}
+
+/**
+ * The serialization the credentials share around each one's own body (`Tag`, `CertificateOfOwnership`,
+ * `Revocation`): body ‖ signature block ‖ extension on the wire, body ‖ 0000 framed for signing. `readBody` reads
+ * the fields up to and including signedBy; `writeBody` writes them, checking their ranges.
+ */
+export function credentialCodec<T extends SignedCredential>(
+  name: string,
+  sizeHint: number,
+  readBody: (r: ByteReader) => Omit<T, keyof SignatureBlock | 'ext'>,
+  writeBody: (w: ByteWriter, t: T) => void,
+): CredentialCodec<T> {
+  const read = (r: ByteReader): T => {
+    const body = readBody(r);
+    const sig = readSignatureBlock(r, name);
+    return { ...body, ...sig, ext: readExtension(r, name) } as T;
+  };
+  const write = (w: ByteWriter, t: T): void => {
+    writeBody(w, t);
+    writeSignatureBlock(w, t, name);
+    writeLengthPrefixed(w, t.ext, `${name} extension`);
+  };
+  const signedMessage = (t: T): Uint8Array =>
+    framedForSigning((w) => {
+      writeBody(w, t);
+      w.u16(0);
+    });
+  return {
+    read,
+    write,
+    decode(b) {
+      const r = new ByteReader(b);
+      const t = read(r);
+      r.expectEnd(name);
+      return t;
+    },
+    encode(t) {
+      const w = new ByteWriter(sizeHint);
+      write(w, t);
+      return w.finish();
+    },
+    signedMessage,
+    sign(t, signer) {
+      const unsigned = { ...t, signedBy: signer.address, signatureType: SIGNATURE_TYPE_C25519, signature: new Uint8Array(C25519_SIGNATURE_LENGTH), ext: new Uint8Array(0) } as T;
+      return { ...unsigned, signature: signer.sign(signedMessage(unsigned)) };
+    },
+    verify: (t, controller) => verifyCredentialSignature(t.networkId, t.signedBy, t, signedMessage(t), controller),
+  };
 }

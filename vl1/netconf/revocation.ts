@@ -8,18 +8,9 @@
  *
  * Signed: 7f×8 ‖ everything up to and including credentialType (reserved words as 0) ‖ 0000 ‖ 7f×8.
  */
-import { ByteReader, ByteWriter } from '../bytes.js';
-import type { Identity } from '../identity.js';
-import { checkInt, checkUint, readSafeU64, writeAddress, writeLengthPrefixed, writeSafeU64, writeU64 } from '../verbs/common.js';
-import {
-  framedForSigning,
-  readExtension,
-  readSignatureBlock,
-  SIGNATURE_TYPE_C25519,
-  type SignatureBlock,
-  verifyCredentialSignature,
-  writeSignatureBlock,
-} from './credential.js';
+import type { ByteReader, ByteWriter } from '../bytes.js';
+import { checkInt, checkUint, readSafeU64, writeAddress, writeSafeU64, writeU64 } from '../verbs/common.js';
+import { credentialCodec, type SignatureBlock } from './credential.js';
 
 /** `ZT_REVOCATION_FLAG_FAST_PROPAGATE`: receivers forward it to the other members. */
 export const REVOCATION_FLAG_FAST_PROPAGATE = 0x1n;
@@ -39,7 +30,7 @@ export interface Revocation extends SignatureBlock {
 }
 
 /** Reads one Revocation (the reserved words are not checked, as in 1.14). @throws {ZtError} TRUNCATED, BAD_VALUE */
-export function readRevocation(r: ByteReader): Revocation {
+function readBody(r: ByteReader): Omit<Revocation, keyof SignatureBlock | 'ext'> {
   r.skip(4, 'Revocation reserved');
   const id = r.u32('Revocation id');
   const networkId = r.u64('Revocation network id');
@@ -50,8 +41,7 @@ export function readRevocation(r: ByteReader): Revocation {
   const target = r.u40('Revocation target');
   const signedBy = r.u40('Revocation signed-by');
   const credentialType = r.u8('Revocation credential type');
-  const sig = readSignatureBlock(r, 'Revocation');
-  return { id, networkId, credentialId, threshold, flags, target, signedBy, credentialType, ...sig, ext: readExtension(r, 'Revocation') };
+  return { id, networkId, credentialId, threshold, flags, target, signedBy, credentialType };
 }
 
 function writeBody(w: ByteWriter, v: Revocation): void {
@@ -69,40 +59,17 @@ function writeBody(w: ByteWriter, v: Revocation): void {
   w.u8(v.credentialType);
 }
 
-/** @throws {ZtError} BAD_VALUE */
-export function writeRevocation(w: ByteWriter, v: Revocation): void {
-  writeBody(w, v);
-  writeSignatureBlock(w, v, 'Revocation');
-  writeLengthPrefixed(w, v.ext, 'Revocation extension');
-}
+const codec = credentialCodec<Revocation>('Revocation', 150, readBody, writeBody);
 
-export function decodeRevocation(b: Uint8Array): Revocation {
-  const r = new ByteReader(b);
-  const v = readRevocation(r);
-  r.expectEnd('Revocation');
-  return v;
-}
-
-export function encodeRevocation(v: Revocation): Uint8Array {
-  const w = new ByteWriter(150);
-  writeRevocation(w, v);
-  return w.finish();
-}
-
-export function revocationSignedMessage(v: Revocation): Uint8Array {
-  return framedForSigning((w) => {
-    writeBody(w, v);
-    w.u16(0);
-  });
-}
-
-/** A Revocation issued by `signer`. @throws {ZtError} NO_PRIVATE_KEY, BAD_VALUE. */
-export function signRevocation(v: Omit<Revocation, 'signedBy' | 'signatureType' | 'signature' | 'ext'>, signer: Identity): Revocation {
-  const unsigned: Revocation = { ...v, signedBy: signer.address, signatureType: SIGNATURE_TYPE_C25519, signature: new Uint8Array(96), ext: new Uint8Array(0) };
-  return { ...unsigned, signature: signer.sign(revocationSignedMessage(unsigned)) };
-}
-
+/** Reads one Revocation. @throws {ZtError} TRUNCATED, BAD_VALUE (signature length, field ranges) */
+export const readRevocation = codec.read;
+/** @throws {ZtError} BAD_VALUE, TOO_LONG */
+export const writeRevocation = codec.write;
+export const decodeRevocation = codec.decode;
+export const encodeRevocation = codec.encode;
+/** The message the controller signs. */
+export const revocationSignedMessage = codec.signedMessage;
+/** A Revocation issued by `signer` (normally the controller). @throws {ZtError} NO_PRIVATE_KEY, BAD_VALUE */
+export const signRevocation = codec.sign;
 /** `Revocation::verify` with the controller's identity at hand. */
-export function verifyRevocation(v: Revocation, controller: Identity): boolean {
-  return verifyCredentialSignature(v.networkId, v.signedBy, v, revocationSignedMessage(v), controller);
-}
+export const verifyRevocation = codec.verify;

@@ -7,18 +7,9 @@
  *
  * Signed: 7f×8 ‖ nwid … signedBy ‖ 0000 ‖ 7f×8.
  */
-import { ByteReader, ByteWriter } from '../bytes.js';
-import type { Identity } from '../identity.js';
-import { checkInt, readSafeU64, writeAddress, writeLengthPrefixed, writeSafeU64, writeU64 } from '../verbs/common.js';
-import {
-  framedForSigning,
-  readExtension,
-  readSignatureBlock,
-  SIGNATURE_TYPE_C25519,
-  type SignatureBlock,
-  verifyCredentialSignature,
-  writeSignatureBlock,
-} from './credential.js';
+import type { ByteReader, ByteWriter } from '../bytes.js';
+import { checkInt, readSafeU64, writeAddress, writeSafeU64, writeU64 } from '../verbs/common.js';
+import { credentialCodec, type SignatureBlock } from './credential.js';
 
 export interface Tag extends SignatureBlock {
   networkId: bigint;
@@ -33,15 +24,14 @@ export interface Tag extends SignatureBlock {
 }
 
 /** Reads one Tag. @throws {ZtError} TRUNCATED, BAD_VALUE (signature length, timestamp above 2^53). */
-export function readTag(r: ByteReader): Tag {
+function readBody(r: ByteReader): Omit<Tag, keyof SignatureBlock | 'ext'> {
   const networkId = r.u64('Tag network id');
   const timestamp = readSafeU64(r, 'Tag timestamp');
   const id = r.u32('Tag id');
   const value = r.u32('Tag value');
   const issuedTo = r.u40('Tag issued-to');
   const signedBy = r.u40('Tag signed-by');
-  const sig = readSignatureBlock(r, 'Tag');
-  return { networkId, timestamp, id, value, issuedTo, signedBy, ...sig, ext: readExtension(r, 'Tag') };
+  return { networkId, timestamp, id, value, issuedTo, signedBy };
 }
 
 function writeBody(w: ByteWriter, t: Tag): void {
@@ -54,43 +44,17 @@ function writeBody(w: ByteWriter, t: Tag): void {
   writeAddress(w, t.signedBy, 'Tag signed-by');
 }
 
-/** @throws {ZtError} BAD_VALUE for out-of-range fields. */
-export function writeTag(w: ByteWriter, t: Tag): void {
-  writeBody(w, t);
-  writeSignatureBlock(w, t, 'Tag');
-  writeLengthPrefixed(w, t.ext, 'Tag extension');
-}
+const codec = credentialCodec<Tag>('Tag', 132, readBody, writeBody);
 
-export function decodeTag(b: Uint8Array): Tag {
-  const r = new ByteReader(b);
-  const t = readTag(r);
-  r.expectEnd('Tag');
-  return t;
-}
-
-export function encodeTag(t: Tag): Uint8Array {
-  const w = new ByteWriter(132);
-  writeTag(w, t);
-  return w.finish();
-}
-
+/** Reads one Tag. @throws {ZtError} TRUNCATED, BAD_VALUE (signature length, field ranges) */
+export const readTag = codec.read;
+/** @throws {ZtError} BAD_VALUE, TOO_LONG */
+export const writeTag = codec.write;
+export const decodeTag = codec.decode;
+export const encodeTag = codec.encode;
 /** The message the controller signs. */
-export function tagSignedMessage(t: Tag): Uint8Array {
-  return framedForSigning((w) => {
-    writeBody(w, t);
-    w.u16(0);
-  });
-}
-
-/**
- * A Tag issued by `signer` (normally the controller). @throws {ZtError} NO_PRIVATE_KEY, BAD_VALUE.
- */
-export function signTag(t: Omit<Tag, 'signedBy' | 'signatureType' | 'signature' | 'ext'>, signer: Identity): Tag {
-  const unsigned: Tag = { ...t, signedBy: signer.address, signatureType: SIGNATURE_TYPE_C25519, signature: new Uint8Array(96), ext: new Uint8Array(0) };
-  return { ...unsigned, signature: signer.sign(tagSignedMessage(unsigned)) };
-}
-
+export const tagSignedMessage = codec.signedMessage;
+/** A Tag issued by `signer` (normally the controller). @throws {ZtError} NO_PRIVATE_KEY, BAD_VALUE */
+export const signTag = codec.sign;
 /** `Tag::verify` with the controller's identity at hand. */
-export function verifyTag(t: Tag, controller: Identity): boolean {
-  return verifyCredentialSignature(t.networkId, t.signedBy, t, tagSignedMessage(t), controller);
-}
+export const verifyTag = codec.verify;
