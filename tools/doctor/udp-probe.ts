@@ -1,0 +1,133 @@
+/**
+ * UDP HELLO probes to every endpoint of every root, out of ONE socket per address family — so the addresses
+ * the roots reflect show how a NAT maps that one socket towards different destinations (tools/doctor/nat.ts).
+ *
+ * Per endpoint: a HELLO every `retryMs` until the first OK (the first may wait for the root to validate our
+ * identity), then one more HELLO whose OK gives a clean round trip; given up at the deadline. Nothing here
+ * throws for an endpoint that does not answer: it is reported with its error.
+ */
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { formatInetAddress, type InetAddress } from '../../vl1/inet-address.js';
+import type { OkHello } from '../../vl1/verbs/ok.js';
+import type { RootPeer } from './hello-exchange.js';
+import type { UdpEndpointResult } from './report.js';
+
+export interface UdpTarget {
+  peer: RootPeer;
+  endpoint: InetAddress;
+}
+
+export interface UdpProbeResult extends UdpEndpointResult {
+  /** The first OK(HELLO) (for its world updates), if any. */
+  okHello: OkHello | null;
+}
+
+export interface UdpProbeOutcome {
+  results: UdpProbeResult[];
+  /** Local port of each family's socket (0: none could be bound). */
+  localPort: { 4: number; 6: number };
+}
+
+interface State {
+  t: UdpTarget;
+  sent: Map<bigint, number>;
+  oks: number;
+  firstOkAt: number;
+  lastSentAt: number;
+  res: UdpProbeResult;
+}
+
+/** Sockets for the families the targets need; a family this host cannot bind is reported per endpoint. */
+async function openSockets(families: Set<4 | 6>): Promise<Map<4 | 6, dgram.Socket | string>> {
+  const out = new Map<4 | 6, dgram.Socket | string>();
+  for (const f of families) {
+    const s = dgram.createSocket(f === 4 ? { type: 'udp4' } : { type: 'udp6', ipv6Only: true });
+    try {
+      s.bind(0, f === 4 ? '0.0.0.0' : '::');
+      await Promise.race([once(s, 'listening'), once(s, 'error').then(([e]) => Promise.reject(e as Error))]);
+      out.set(f, s);
+    } catch (e) {
+      s.close();
+      out.set(f, `no IPv${f} UDP socket (${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
+  return out;
+}
+
+export async function probeUdp(targets: UdpTarget[], planetId: bigint, timeoutMs: number, retryMs = 400): Promise<UdpProbeOutcome> {
+  const sockets = await openSockets(new Set(targets.map((t) => t.endpoint.family)));
+  const states: State[] = targets.map((t) => ({
+    t,
+    sent: new Map(),
+    oks: 0,
+    firstOkAt: 0,
+    lastSentAt: -Infinity,
+    res: { endpoint: formatInetAddress(t.endpoint), family: t.endpoint.family, ok: false, rttMs: null, reflected: null, repliedFrom: null, error: null, okHello: null },
+  }));
+  const localPort = { 4: 0, 6: 0 };
+  for (const [f, s] of sockets) if (typeof s !== 'string') localPort[f] = s.address().port;
+
+  const finished = (s: State, now: number) => s.res.error !== null || s.oks >= 2 || (s.oks === 1 && now - s.firstOkAt >= 2 * retryMs);
+  let wake: () => void = () => {};
+
+  const send = (s: State, sock: dgram.Socket) => {
+    const now = Date.now();
+    const { packet, id } = s.t.peer.hello(s.t.endpoint, planetId, now);
+    s.sent.set(id, now);
+    s.lastSentAt = now;
+    sock.send(packet, s.t.endpoint.port, s.t.endpoint.ip, (e) => {
+      // A send that fails at once (no route: the family is not configured) will not get better: say so.
+      if (e && s.oks === 0) s.res.error = `cannot send: ${e.message}`;
+    });
+  };
+
+  const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+    const now = Date.now();
+    const d = new Uint8Array(msg.buffer, msg.byteOffset, msg.length);
+    for (const s of states) {
+      const ok = s.t.peer.readOk(d, s.sent);
+      if (ok === null) continue;
+      const rtt = Math.max(0, now - ok.timestampEcho);
+      s.res.rttMs = s.res.rttMs === null ? rtt : Math.min(s.res.rttMs, rtt);
+      if (s.oks++ === 0) {
+        s.firstOkAt = now;
+        s.res.ok = true;
+        s.res.okHello = ok;
+        const sock = sockets.get(s.t.endpoint.family);
+        if (typeof sock === 'object') send(s, sock); // the round trip without the root's validation in it
+      }
+      if (ok.physicalAddress) s.res.reflected = formatInetAddress(ok.physicalAddress);
+      const from = `${rinfo.address}/${rinfo.port}`;
+      s.res.repliedFrom = from === s.res.endpoint ? null : from;
+      wake();
+      return;
+    }
+  };
+  for (const s of sockets.values()) if (typeof s === 'object') s.on('message', onMessage).on('error', () => {});
+
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      const now = Date.now();
+      for (const s of states) {
+        if (finished(s, now) || s.oks > 0 || now - s.lastSentAt < retryMs) continue;
+        const sock = sockets.get(s.t.endpoint.family);
+        if (typeof sock === 'string') s.res.error = sock;
+        else if (sock !== undefined) send(s, sock);
+      }
+      if (states.every((s) => finished(s, now)) || now >= deadline) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(retryMs, Math.max(1, deadline - now)));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    for (const s of sockets.values()) if (typeof s === 'object') s.close();
+  }
+  for (const s of states) if (!s.res.ok && s.res.error === null) s.res.error = `no OK(HELLO) within ${timeoutMs} ms`;
+  return { results: states.map((s) => s.res), localPort };
+}
