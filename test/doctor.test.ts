@@ -26,14 +26,17 @@ const TOKEN = 'doctor-test-token';
 
 interface DoctorRun {
   code: number | null;
+  /** From spawn to exit, ms. */
+  ms: number;
   report: DoctorReport | null;
   stdout: string;
   stderr: string;
 }
 
 /** `ztroot doctor ...args --json` inside `host`'s namespace; the report parsed from stdout. */
-async function doctor(t: Topology, host: Host, cache: string, args: string[]): Promise<DoctorRun> {
-  const p = t.spawn(host.ns, process.execPath, [CLI, 'doctor', '--json', '--identity-cache', cache, '--timeout-ms', '2000', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function doctor(t: Topology, host: Host, cache: string, args: string[], json = true): Promise<DoctorRun> {
+  const t0 = Date.now();
+  const p = t.spawn(host.ns, process.execPath, [CLI, 'doctor', ...(json ? ['--json'] : []), '--identity-cache', cache, '--timeout-ms', '2000', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -42,13 +45,14 @@ async function doctor(t: Topology, host: Host, cache: string, args: string[]): P
   const [code] = (await once(p, 'close')) as [number | null];
   if (process.env.DOCTOR_TEST_SHOW) console.log(stdout, stderr);
   clearTimeout(giveUp);
+  const ms = Date.now() - t0;
   let report: DoctorReport | null = null;
   try {
     report = JSON.parse(stdout) as DoctorReport;
   } catch {
     // asserted below with the output
   }
-  return { code, report, stdout, stderr };
+  return { code, ms, report, stdout, stderr };
 }
 
 function show(r: DoctorRun): string {
@@ -161,16 +165,18 @@ test('ztroot doctor: three fleet roots seen from no NAT, a cone NAT, a symmetric
     });
 
     await tt.test('(d) UDP blocked, TCP 443 open: exit 1, UDP blocked, every root reached through its relay', async () => {
-      for (const tool of ['iptables', 'ip6tables']) await t.exec(udpBlocked.ns, tool, ['-A', 'OUTPUT', '-p', 'udp', '-j', 'DROP']);
+      // A firewall that drops silently (the answers never come back), so the probes must give up on time.
+      for (const tool of ['iptables', 'ip6tables']) await t.exec(udpBlocked.ns, tool, ['-A', 'INPUT', '-p', 'udp', '-j', 'DROP']);
       const r = await doctor(t, udpBlocked, cache, ['--planet', planetFile]);
       assert.equal(r.code, 1, show(r));
+      assert.ok(r.ms < 10_000, `gave up on the silent endpoints within its 2 s timeout (took ${r.ms} ms)`);
       const rep = r.report!;
       assert.equal(rep.verdict, 'problems');
       assert.equal(rep.udpBlocked, true);
       for (const root of rep.roots) {
         assert.equal(root.usable, false);
         assert.equal(root.tcpOnly, true);
-        assert.ok(root.udp.every((e) => !e.ok && e.error !== null), JSON.stringify(root.udp));
+        assert.ok(root.udp.every((e) => !e.ok && /no OK\(HELLO\) within 2000 ms/.test(e.error ?? '')), JSON.stringify(root.udp));
         assert.ok(root.tcp.every((x) => x.greeting && x.ok && typeof x.rttMs === 'number'), JSON.stringify(root.tcp));
       }
       assert.equal(rep.nat.v4.kind, 'unknown');
@@ -196,6 +202,26 @@ test('ztroot doctor: three fleet roots seen from no NAT, a cone NAT, a symmetric
         assert.notEqual(root.planet!.sha256, rep.planet.sha256);
       }
       assert.ok(codes(rep).includes('local-planet-behind'), JSON.stringify(rep.advice));
+    });
+
+    await tt.test('(f) a newer planet adding a root not yet up: the root reported unreachable, the others behind (text output)', async () => {
+      const ghost = Identity.fromString(readVectorJson<{ identities: { secret_string: string }[] }>('identities.json').identities[3]!.secret_string);
+      // What an operator has after adding a root to the planet before deploying it: a newer planet, one more root.
+      const withGhost = { ...base, timestamp: base.timestamp + 1000, roots: [...base.roots, { identity: ghost.publicOnly(), stableEndpoints: [{ family: 4 as const, ip: '192.0.0.60', port: 9993 }] }] };
+      const ghostFile = join(dir, 'ghost-planet');
+      writeFileSync(ghostFile, serializeWorld(signWorld(withGhost, key)));
+      const r = await doctor(t, plain, cache, ['--planet', ghostFile], false);
+      assert.equal(r.code, 1, show(r));
+      assert.ok(r.ms < 10_000, `bounded by its 2 s timeout (took ${r.ms} ms)`);
+      const g = formatAddress(ghost.address);
+      assert.match(r.stdout, new RegExp(`^root ${g}: UNREACHABLE$`, 'm'));
+      assert.match(r.stdout, /^ {2}udp 192\.0\.0\.60\/9993 +FAIL {2}no OK\(HELLO\) within 2000 ms$/m);
+      assert.match(r.stdout, /^ {2}tcp 192\.0\.0\.60\/443 +FAIL {2}no TCP connection within 2000 ms$/m);
+      for (const a of rootAddrs) assert.match(r.stdout, new RegExp(`^root ${a}: usable$`, 'm'));
+      assert.match(r.stdout, /^verdict: PROBLEMS$/m);
+      assert.match(r.stdout, new RegExp(`^error +root ${g} does not answer HELLO over UDP at 192\\.0\\.0\\.60/9993`, 'm'));
+      assert.match(r.stdout, new RegExp(`^error +roots ${rootAddrs.join(', ')} serve an older planet than the local one`, 'm'));
+      assert.match(r.stdout, /^UDP: ok$/m);
     });
   } finally {
     for (const r of roots) r.proc.kill('SIGTERM');
