@@ -63,7 +63,7 @@ function codes(r: DoctorReport): string[] {
   return r.advice.map((a) => a.code);
 }
 
-test('ztroot doctor: three fleet roots seen from no NAT, a cone NAT, a symmetric NAT, blocked UDP and a stale planet', { skip: skip ?? false, timeout: 150_000 }, async (tt) => {
+test('ztroot doctor: three fleet roots seen from no NAT, a cone NAT, a symmetric NAT, blocked UDP, stale planets, a missing root', { skip: skip ?? false, timeout: 150_000 }, async (tt) => {
   // Public hosts: roots 2 and 3, Redis, the plain client, the UDP-blocked client. NAT 0 is a cone, NAT 1 symmetric.
   const t = await createTopology({ publicHosts: 5, nats: [{ clients: 1 }, { clients: 1, randomFully: true }] });
   const roots: RootProcess[] = [];
@@ -222,6 +222,27 @@ test('ztroot doctor: three fleet roots seen from no NAT, a cone NAT, a symmetric
       assert.match(r.stdout, new RegExp(`^error +root ${g} does not answer HELLO over UDP at 192\\.0\\.0\\.60/9993`, 'm'));
       assert.match(r.stdout, new RegExp(`^error +roots ${rootAddrs.join(', ')} serve an older planet than the local one`, 'm'));
       assert.match(r.stdout, /^UDP: ok$/m);
+    });
+
+    await tt.test("(g) a root listed at an address it does not send from: ZeroTier's FAQ advice, still usable", async () => {
+      // Root 3's host gets a second address; a planet lists root 3 there. The root's wildcard socket answers
+      // from the host's primary address, as a root behind a NAT or on a multi-homed host would.
+      await t.exec(h3.ns, 'ip', ['addr', 'add', '192.0.0.59/25', 'dev', h3.iface]);
+      const moved = { ...base, timestamp: base.timestamp + 2000, roots: base.roots.map((x, i) => (i === 2 ? { ...x, stableEndpoints: [{ family: 4 as const, ip: '192.0.0.59', port: 9993 }] } : x)) };
+      const movedFile = join(dir, 'moved-planet');
+      writeFileSync(movedFile, serializeWorld(signWorld(moved, key)));
+      const r = await doctor(t, plain, cache, ['--planet', movedFile, '--tcp-port', '0']);
+      assert.equal(r.code, 1, show(r)); // the roots serve the older planet: that is an error of its own
+      const rep = r.report!;
+      const third = rep.roots[2]!;
+      assert.equal(third.usable, true);
+      assert.deepEqual(third.udp.map((e) => [e.endpoint, e.ok, e.repliedFrom]), [['192.0.0.59/9993', true, '192.0.0.3/9993']]);
+      assert.deepEqual(third.tcp, [], '--tcp-port 0 skips the relay');
+      assert.ok(rep.roots.slice(0, 2).every((x) => x.udp.every((e) => e.repliedFrom === null)));
+      const adv = rep.advice.filter((a) => a.code === 'reply-from-other-address');
+      assert.equal(adv.length, 1, JSON.stringify(rep.advice));
+      assert.match(adv[0]!.message, new RegExp(`root ${rootAddrs[2]} is listed at 192\\.0\\.0\\.59/9993 but answers from 192\\.0\\.0\\.3/9993`));
+      assert.deepEqual(rep.rootsBehind, rootAddrs);
     });
   } finally {
     for (const r of roots) r.proc.kill('SIGTERM');
