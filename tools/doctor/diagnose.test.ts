@@ -93,3 +93,11 @@ test('UDP blocked: one diagnosis (not one per root), pointing at the TCP relay w
   const none = diagnose(LOCAL, [blocked('aaaaaaaaaa', false)], NO_NAT);
   assert.match(none.advice[0]!.message, /No TCP relay answered/);
 });
+
+test('a root without a TCP relay: an info line (clients behind UDP-blocking firewalls have no fallback), exit unchanged', () => {
+  const tcp = [{ address: '192.0.0.1/443', greeting: false, ok: false, rttMs: null, error: 'cannot connect: connect ECONNREFUSED 192.0.0.1:443' }];
+  const d = diagnose(LOCAL, [root('aaaaaaaaaa', { tcp })], NO_NAT);
+  assert.equal(d.verdict, 'ok');
+  assert.deepEqual(codes(d), ['info:no-tcp-relay', 'info:nat-none']);
+  assert.match(d.advice[0]!.message, /root aaaaaaaaaa has no TCP relay at 192\.0\.0\.1\/443 \(cannot connect: connect ECONNREFUSED/);
+});

@@ -55,6 +55,9 @@ export function diagnose(local: PlanetSummary, roots: readonly RootReport[], nat
     for (const e of r.udp.filter((x) => x.repliedFrom !== null)) {
       add('warning', 'reply-from-other-address', `root ${r.address} is listed at ${e.endpoint} but answers from ${e.repliedFrom}: the planet lists an address the root does not send from (a NAT in front of it, or a wrong --endpoint); clients may drop its replies. List ${e.repliedFrom} in the planet, or run the root where it sends from the address it is listed at`);
     }
+    if (!udpBlocked && r.tcp.length > 0 && !r.tcp.some((x) => x.greeting)) {
+      add('info', 'no-tcp-relay', `root ${r.address} has no TCP relay at ${r.tcp.map((x) => x.address).join(', ')} (${r.tcp[0]!.error ?? ''}): clients whose UDP is blocked cannot fall back to it (ztroot start --tcp-relay '[::]:443')`);
+    }
     for (const t of r.tcp.filter((x) => x.greeting && !x.ok)) add('warning', 'tcp-relay-no-answer', `the TCP relay at ${t.address} took the greeting but a HELLO through it got no answer (${t.error ?? ''})`);
     if (r.clockSkewMs !== null && Math.abs(r.clockSkewMs) > CLOCK_SKEW_WARN_MS) {
       add('warning', 'clock-skew', `root ${r.address}'s clock is ${(r.clockSkewMs / 1000).toFixed(0)} s ${r.clockSkewMs > 0 ? 'ahead of' : 'behind'} this host's: run NTP (chrony, systemd-timesyncd) on both`);
