@@ -35,10 +35,12 @@ export function probeTcpRelay(peer: RootPeer, relay: InetAddress, udpEndpoint: I
       resolve(res);
     };
     const deadline = setTimeout(() => finish(res.greeting ? `no OK(HELLO) through the tunnel within ${timeoutMs} ms` : `no TCP connection within ${timeoutMs} ms`), timeoutMs);
-    const sendHello = () => {
+    let cleanId: bigint | null = null;
+    const sendHello = (): bigint => {
       const { packet, id } = peer.hello(udpEndpoint, planetId);
       sent.set(id, Date.now());
       sock.write(encodeTunnelRecord(packet, udpEndpoint));
+      return id;
     };
     sock.on('connect', () => {
       sock.write(encodeTunnelHello(VERSION));
@@ -65,9 +67,16 @@ export function probeTcpRelay(peer: RootPeer, relay: InetAddress, udpEndpoint: I
         if (rec.kind !== 'datagram') continue;
         const ok = peer.readOk(rec.datagram.slice(), sent);
         if (ok === null) continue; // e.g. the root's ECHO probing the tunnel as a path
+        const rtt = Math.max(0, Date.now() - ok.timestampEcho);
+        res.rttMs = res.rttMs === null ? rtt : Math.min(res.rttMs, rtt);
+        if (res.ok && ok.inRePacketId !== cleanId) continue; // a late answer to an earlier HELLO
+        if (res.ok) return finish(null);
+        // The first answer may have waited for the root to validate our identity: one more HELLO gives the plain
+        // round trip (or, unanswered within two retry periods, the first one stands).
         res.ok = true;
-        res.rttMs = Math.max(0, Date.now() - ok.timestampEcho);
-        return finish(null);
+        clearInterval(retry);
+        cleanId = sendHello();
+        setTimeout(() => finish(null), 2 * retryMs).unref();
       }
     });
     sock.on('error', (e) => finish(`${res.greeting ? 'the tunnel failed' : 'cannot connect'}: ${e.message}`));

@@ -35,6 +35,9 @@ interface State {
   oks: number;
   firstOkAt: number;
   lastSentAt: number;
+  /** The HELLO sent after the first OK (its round trip has no identity validation in it), and whether it was answered. */
+  cleanId: bigint | null;
+  cleanDone: boolean;
   res: UdpProbeResult;
 }
 
@@ -63,15 +66,17 @@ export async function probeUdp(targets: UdpTarget[], planetId: bigint, timeoutMs
     oks: 0,
     firstOkAt: 0,
     lastSentAt: -Infinity,
+    cleanId: null,
+    cleanDone: false,
     res: { endpoint: formatInetAddress(t.endpoint), family: t.endpoint.family, ok: false, rttMs: null, reflected: null, repliedFrom: null, error: null, okHello: null },
   }));
   const localPort = { 4: 0, 6: 0 };
   for (const [f, s] of sockets) if (typeof s !== 'string') localPort[f] = s.address().port;
 
-  const finished = (s: State, now: number) => s.res.error !== null || s.oks >= 2 || (s.oks === 1 && now - s.firstOkAt >= 2 * retryMs);
+  const finished = (s: State, now: number) => s.res.error !== null || s.cleanDone || (s.oks > 0 && now - s.firstOkAt >= 2 * retryMs);
   let wake: () => void = () => {};
 
-  const send = (s: State, sock: dgram.Socket) => {
+  const send = (s: State, sock: dgram.Socket): bigint => {
     const now = Date.now();
     const { packet, id } = s.t.peer.hello(s.t.endpoint, planetId, now);
     s.sent.set(id, now);
@@ -80,6 +85,7 @@ export async function probeUdp(targets: UdpTarget[], planetId: bigint, timeoutMs
       // A send that fails at once (no route: the family is not configured) will not get better: say so.
       if (e && s.oks === 0) s.res.error = `cannot send: ${e.message}`;
     });
+    return id;
   };
 
   const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
@@ -90,12 +96,14 @@ export async function probeUdp(targets: UdpTarget[], planetId: bigint, timeoutMs
       if (ok === null) continue;
       const rtt = Math.max(0, now - ok.timestampEcho);
       s.res.rttMs = s.res.rttMs === null ? rtt : Math.min(s.res.rttMs, rtt);
+      if (ok.inRePacketId === s.cleanId) s.cleanDone = true;
       if (s.oks++ === 0) {
         s.firstOkAt = now;
         s.res.ok = true;
         s.res.okHello = ok;
         const sock = sockets.get(s.t.endpoint.family);
-        if (typeof sock === 'object') send(s, sock); // the round trip without the root's validation in it
+        // Earlier HELLOs may all have waited for the root to validate our identity: one more gives the plain round trip.
+        if (typeof sock === 'object') s.cleanId = send(s, sock);
       }
       if (ok.physicalAddress) s.res.reflected = formatInetAddress(ok.physicalAddress);
       const from = `${rinfo.address}/${rinfo.port}`;
