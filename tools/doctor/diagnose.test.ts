@@ -18,6 +18,7 @@ function root(address: string, over: Partial<RootReport> = {}): RootReport {
     planet: LOCAL,
     planetRelation: 'same',
     clockSkewMs: null,
+    clockSource: null,
     usable: true,
     tcpOnly: false,
     ...over,

@@ -4,6 +4,12 @@
  * planet id sends the planet it serves in the OK (it sends it to any holder of an older one): that is how the
  * doctor learns what every root serves without its HTTP API. The OK's timestamp echo gives the round trip,
  * and its physical address field our address as the root saw it.
+ *
+ * The root's clock: no OK carries it, but a root contacts a new, unproven path of a peer older than protocol 5
+ * with a HELLO of its own (`Peer::attemptToContactAt`; root/path-probes.ts), and a HELLO carries its sender's
+ * clock. So one extra HELLO claiming protocol 4, from a second socket (a path the root has not seen), brings the
+ * root's clock back. Only that one: a 1.14 root zeroes the reflected port in OK to a protocol < 5 HELLO
+ * (vl1.md §5.4), which would blind the NAT check.
  */
 import type { Identity } from '../../vl1/identity.js';
 import type { InetAddress } from '../../vl1/inet-address.js';
@@ -12,6 +18,11 @@ import { buildHelloPacket } from '../../vl1/hello-packet.js';
 import { isFragment, isFragmented, openPacket, packetDest, packetId, packetSource } from '../../vl1/packet.js';
 import { Verb } from '../../vl1/constants.js';
 import { decodeOk, type OkHello } from '../../vl1/verbs/ok.js';
+import { decodeHello } from '../../vl1/verbs/hello.js';
+
+/** What our HELLOs claim: 1.14.1 speaking protocol 12, or protocol 4 to be contacted with a HELLO (see above). */
+const VERSION_1_14 = { protocol: 12, major: 1, minor: 14, revision: 1 };
+const VERSION_CLOCK = { ...VERSION_1_14, protocol: 4 };
 import { parseWorlds, serializeWorld, type World } from '../../planet/world.js';
 
 /** A root we talk to: its identity and the key we agree with it (one X25519 per root and run). */
@@ -25,9 +36,24 @@ export class RootPeer {
   }
 
   /** A HELLO to `to` (the endpoint it is sent to) and the packet id its OK will name. */
-  hello(to: InetAddress, planetId: bigint, now = Date.now()): { packet: Uint8Array; id: bigint } {
-    const packet = buildHelloPacket({ from: this.me, to: this.root, key: this.key, physicalDestination: to, planet: { id: planetId, timestamp: 0 }, timestamp: now });
+  hello(to: InetAddress, planetId: bigint, now = Date.now(), opts: { askClock?: boolean } = {}): { packet: Uint8Array; id: bigint } {
+    const version = opts.askClock === true ? VERSION_CLOCK : VERSION_1_14;
+    const packet = buildHelloPacket({ from: this.me, to: this.root, key: this.key, physicalDestination: to, planet: { id: planetId, timestamp: 0 }, timestamp: now, version });
     return { packet, id: packetId(packet) };
+  }
+
+  /** The root's clock (ms) from a HELLO it sent us (authentic, from this root); null for anything else. */
+  readRootClock(datagram: Uint8Array): number | null {
+    if (datagram.length < 28 || isFragment(datagram) || isFragmented(datagram)) return null;
+    if (packetSource(datagram) !== this.root.address || packetDest(datagram) !== this.me.address) return null;
+    try {
+      const opened = openPacket(datagram.slice(), this.key);
+      if (opened.verb !== Verb.HELLO) return null;
+      const h = decodeHello(opened.payload);
+      return h.identity.address === this.root.address ? h.timestamp : null;
+    } catch {
+      return null;
+    }
   }
 
   /**

@@ -67,14 +67,16 @@ export async function main(argv: string[]): Promise<number> {
     const served = firstOk !== null ? planetIn(firstOk, local.world.id) : null;
     const planet: PlanetSummary | null = served === null ? null : summarize(served.world, served.bytes);
     const usable = mine.some((e) => e.ok);
-    const isHttpHost = local.http !== undefined && r.stableEndpoints.some((e) => e.ip === local.http!.host);
+    const isHttpHost = local.http !== undefined && local.http.clockSkewMs !== null && r.stableEndpoints.some((e) => e.ip === local.http!.host);
+    const clocked = mine.filter((e) => e.clockSkewMs !== null).sort((a, b) => (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity))[0];
     return {
       address: formatAddress(r.identity.address),
-      udp: mine.map(({ okHello: _okHello, ...rest }: UdpProbeResult) => rest),
+      udp: mine.map(({ okHello: _okHello, clockSkewMs: _clock, ...rest }: UdpProbeResult) => rest),
       tcp: tcpMine,
       planet,
       planetRelation: usable ? planetRelation(localSummary, planet) : 'unknown',
-      clockSkewMs: isHttpHost ? local.http!.clockSkewMs : null,
+      clockSkewMs: clocked !== undefined ? clocked.clockSkewMs : isHttpHost ? local.http!.clockSkewMs : null,
+      clockSource: clocked !== undefined ? 'hello' : isHttpHost ? 'http' : null,
       usable,
       tcpOnly: !usable && tcpMine.some((t) => t.ok),
     };

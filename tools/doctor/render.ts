@@ -18,7 +18,7 @@ function rootBlock(r: RootReport): string[] {
   }
   const p = r.planet;
   lines.push(`  planet ${p === null ? 'none sent' : `${p.id} timestamp ${p.timestamp} sha256 ${p.sha256.slice(0, 16)}…`} (${r.planetRelation})`);
-  if (r.clockSkewMs !== null) lines.push(`  clock ${r.clockSkewMs >= 0 ? '+' : ''}${r.clockSkewMs} ms against this host (±1 s)`);
+  if (r.clockSkewMs !== null) lines.push(`  clock ${r.clockSkewMs >= 0 ? '+' : ''}${r.clockSkewMs} ms against this host (${r.clockSource === 'http' ? "its HTTP Date header, ±1 s" : 'its HELLO'})`);
   return lines;
 }
 

@@ -64,11 +64,13 @@ export interface RootReport {
   planet: PlanetSummary | null;
   planetRelation: PlanetRelation;
   /**
-   * The root's clock minus ours (ms, corrected by half the round trip), from the `Date` header of its
-   * `/api/planet` when that was the planet source; null otherwise: OK(HELLO) echoes our clock, it carries none
-   * of the root's.
+   * The root's clock minus ours (ms, corrected by half the round trip): from the HELLO the root sends to contact
+   * a new path of ours (to a few ms), else from the `Date` header of its `/api/planet` when that was the planet
+   * source (±1 s); null when neither came (OK(HELLO) echoes our clock, it carries none of the root's).
    */
   clockSkewMs: number | null;
+  /** Where clockSkewMs comes from. */
+  clockSource: 'hello' | 'http' | null;
   /** Answers HELLO over UDP on at least one endpoint. */
   usable: boolean;
   /** Answers HELLO only through the TCP relay. */
