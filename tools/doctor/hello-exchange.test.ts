@@ -9,6 +9,7 @@ import { PeerKey } from '../../vl1/peer-key.js';
 import { sealPacket } from '../../vl1/packet.js';
 import { Verb } from '../../vl1/constants.js';
 import { encodeOk } from '../../vl1/verbs/ok.js';
+import { encodeHello } from '../../vl1/verbs/hello.js';
 import { parseWorld } from '../../planet/world.js';
 import { readVectorBytes, readVectorJson } from '../../test/vectors.js';
 import { planetIn, RootPeer } from './hello-exchange.js';
@@ -58,3 +59,26 @@ test('anything else is ignored: another packet id, another sender, a broken MAC,
   assert.equal(peer.readOk(new Uint8Array(20), sent), null, 'a runt');
   assert.ok(peer.readOk(okFrom(root, id), sent) !== null, 'and the genuine one still is read');
 });
+
+test("the root's clock: read from a HELLO the root sent us; not from anyone else's, nor from a broken one", () => {
+  const peer = new RootPeer(me, root);
+  const helloFrom = (sender: Identity) => {
+    const payload = encodeHello({ protocolVersion: 12, versionMajor: 1, versionMinor: 14, versionRevision: 1, timestamp: 1_796_000_000_123, identity: sender.publicOnly(), physicalDestination: { family: 4, ip: '192.0.0.5', port: 4000 } });
+    return sealPacket({ dest: me.address, source: sender.address, verb: Verb.HELLO, payload }, new PeerKey(sender.agree(me)), 0);
+  };
+  assert.equal(peer.readRootClock(helloFrom(root)), 1_796_000_000_123);
+  assert.equal(peer.readRootClock(helloFrom(other)), null);
+  const bad = helloFrom(root);
+  bad[bad.length - 1]! ^= 1;
+  assert.equal(peer.readRootClock(bad), null);
+  const { id } = peer.hello({ family: 4, ip: '192.0.0.1', port: 9993 }, planet.id);
+  assert.equal(peer.readRootClock(okFrom(root, id)), null, 'an OK is no clock');
+});
+
+test('the clock HELLO claims protocol 4 (so the root contacts the path with a HELLO); the others 1.14.1 speaking 12', () => {
+  const peer = new RootPeer(me, root);
+  const to = { family: 4 as const, ip: '192.0.0.1', port: 9993 };
+  assert.equal(peer.hello(to, planet.id).packet[28], 12, 'the protocol version is the first payload byte (suite 0: not encrypted)');
+  assert.equal(peer.hello(to, planet.id, Date.now(), { askClock: true }).packet[28], 4);
+});
+
