@@ -182,11 +182,12 @@ test('ztroot doctor: three fleet roots seen from no NAT, a cone NAT, a symmetric
         assert.equal(root.tcpOnly, true);
         assert.ok(root.udp.every((e) => !e.ok && /no OK\(HELLO\) within 2000 ms/.test(e.error ?? '')), JSON.stringify(root.udp));
         assert.ok(root.tcp.every((x) => x.greeting && x.ok && typeof x.rttMs === 'number'), JSON.stringify(root.tcp));
+        assert.equal(root.planetRelation, 'same', 'the planet read from the OK through the relay');
       }
       assert.equal(rep.nat.v4.kind, 'unknown');
       const adv = rep.advice.find((a) => a.code === 'udp-blocked');
       assert.ok(adv !== undefined && adv.level === 'error' && /TCP relay/.test(adv.message), JSON.stringify(rep.advice));
-      assert.ok(!codes(rep).includes('root-unreachable'), 'blocked UDP is one diagnosis, not three unreachable roots');
+      assert.deepEqual(rep.advice.filter((x) => x.level === 'error').map((x) => x.code), ['udp-blocked'], 'one diagnosis: not three unreachable roots, nor planets unknown');
     });
 
     await tt.test('(e) a stale local planet: exit 1, the local planet behind every root', async () => {

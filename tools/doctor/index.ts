@@ -12,7 +12,7 @@ import { loadOrCreateThrowawayIdentity } from './identity-cache.js';
 import { classifyNat, type Reflection } from './nat.js';
 import { parseDoctorArgs } from './options.js';
 import { loadPlanet, summarize } from './planet-source.js';
-import { probeTcpRelay } from './tcp-probe.js';
+import { probeTcpRelay, type TcpProbeResult } from './tcp-probe.js';
 import { probeUdp, type UdpProbeResult } from './udp-probe.js';
 import { diagnose, planetRelation } from './diagnose.js';
 import { renderText } from './render.js';
@@ -62,23 +62,25 @@ export async function main(argv: string[]): Promise<number> {
 
   const roots: RootReport[] = local.world.roots.map((r, i) => {
     const mine = udp.results.filter((_, j) => udpTargets[j]!.peer === peers[i]);
-    const tcpMine: TcpRelayResult[] = tcp.filter((_, j) => tcpTargets[j]!.root === i);
-    const firstOk = mine.find((e) => e.okHello !== null)?.okHello ?? null;
+    const tcpMine = tcp.filter((_, j) => tcpTargets[j]!.root === i);
+    // The planet from the first OK over UDP, else through the relay (UDP blocked).
+    const firstOk = mine.find((e) => e.okHello !== null)?.okHello ?? tcpMine.find((t) => t.okHello !== null)?.okHello ?? null;
     const served = firstOk !== null ? planetIn(firstOk, local.world.id) : null;
     const planet: PlanetSummary | null = served === null ? null : summarize(served.world, served.bytes);
     const usable = mine.some((e) => e.ok);
+    const tcpOnly = !usable && tcpMine.some((t) => t.ok);
     const isHttpHost = local.http !== undefined && local.http.clockSkewMs !== null && r.stableEndpoints.some((e) => e.ip === local.http!.host);
     const clocked = mine.filter((e) => e.clockSkewMs !== null).sort((a, b) => (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity))[0];
     return {
       address: formatAddress(r.identity.address),
       udp: mine.map(({ okHello: _okHello, clockSkewMs: _clock, ...rest }: UdpProbeResult) => rest),
-      tcp: tcpMine,
+      tcp: tcpMine.map(({ okHello: _okHello, ...rest }: TcpProbeResult): TcpRelayResult => rest),
       planet,
-      planetRelation: usable ? planetRelation(localSummary, planet) : 'unknown',
+      planetRelation: usable || tcpOnly ? planetRelation(localSummary, planet) : 'unknown',
       clockSkewMs: clocked !== undefined ? clocked.clockSkewMs : isHttpHost ? local.http!.clockSkewMs : null,
       clockSource: clocked !== undefined ? 'hello' : isHttpHost ? 'http' : null,
       usable,
-      tcpOnly: !usable && tcpMine.some((t) => t.ok),
+      tcpOnly,
     };
   });
 

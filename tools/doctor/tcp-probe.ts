@@ -8,7 +8,13 @@ import net from 'node:net';
 import { formatInetAddress, type InetAddress } from '../../vl1/inet-address.js';
 import { decodeTunnelRecord, encodeTunnelHello, encodeTunnelRecord, TunnelRecordReader } from '../../vl1/tcp-framing.js';
 import type { RootPeer } from './hello-exchange.js';
+import type { OkHello } from '../../vl1/verbs/ok.js';
 import type { TcpRelayResult } from './report.js';
+
+export interface TcpProbeResult extends TcpRelayResult {
+  /** The first OK(HELLO) through the tunnel (for its world updates), if any. */
+  okHello: OkHello | null;
+}
 
 /** The version our greeting claims: 1.14.1, what the HELLO claims too. */
 const VERSION = { major: 1, minor: 14, revision: 1 };
@@ -17,8 +23,8 @@ const VERSION = { major: 1, minor: 14, revision: 1 };
  * @param relay where the relay listens (the root's IP, the relay port)
  * @param udpEndpoint the root's UDP endpoint the HELLO is addressed to inside the tunnel
  */
-export function probeTcpRelay(peer: RootPeer, relay: InetAddress, udpEndpoint: InetAddress, planetId: bigint, timeoutMs: number, retryMs = 400): Promise<TcpRelayResult> {
-  const res: TcpRelayResult = { address: formatInetAddress(relay), greeting: false, ok: false, rttMs: null, error: null };
+export function probeTcpRelay(peer: RootPeer, relay: InetAddress, udpEndpoint: InetAddress, planetId: bigint, timeoutMs: number, retryMs = 400): Promise<TcpProbeResult> {
+  const res: TcpProbeResult = { address: formatInetAddress(relay), greeting: false, ok: false, rttMs: null, error: null, okHello: null };
   return new Promise((resolve) => {
     const sent = new Map<bigint, number>();
     const reader = new TunnelRecordReader();
@@ -74,6 +80,7 @@ export function probeTcpRelay(peer: RootPeer, relay: InetAddress, udpEndpoint: I
         // The first answer may have waited for the root to validate our identity: one more HELLO gives the plain
         // round trip (or, unanswered within two retry periods, the first one stands).
         res.ok = true;
+        res.okHello = ok;
         clearInterval(retry);
         cleanId = sendHello();
         setTimeout(() => finish(null), 2 * retryMs).unref();
