@@ -203,6 +203,7 @@ test('ztroot doctor: three fleet roots seen from no NAT, a cone NAT, a symmetric
       for (const root of rep.roots) {
         assert.equal(root.usable, true);
         assert.equal(root.planetRelation, 'root-newer');
+        assert.equal(root.planetUpdateAccepted, true, 'signed by the stale planet\'s update key: clients take it over the air');
         assert.equal(root.planet!.timestamp, base.timestamp);
         assert.notEqual(root.planet!.sha256, rep.planet.sha256);
       }

@@ -17,6 +17,7 @@ function root(address: string, over: Partial<RootReport> = {}): RootReport {
     tcp: [],
     planet: LOCAL,
     planetRelation: 'same',
+    planetUpdateAccepted: null,
     clockSkewMs: null,
     clockSource: null,
     usable: true,
@@ -102,3 +103,14 @@ test('a root without a TCP relay: an info line (clients behind UDP-blocking fire
   assert.deepEqual(codes(d), ['info:no-tcp-relay', 'info:nat-none']);
   assert.match(d.advice[0]!.message, /root aaaaaaaaaa has no TCP relay at 192\.0\.0\.1\/443 \(cannot connect: connect ECONNREFUSED/);
 });
+
+test('the local planet behind: whether clients take the newer one over the air decides the advice', () => {
+  const newer = (accepted: boolean) => root('aaaaaaaaaa', { planet: { ...LOCAL, timestamp: 3000 }, planetRelation: 'root-newer', planetUpdateAccepted: accepted });
+  const yes = diagnose(LOCAL, [newer(true)], NO_NAT);
+  assert.equal(yes.localBehind, true);
+  assert.equal(yes.verdict, 'problems');
+  assert.match(yes.advice[0]!.message, /^the local planet \(timestamp 2000 .*takes it over the air at its next HELLO/);
+  const no = diagnose(LOCAL, [newer(false)], NO_NAT);
+  assert.match(no.advice[0]!.message, /will NOT take it over the air .*install it by hand/);
+});
+

@@ -70,7 +70,13 @@ export function diagnose(local: PlanetSummary, roots: readonly RootReport[], nat
   const localBehind = newer.length > 0;
   if (localBehind) {
     const n = newer[0]!;
-    add('error', 'local-planet-behind', `the local planet (timestamp ${when(local.timestamp)}) is older than the one root${newer.length > 1 ? 's' : ''} ${newer.map((r) => r.address).join(', ')} serve${newer.length > 1 ? '' : 's'} (timestamp ${when(n.planet!.timestamp)}): install the newer planet (ztroot doctor --planet-url http://<root>:9980/api/planet shows it; /api/planet?format=bin downloads it). ZeroTier One takes it over the air only when it is signed by the local planet's update key`);
+    const overTheAir =
+      n.planetUpdateAccepted === true
+        ? "ZeroTier One takes it over the air at its next HELLO (it is signed by the local planet's update key); a host that only holds the file needs it copied"
+        : n.planetUpdateAccepted === false
+          ? "ZeroTier One will NOT take it over the air (it is not signed by the local planet's update key): install it by hand on every client"
+          : "ZeroTier One takes it over the air only when it is signed by the local planet's update key";
+    add('error', 'local-planet-behind', `the local planet (timestamp ${when(local.timestamp)}) is older than the one root${newer.length > 1 ? 's' : ''} ${newer.map((r) => r.address).join(', ')} serve${newer.length > 1 ? '' : 's'} (timestamp ${when(n.planet!.timestamp)}): install the newer planet (/api/planet?format=bin on a root downloads it). ${overTheAir}`);
   }
   if (rootsBehind.length > 0) add('error', 'root-planet-behind', `root${rootsBehind.length > 1 ? 's' : ''} ${rootsBehind.join(', ')} serve${rootsBehind.length > 1 ? '' : 's'} an older planet than the local one (timestamp ${when(local.timestamp)}): deploy the newer planet to ${rootsBehind.length > 1 ? 'them' : 'it'} (copy it to the state directory's planet file; the root picks it up within seconds)`);
   for (const r of reached.filter((x) => x.planetRelation === 'conflict')) add('error', 'planet-conflict', `root ${r.address} serves a different planet with the same id and timestamp (SHA-256 ${r.planet!.sha256.slice(0, 16)}… vs ${local.sha256.slice(0, 16)}…): two planets were signed with one timestamp; make a newer one and deploy it everywhere`);

@@ -16,6 +16,7 @@ import { probeTcpRelay, type TcpProbeResult } from './tcp-probe.js';
 import { probeUdp, type UdpProbeResult } from './udp-probe.js';
 import { diagnose, planetRelation } from './diagnose.js';
 import { renderText } from './render.js';
+import { worldUpdateVerdict } from '../../planet/world.js';
 import type { DoctorReport, PlanetSummary, RootReport, TcpRelayResult } from './report.js';
 
 function localIps(): Set<string> {
@@ -69,6 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     const planet: PlanetSummary | null = served === null ? null : summarize(served.world, served.bytes);
     const usable = mine.some((e) => e.ok);
     const tcpOnly = !usable && tcpMine.some((t) => t.ok);
+    const relation = usable || tcpOnly ? planetRelation(localSummary, planet) : 'unknown';
     const isHttpHost = local.http !== undefined && local.http.clockSkewMs !== null && r.stableEndpoints.some((e) => e.ip === local.http!.host);
     const clocked = mine.filter((e) => e.clockSkewMs !== null).sort((a, b) => (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity))[0];
     return {
@@ -76,7 +78,8 @@ export async function main(argv: string[]): Promise<number> {
       udp: mine.map(({ okHello: _okHello, clockSkewMs: _clock, ...rest }: UdpProbeResult) => rest),
       tcp: tcpMine.map(({ okHello: _okHello, ...rest }: TcpProbeResult): TcpRelayResult => rest),
       planet,
-      planetRelation: usable || tcpOnly ? planetRelation(localSummary, planet) : 'unknown',
+      planetRelation: relation,
+      planetUpdateAccepted: relation === 'root-newer' ? worldUpdateVerdict(local.world, served!.world).accepted : null,
       clockSkewMs: clocked !== undefined ? clocked.clockSkewMs : isHttpHost ? local.http!.clockSkewMs : null,
       clockSource: clocked !== undefined ? 'hello' : isHttpHost ? 'http' : null,
       usable,

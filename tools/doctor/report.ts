@@ -64,6 +64,11 @@ export interface RootReport {
   planet: PlanetSummary | null;
   planetRelation: PlanetRelation;
   /**
+   * When the root's planet is newer ('root-newer'): whether a client holding the local one takes it over the air
+   * (same id, newer, signed by the local planet's update key: 1.14's rule); null otherwise.
+   */
+  planetUpdateAccepted: boolean | null;
+  /**
    * The root's clock minus ours (ms, corrected by half the round trip): from the HELLO the root sends to contact
    * a new path of ours (to a few ms), else from the `Date` header of its `/api/planet` when that was the planet
    * source (±1 s); null when neither came (OK(HELLO) echoes our clock, it carries none of the root's).
