@@ -18,6 +18,7 @@ const MKPLANET = join(REPO_ROOT, 'dist', 'tools', 'mkplanet-bin.js');
 const COMMANDS: string[][] = [
   ['start'],
   ['relay'],
+  ['doctor'],
   ['id', 'generate'],
   ['id', 'validate'],
   ['id', 'getpublic'],

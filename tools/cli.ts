@@ -18,6 +18,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   mkplanet: { summary: 'make, update, rotate, inspect and verify planets and moons', load: () => import('./mkplanet.js') },
   leaf: { summary: 'run a leaf node (VL1 + VL2 with TAP devices, zerotier-cli compatible API) on a private planet', load: () => import('./leaf.js') },
   relay: { summary: 'run a standalone TCP fallback relay (for a host apart from the roots)', load: () => import('./relay.js') },
+  doctor: { summary: "check a planet's roots from this host: UDP and TCP relay, NAT, planets, advice", load: () => import('./doctor/index.js') },
   fleet: { summary: "the fleet's roots as Redis sees them (fleet status)", load: () => import('./fleet.js') },
   bench: { summary: 'run the benchmarks (npm run bench)', load: () => import('./bench/index.js') },
   fuzz: { summary: 'mutated captured traffic against a real root: no crash, drops by reason, RSS (npm run fuzz)', load: () => import('./fuzz.js') },
