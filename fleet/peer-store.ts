@@ -59,6 +59,8 @@ export interface RootInfo {
    * heartbeats that alternate between two tokens (see `heartbeat`'s result), a misconfiguration the roots report.
    */
   boot?: string;
+  /** The ZeroTier address of this root's embedded probe leaf (tools/probe/): how the other roots' probes find it. */
+  probe?: number;
 }
 
 /** A heartbeat as read back. */
@@ -165,8 +167,9 @@ export function decodeEndpoints(s: string, what: string): InetAddress[] {
 /** Heartbeat info as stored: JSON with endpoints in text form. */
 export function encodeRootInfo(info: RootInfo, rootId: string): string {
   if (typeof info !== 'object' || info === null) throw new ZtError(ZtErrorCode.BAD_VALUE, `root ${rootId}: info must be an object`);
-  const o: { e: string; p?: number; v?: string; a?: string; b?: string } = { e: encodeEndpoints(info.endpoints, `root ${rootId}`) };
+  const o: { e: string; p?: number; v?: string; a?: string; b?: string; q?: string } = { e: encodeEndpoints(info.endpoints, `root ${rootId}`) };
   if (info.address !== undefined) o.a = formatAddress(info.address);
+  if (info.probe !== undefined) o.q = formatAddress(info.probe);
   if (info.boot !== undefined) {
     if (typeof info.boot !== 'string' || !BOOT_RE.test(info.boot)) throw new ZtError(ZtErrorCode.BAD_VALUE, `root ${rootId}: boot ${JSON.stringify(String(info.boot).slice(0, 40))} is not 1..32 hex digits`);
     o.b = info.boot;
@@ -193,11 +196,12 @@ export function decodeRootInfo(s: string, rootId: string): RootInfo {
   if (typeof o !== 'object' || o === null || typeof (o as { e?: unknown }).e !== 'string') {
     throw new ZtError(ZtErrorCode.BAD_FORMAT, `root ${rootId}: heartbeat lacks its endpoints`);
   }
-  const { e, p, v, a, b } = o as { e: string; p?: unknown; v?: unknown; a?: unknown; b?: unknown };
+  const { e, p, v, a, b, q } = o as { e: string; p?: unknown; v?: unknown; a?: unknown; b?: unknown; q?: unknown };
   const info: RootInfo = { endpoints: decodeEndpoints(e, `root ${rootId}`) };
   if (typeof p === 'number' && Number.isSafeInteger(p) && p >= 0) info.peers = p;
   if (typeof v === 'string') info.version = v;
   if (typeof a === 'string' && /^[0-9a-f]{10}$/.test(a)) info.address = parseAddress(a);
   if (typeof b === 'string' && BOOT_RE.test(b)) info.boot = b;
+  if (typeof q === 'string' && /^[0-9a-f]{10}$/.test(q)) info.probe = parseAddress(q);
   return info;
 }
