@@ -4,8 +4,14 @@
  * (rootId), `path` how the probe went (direct / relayed / tunneled).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { PATH_KINDS, type PathKind } from './probe-engine.js';
-import type { ProbeService } from './probe-service.js';
+import { PATH_KINDS, type PathKind, type ProbeEngine } from './probe-engine.js';
+import type { ProbeState } from '../../root/probe-api.js';
+
+/** What the metrics read of the probe (tools/probe/probe-service.ts's ProbeService). */
+export interface ProbeSource {
+  readonly state: ProbeState;
+  readonly engine: ProbeEngine | null;
+}
 
 /** RTT buckets (seconds): LAN to intercontinental relayed. */
 const RTT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -13,7 +19,7 @@ const RTT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 export const PROBE_STATES = ['off', 'starting', 'waiting', 'running', 'failed'] as const;
 
 /** Registers the probe families; returns the hook that feeds the RTT histogram. */
-export function addProbeMetrics(registry: Registry, probe: () => ProbeService | null): (rootId: string, path: PathKind, rttMs: number) => void {
+export function addProbeMetrics(registry: Registry, probe: () => ProbeSource | null): (rootId: string, path: PathKind, rttMs: number) => void {
   const rtt = new Histogram({ name: 'ztroot_probe_rtt_seconds', help: 'Round trip of answered probes to each other root\'s probe leaf, by target root and path kind.', labelNames: ['target', 'path'], buckets: RTT_BUCKETS, registers: [registry] });
   new Gauge({
     name: 'ztroot_probe_state',
@@ -40,7 +46,7 @@ export function addProbeMetrics(registry: Registry, probe: () => ProbeService | 
   perTarget('ztroot_probe_sent_total', 'Probe requests sent, by target root and the path they took.', 'sent');
   perTarget('ztroot_probe_received_total', 'Probe replies received in time, by target root and path.', 'received');
   perTarget('ztroot_probe_lost_total', 'Probe requests unanswered within the timeout, by target root and path.', 'lost');
-  const gauge = (name: string, help: string, labelNames: string[], fill: (g: Gauge, svc: ProbeService) => void): void => {
+  const gauge = (name: string, help: string, labelNames: string[], fill: (g: Gauge, svc: ProbeSource) => void): void => {
     new Gauge({
       name,
       help,
