@@ -9,10 +9,26 @@
 /** off: not configured; starting: the leaf has not reached a root; waiting: no other probe yet; failed: cannot start. */
 export type ProbeState = 'off' | 'starting' | 'waiting' | 'running' | 'failed';
 
+/**
+ * One cell of the probe matrix: how the probe of root `from` reaches root `to`'s — answered and over which
+ * path, lost, or not resolved yet.
+ */
+export type ProbeCell = 'direct' | 'relayed' | 'tunneled' | 'down' | 'pending';
+export const PROBE_CELLS: readonly ProbeCell[] = ['direct', 'relayed', 'tunneled', 'down', 'pending'];
+
+/** Roots × roots (rootIds): this root's row is live, the others' as their last heartbeats carried them. */
+export interface ProbeMatrix {
+  roots: string[];
+  /** from rootId → to rootId → cell; a missing cell: that root has not reported this target. */
+  rows: Record<string, Record<string, ProbeCell>>;
+}
+
 export interface ProbeApi {
   readonly state: ProbeState;
   /** The report /api/probe serves. */
   report(): object;
+  /** The probe matrix for the live dashboard, or null without a running probe. */
+  matrix?(): ProbeMatrix | null;
   /** Why the probe is not running (for /readyz's details), or null when it is. */
   notRunningReason(): string | null;
 }

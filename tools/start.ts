@@ -262,7 +262,10 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
       ...(name.renew !== undefined ? { renewRootId: name.renew } : {}),
     };
     if (probeModule !== null) probe.identity = prepareProbeIdentity(config, identity, probe, log, probeModule.probeIdentity);
-    if (probe.identity !== null) fleet.probe = probe.identity.address; // in the heartbeats from the first
+    if (probe.identity !== null) {
+      fleet.probe = probe.identity.address; // in the heartbeats from the first
+      fleet.probeRow = () => probe.service?.row();
+    }
     log.info({ rootId: name.rootId, configured: config.rootId !== '' }, 'fleet root id');
   }
 
@@ -337,7 +340,7 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
     const onAcceptError = (e: Error, count: number): void => log.error({ err: e.message, count }, 'HTTP API cannot accept connections');
     const httpServer = await listenStep(() => listenHttpApi(apiHandler, host, port, { hosts, onAcceptError }), () => ({ what: 'HTTP API', host, port, hostFlag: '--http', portFlag: '--http' }));
     teardown.add('HTTP API', () => new Promise<void>((r) => httpServer.close(() => r())));
-    const stopLive = attachLiveDashboard(httpServer, root, { token: config.metricsToken, hosts });
+    const stopLive = attachLiveDashboard(httpServer, root, { token: config.metricsToken, hosts, probe: () => probe.service ?? probe.off });
     teardown.add('live dashboard', async () => stopLive());
     const a = httpServer.address() as { address: string; port: number };
     log.info({ http: `${a.address}:${a.port}` }, 'HTTP API, /metrics and the live dashboard listening');

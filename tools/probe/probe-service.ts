@@ -24,7 +24,8 @@ import type { RootHeartbeat } from '../../fleet/peer-store.js';
 import { Leaf } from '../../leaf/leaf.js';
 import type { TapDevice } from '../../leaf/tap.js';
 import { HostPolicy } from '../../root/host-check.js';
-import type { ProbeApi, ProbeState } from '../../root/probe-api.js';
+import type { ProbeApi, ProbeMatrix, ProbeState } from '../../root/probe-api.js';
+import { probeMatrix, probeRow } from './probe-matrix.js';
 import { ProbeEngine, type PathKind } from './probe-engine.js';
 import { probeNetworkId } from './probe-wire.js';
 
@@ -97,6 +98,8 @@ export class ProbeService implements ProbeApi {
   private port: InProcessPort | null = null;
   private timers: NodeJS.Timeout[] = [];
   private expiry: NodeJS.Timeout | null = null;
+  /** The fleet's heartbeats as last read (the other roots' rows of the matrix). */
+  private heartbeats: RootHeartbeat[] = [];
   private stopped = false;
   private readonly home: string;
 
@@ -165,6 +168,7 @@ export class ProbeService implements ProbeApi {
     if (leaf === null || engine === null || this.stopped) return;
     void this.fleet.roots().then(
       (list) => {
+        this.heartbeats = list;
         const me = this.fleet.rootId();
         engine.setTargets(list.filter((r) => r.rootId !== me && r.info.probe !== undefined).map((r) => ({ rootId: r.rootId, probe: r.info.probe! })));
       },
@@ -220,8 +224,20 @@ export class ProbeService implements ProbeApi {
       intervalMs: this.opts.intervalMs,
       timeoutMs: e?.timeoutMs ?? null,
       targets: e?.report() ?? [],
+      matrix: this.matrix(),
       frames: e?.counters ?? null,
     };
+  }
+
+  /** Roots × roots (tools/probe/probe-matrix.ts), or null before the probe runs. */
+  matrix(): ProbeMatrix | null {
+    const e = this.engine;
+    return e === null ? null : probeMatrix(this.fleet.rootId(), e.report(), this.heartbeats);
+  }
+
+  /** This root's row for its heartbeat, or undefined before the probe runs. */
+  row(): Record<string, string> | undefined {
+    return this.engine === null ? undefined : probeRow(this.engine.report());
   }
 
   notRunningReason(): string | null {
