@@ -52,6 +52,7 @@ interface ProbeView {
   reason: string | null;
   self: { rootId: string; probe: string; network: string };
   targets: TargetView[];
+  matrix: { roots: string[]; rows: Record<string, Record<string, string>> } | null;
 }
 
 async function getJson(topo: Topology, host: Host, path: string): Promise<{ status: number; body: unknown }> {
@@ -151,6 +152,9 @@ test('three roots with probes: all green, one root UDP-blocked shows within the 
       assert.ok(!rootIds.some((id) => id.address.toString(16).padStart(10, '0') === v.self.probe), `root ${i}: the probe has its own identity, not a root's`);
       assert.deepEqual(v.targets.map((x) => x.rootId).sort(), selfIds.filter((_, j) => j !== i).sort(), `root ${i} probes the two others`);
       for (const x of v.targets) assert.ok(x.timeToDirectMs !== null && x.timeToDirectMs > 0, `root ${i} → ${x.rootId}: time to direct measured`);
+      // The matrix: all three roots, this root's row live (the others' follow with their next heartbeats).
+      assert.deepEqual(v.matrix?.roots, [...selfIds].sort(), `root ${i}: the matrix spans the three roots`);
+      assert.deepEqual(v.matrix?.rows[v.self.rootId], Object.fromEntries(selfIds.filter((_, j) => j !== i).map((id) => [id, 'direct'])), `root ${i}: its row is all direct`);
     }
     const ms = await Promise.all(fh.roots.map((h) => scrapeMetrics(fh, h)));
     const m0 = ms[0]!;
