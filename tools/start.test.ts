@@ -132,6 +132,30 @@ test('a fleet root runs its probe under its own identity; one with no peer to pr
   assert.equal(code, 0, 'the probe stops with the root');
 });
 
+test('a probe that cannot start (its port taken) says why in /api/probe and /readyz; the root serves and stays ready', { skip: redisUnavailableReason() ?? false }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ztroot-start-probe-busy-'));
+  const redis = await RedisServer.start();
+  t.after(() => redis.stop());
+  const busy = dgram.createSocket('udp4');
+  busy.bind(0);
+  await once(busy, 'listening');
+  t.after(() => busy.close());
+  const port = busy.address().port;
+  const epPort = await freeUdpPort();
+  const r = startRoot(['--state-dir', join(dir, 'state'), '--port', '0', '--bind4', '127.0.0.1', '--bind6', 'none', '--endpoint', `192.0.0.1/${epPort}`, '--http', '127.0.0.1:0', '--fleet-redis', redis.url, '--probe-port', String(port)]);
+  t.after(() => r.child.kill('SIGKILL'));
+  const httpAt = (await r.waitFor((l) => l.msg === 'HTTP API, /metrics and the live dashboard listening')).http as string;
+  const warned = await r.waitFor((l) => l.msg === 'probe not running (the root serves as usual)');
+  assert.match(String(warned.reason), new RegExp(`the probe leaf cannot start: .*port ${port}`));
+  const api = (await (await fetch(`http://${httpAt}/api/probe`)).json()) as { state: string; reason: string };
+  assert.equal(api.state, 'failed');
+  assert.equal(api.reason, warned.reason);
+  const ready = await fetch(`http://${httpAt}/readyz`);
+  assert.equal(ready.status, 200);
+  assert.deepEqual(await ready.json(), { ready: true, problems: [], details: { probe: warned.reason } });
+  assert.ok(r.lines.some((l) => l.msg === 'root started'), 'the root serves');
+});
+
 test('--print-config shows the effective values and their sources; bad flags exit 2 (usage) naming the value', async () => {
   const p = spawn(process.execPath, [CLI, 'start', '--print-config', '--port', '4242'], { env: { ...process.env, ZTROOT_MAX_HOPS: '2' } });
   let out = '';
