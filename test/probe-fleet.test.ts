@@ -4,11 +4,16 @@
  *
  * - all green: every root's /api/probe shows both other roots up, each reached first through the roots
  *   (relayed) and then directly (after RENDEZVOUS), with time-to-direct and the path metrics to match;
- * - one root's UDP blocked (iptables in its namespace, loopback spared): the other roots' /api/probe and
+ * - one root's UDP blocked (iptables in its namespace, all UDP): the other roots' /api/probe and
  *   /metrics show it down (status, ztroot_probe_target_up 0) within the probe's detection bound (one interval
  *   for the next probe + its timeout of half an interval), and the scraped sample fires ZtrootProbeTargetDown
  *   in `promtool test rules`; the blocked root stays ready (/readyz 200);
  * - unblocked: every root shows every other up again.
+ *
+ * And the TCP/443 path: a root whose host has no UDP from the start, with `probeTcpRelay`, probes tunneled
+ * through the first root's relay, and the other root reaches it (relayed). (Cut after the probes went
+ * direct, the far side's probe leaf keeps answering on the dead direct path until that path expires, about a
+ * minute, as a client's would: measured 62 s; too long for this suite.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,6 +44,7 @@ interface TargetView {
   rootId: string;
   status: string;
   path: string | null;
+  rttMs: number | null;
   sent: number;
   received: number;
   lost: number;
@@ -73,10 +79,13 @@ async function until<T>(what: string, ms: number, fn: () => Promise<T | null>): 
   throw new Error(`${what}: not within ${ms} ms (last error: ${String(last)})`);
 }
 
-/** Blocks all UDP of `host` except on loopback (its own probe leaf still reaches its root; nothing else does). */
+/**
+ * Blocks all UDP of `host`, loopback included (so its own probe leaf hears no UDP at all, as a client behind a
+ * UDP-blocking firewall; TCP — Redis, the TCP/443 relay — still flows).
+ */
 async function blockUdp(topo: Topology, host: Host): Promise<() => Promise<void>> {
   const rules: Array<[string, string[]]> = [];
-  for (const tool of ['iptables', 'ip6tables']) rules.push([tool, ['INPUT', '!', '-i', 'lo', '-p', 'udp', '-j', 'DROP']], [tool, ['OUTPUT', '!', '-o', 'lo', '-p', 'udp', '-j', 'DROP']]);
+  for (const tool of ['iptables', 'ip6tables']) rules.push([tool, ['INPUT', '-p', 'udp', '-j', 'DROP']], [tool, ['OUTPUT', '-p', 'udp', '-j', 'DROP']]);
   for (const [tool, r] of rules) await topo.exec(host.ns, tool, ['-I', ...r]);
   return async () => {
     for (const [tool, r] of rules) await topo.exec(host.ns, tool, ['-D', ...r]);
@@ -215,7 +224,43 @@ test('three roots with probes: all green, one root UDP-blocked shows within the 
     const mAfter = await scrapeMetrics(fh, fh.roots[0]!);
     assert.equal(metricValue(mAfter, 'ztroot_probe_target_up', { target: blocked }), 1, 'metrics: the unblocked root up again');
   } catch (e) {
+    if (f !== undefined) for (const h of f.roots) t.diagnostic(`probe of ${h.ip4}: ${JSON.stringify(await probeOf(f, h).catch((x: unknown) => String(x)))}`);
     for (const r of roots) t.diagnostic(`root ${r.host.ip4} log tail:\n${r.log.lines.slice(-12).map((l) => JSON.stringify(l)).join('\n')}\n${r.log.stderr().slice(-1500)}`);
+    throw e;
+  } finally {
+    for (const r of roots) r.proc.kill('SIGTERM');
+    await f?.topo.destroy();
+    await redis?.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('TCP/443: a root without UDP, its probe allowed the relay, probes tunneled and is reached relayed', { skip, timeout: 90_000 }, async (t) => {
+  const work = mkdtempSync(join(tmpdir(), 'ztroot-probe-tunnel-'));
+  let f: FleetHosts | undefined;
+  let redis: RedisServer | undefined;
+  const roots: RootProcess[] = [];
+  try {
+    f = await createFleetHosts(2, 0);
+    const fh = f;
+    const planet = makePlanet([ids[0]!, ids[1]!].map((id, i) => ({ identity: id, hosts: [fh.roots[i]!] })));
+    redis = await startRedisHost(f);
+    await blockUdp(f.topo, f.roots[1]!);
+    const flags = ['--probe-interval-ms', String(INTERVAL_MS), '--probe-tcp-relay', 'true', '--tcp-relay', '0.0.0.0:443'];
+    for (const [i, host] of f.roots.entries()) roots.push(await startRootProcess(f, host, join(work, `root${i}`), ids[i]!, planet.bytes, redis.url, flags));
+    const t0 = Date.now();
+    const [v0, v1] = await until('the UDP-less root\'s probe reaches the other tunneled, and is reached', 40_000, async () => {
+      const vs = await Promise.all(fh.roots.map((h) => probeOf(fh, h)));
+      const ok = vs[1]!.targets.length === 1 && vs[1]!.targets[0]!.status === 'up' && vs[1]!.targets[0]!.path === 'tunneled' && vs[0]!.targets[0]?.status === 'up';
+      return ok ? vs : null;
+    });
+    t.diagnostic(`tunneled ${Date.now() - t0} ms after the roots started (the leaf falls back after 10 s without UDP): ${JSON.stringify(v1!.targets[0])}; the other root reaches it ${v0!.targets[0]!.path}`);
+    assert.equal(v0!.targets[0]!.path, 'relayed', 'the other root reaches it through the roots (it has no direct path)');
+    const m1 = await scrapeMetrics(fh, fh.roots[1]!);
+    assert.ok(metricValue(m1, 'ztroot_probe_received_total', { path: 'tunneled' }) >= 1, 'metrics: tunneled probes answered');
+    assert.equal(metricValue(m1, 'ztroot_probe_path', { path: 'tunneled' }), 1, 'metrics: the target on the tunneled path');
+  } catch (e) {
+    for (const r of roots) t.diagnostic(`root ${r.host.ip4} log tail:\n${r.log.lines.slice(-12).map((l) => JSON.stringify(l)).join('\n')}`);
     throw e;
   } finally {
     for (const r of roots) r.proc.kill('SIGTERM');

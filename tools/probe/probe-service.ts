@@ -31,8 +31,12 @@ import { probeNetworkId } from './probe-wire.js';
 
 /** The probe leaf's home under the root's state directory. */
 export const PROBE_HOME = 'probe';
-/** The shortest probe interval accepted (a probe must stay a trickle beside client traffic). */
-export const MIN_PROBE_INTERVAL_MS = 200;
+/**
+ * With `tcpRelay`, the probe leaf falls back to the TCP relay after this long without UDP (at least; 3 intervals
+ * when longer). Shorter than a client's 60 s (1.14's rule), so a probe shows the tunneled path while an outage
+ * lasts, long enough that a UDP outage shows as such first (the target down) before it is tunneled around.
+ */
+export const PROBE_TCP_FALLBACK_MS = 10_000;
 
 export interface ProbeServiceOptions {
   stateDir: string;
@@ -138,6 +142,7 @@ export class ProbeService implements ProbeApi {
       apiHostPolicy: (host) => new HostPolicy(host),
       portMapping: false,
       helloRetryMs: Math.min(5000, Math.max(1000, o.intervalMs)),
+      tcpFallbackAfterMs: Math.max(PROBE_TCP_FALLBACK_MS, 3 * o.intervalMs),
     });
     if (this.stopped) return void (await leaf.stop());
     this.leaf = leaf;
