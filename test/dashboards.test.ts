@@ -57,6 +57,7 @@ function metricNames(expr: string): string[] {
 }
 
 let scraped = new Set<string>();
+let scrapeText = '';
 before(async () => {
   const ids = readVectorJson<{ identities: { secret_string: string }[] }>('identities.json').identities.map((i) => Identity.fromString(i.secret_string));
   const [rootId, aId, bId] = ids as [Identity, Identity, Identity];
@@ -85,6 +86,7 @@ before(async () => {
     a.send(new Uint8Array(20));
     await a.drain(300);
     const text = await registry.metrics();
+    scrapeText = text;
     scraped = new Set(text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.replace(/[{ ].*$/, '')));
   } finally {
     a.close();
@@ -129,6 +131,13 @@ test('the alerting rules pass promtool and name only metrics a root exports', (t
   const r = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
   assert.equal(r.status, 0, `promtool check rules failed:\n${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /SUCCESS: 13 rules found/);
+});
+
+test('a scrape with the probe families passes promtool check metrics', (t) => {
+  if (spawnSync('sh', ['-c', 'command -v promtool']).status !== 0) return t.skip('promtool not installed');
+  assert.match(scrapeText, /^ztroot_probe_rtt_seconds_bucket\{/m, 'the probe families are in the scrape');
+  const r = spawnSync('promtool', ['check', 'metrics'], { input: scrapeText, encoding: 'utf8' });
+  assert.equal(r.status, 0, `promtool check metrics:\n${r.stdout}\n${r.stderr}`);
 });
 
 test('the probe alerts fire and clear as their promtool unit tests say (promtool test rules)', (t) => {
