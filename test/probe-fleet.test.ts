@@ -11,7 +11,7 @@
  * - unblocked: every root shows every other up again.
  *
  * And the TCP/443 path: a root whose host has no UDP from the start, with `probeTcpRelay`, probes tunneled
- * through the first root's relay, and the other root reaches it (relayed). (Cut after the probes went
+ * through the first root's relay, and the other root reaches it. (Cut after the probes went
  * direct, the far side's probe leaf keeps answering on the dead direct path until that path expires, about a
  * minute, as a client's would: measured 62 s; too long for this suite.)
  */
@@ -235,7 +235,7 @@ test('three roots with probes: all green, one root UDP-blocked shows within the 
   }
 });
 
-test('TCP/443: a root without UDP, its probe allowed the relay, probes tunneled and is reached relayed', { skip, timeout: 90_000 }, async (t) => {
+test('TCP/443: a root without UDP, its probe allowed the relay, probes tunneled and is reached', { skip, timeout: 90_000 }, async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'ztroot-probe-tunnel-'));
   let f: FleetHosts | undefined;
   let redis: RedisServer | undefined;
@@ -255,7 +255,9 @@ test('TCP/443: a root without UDP, its probe allowed the relay, probes tunneled 
       return ok ? vs : null;
     });
     t.diagnostic(`tunneled ${Date.now() - t0} ms after the roots started (the leaf falls back after 10 s without UDP): ${JSON.stringify(v1!.targets[0])}; the other root reaches it ${v0!.targets[0]!.path}`);
-    assert.equal(v0!.targets[0]!.path, 'relayed', 'the other root reaches it through the roots (it has no direct path)');
+    // The other root's probe reaches it through the roots, or "directly" at the address it is seen from: the TCP
+    // relay's UDP socket (a path like any other to that probe leaf) — both are right, whichever came first.
+    assert.ok(['relayed', 'direct'].includes(v0!.targets[0]!.path ?? ''), `the other root reaches it: ${v0!.targets[0]!.path}`);
     const m1 = await scrapeMetrics(fh, fh.roots[1]!);
     assert.ok(metricValue(m1, 'ztroot_probe_received_total', { path: 'tunneled' }) >= 1, 'metrics: tunneled probes answered');
     assert.equal(metricValue(m1, 'ztroot_probe_path', { path: 'tunneled' }), 1, 'metrics: the target on the tunneled path');

@@ -224,7 +224,7 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
     import('../root/metrics.js'),
     config.fleetRedis === '' ? null : Promise.all([import('../fleet/redis-store.js'), import('../fleet/cached-store.js')]),
     import('./probe/probe-metrics.js'),
-    config.fleetRedis === '' || config.probe === false ? null : import('./probe/probe-service.js'),
+    config.fleetRedis === '' || config.probe === false ? null : Promise.all([import('./probe/probe-service.js'), import('./probe/probe-identity.js')]).then(([a, b]) => ({ ...a, ...b })),
   ]);
   const workers = config.validationWorkers > 0 ? config.validationWorkers : Math.max(1, availableParallelism() - 1);
   const validator = new IdentityValidator({ workers });
@@ -261,9 +261,8 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
       endpoints: servedEndpoints(me?.stableEndpoints ?? [], [config.port, ...extraPorts]),
       ...(name.renew !== undefined ? { renewRootId: name.renew } : {}),
     };
-    if (probeModule !== null) probe.identity = prepareProbeIdentity(config, identity, probe, log, probeModule.probeIdentity);
-    if (probe.identity !== null) {
-      fleet.probe = probe.identity.address; // in the heartbeats from the first
+    if (probeModule !== null && prepareProbeIdentity(config, identity, probe, log, probeModule.existingProbeIdentity)) {
+      if (probe.identity !== null) fleet.probe = probe.identity.address; // in the heartbeats from the first (else once made)
       fleet.probeRow = () => probe.service?.row();
     }
     log.info({ rootId: name.rootId, configured: config.rootId !== '' }, 'fleet root id');
@@ -346,10 +345,20 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
     log.info({ http: `${a.address}:${a.port}` }, 'HTTP API, /metrics and the live dashboard listening');
   }
   // The probe last: it is a client of what the steps above started, and its failure is its own (never the root's).
-  if (probe.identity !== null && fleet !== undefined && probeModule !== null) {
+  if (probe.usable && fleet !== undefined && probeModule !== null) {
     const f = fleet;
     const svc = new probeModule.ProbeService(
-      { stateDir: config.stateDir, planet: { id: planet.world.id, bytes: planet.bytes }, intervalMs: config.probeIntervalMs, port: config.probePort, tcpRelay: config.probeTcpRelay, logger: log.child({ part: 'probe' }), observe: observeRtt },
+      {
+        stateDir: config.stateDir,
+        planet: { id: planet.world.id, bytes: planet.bytes },
+        intervalMs: config.probeIntervalMs,
+        port: config.probePort,
+        tcpRelay: config.probeTcpRelay,
+        logger: log.child({ part: 'probe' }),
+        observe: observeRtt,
+        rootIdentity: identity,
+        onIdentity: (id) => (f.probe = id.address),
+      },
       probe.identity,
       { rootId: () => f.rootId, roots: () => f.store.roots() },
     );
@@ -360,9 +369,10 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
   return { server: root, planet };
 }
 
-/** The probe's plan before anything serves: off (and why), or its identity once the fleet is known. */
+/** The probe's plan before anything serves: off (and why), or its identity (null: made at its start). */
 interface ProbeSetup {
   off: ProbeApi;
+  usable: boolean;
   identity: Identity | null;
   service: ProbeService | null;
 }
@@ -374,18 +384,20 @@ function probeSetup(config: RootConfig): ProbeSetup {
       : config.fleetRedis === ''
         ? "no fleet is configured (--fleet-redis): probes find the other roots' probes through the fleet's heartbeats"
         : 'the probe has not started';
-  return { off: probeOff(why), identity: null, service: null };
+  return { off: probeOff(why), usable: false, identity: null, service: null };
 }
 
-/** The probe leaf's own identity (made on first start), or null when the probe is off or its directory unusable. */
-function prepareProbeIdentity(config: RootConfig, root: Identity, probe: ProbeSetup, log: Logger, probeIdentity: (stateDir: string, root: Identity) => Identity): Identity | null {
+/** Reads an existing probe identity into `probe`; false (and why, in `probe.off`) when its file is unusable. */
+function prepareProbeIdentity(config: RootConfig, root: Identity, probe: ProbeSetup, log: Logger, existing: (stateDir: string, root: Identity) => Identity | null): boolean {
   try {
-    return probeIdentity(config.stateDir, root);
+    probe.identity = existing(config.stateDir, root);
+    probe.usable = true;
+    return true;
   } catch (e) {
     const reason = `the probe's identity (${join(config.stateDir, 'probe')}) is not usable: ${(e as Error).message}`;
     probe.off = { state: 'failed', report: () => ({ enabled: true, state: 'failed', reason, targets: [] }), notRunningReason: () => reason };
     log.warn({ reason }, 'probe not running (the root serves as usual)');
-    return null;
+    return false;
   }
 }
 

@@ -17,7 +17,6 @@
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadOrCreateIdentity } from '../../planet/identity-files.js';
 import { formatAddress } from '../../vl1/address.js';
 import type { Identity } from '../../vl1/identity.js';
 import type { RootHeartbeat } from '../../fleet/peer-store.js';
@@ -28,9 +27,8 @@ import type { ProbeApi, ProbeMatrix, ProbeState } from '../../root/probe-api.js'
 import { probeMatrix, probeRow } from './probe-matrix.js';
 import { ProbeEngine, type PathKind } from './probe-engine.js';
 import { probeNetworkId } from './probe-wire.js';
+import { makeProbeIdentity, PROBE_HOME } from './probe-identity.js';
 
-/** The probe leaf's home under the root's state directory. */
-export const PROBE_HOME = 'probe';
 /**
  * With `tcpRelay`, the probe leaf falls back to the TCP relay after this long without UDP (at least; 3 intervals
  * when longer). Shorter than a client's 60 s (1.14's rule), so a probe shows the tunneled path while an outage
@@ -50,23 +48,16 @@ export interface ProbeServiceOptions {
   logger: { debug(o: object, m?: string): void; info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
   /** Feeds the RTT histogram. */
   observe?: (rootId: string, path: PathKind, rttMs: number) => void;
+  /** The root's identity (the probe's must differ). */
+  rootIdentity: Identity;
+  /** Called once the probe identity is known (made in a worker on first start): the heartbeat names it. */
+  onIdentity?: (probe: Identity) => void;
 }
 
 /** What the probe needs of the fleet: this process's name and the heartbeats. */
 export interface ProbeFleet {
   rootId(): string;
   roots(): Promise<RootHeartbeat[]>;
-}
-
-/**
- * Makes (first time) or reads the probe leaf's identity, before the root starts: its address goes into the
- * root's heartbeats from the first one.
- * @throws {ZtError} as planet/identity-files.ts; BAD_CONFIG when it is the root's own identity
- */
-export function probeIdentity(stateDir: string, root: Identity): Identity {
-  const { identity } = loadOrCreateIdentity(join(stateDir, PROBE_HOME));
-  if (identity.address === root.address) throw new Error(`${join(stateDir, PROBE_HOME)} holds the root's own identity: delete its identity.secret (a probe must have its own)`);
-  return identity;
 }
 
 /**
@@ -107,11 +98,15 @@ export class ProbeService implements ProbeApi {
   private stopped = false;
   private readonly home: string;
 
+  private identity: Identity | null;
+
+  /** `identity`: the probe identity if it exists already (tools/probe/probe-identity.ts), else null: made at start. */
   constructor(
     private readonly opts: ProbeServiceOptions,
-    private readonly identity: Identity,
+    identity: Identity | null,
     private readonly fleet: ProbeFleet,
   ) {
+    this.identity = identity;
     this.nwid = probeNetworkId(opts.planet.id);
     this.home = join(opts.stateDir, PROBE_HOME);
   }
@@ -132,6 +127,17 @@ export class ProbeService implements ProbeApi {
 
   private async run(): Promise<void> {
     const o = this.opts;
+    if (this.identity === null) {
+      this.reason = "the probe leaf's identity is being made (first start)";
+      try {
+        this.identity = await makeProbeIdentity(o.stateDir, o.rootIdentity);
+      } catch (e) {
+        throw new Error(`its identity in ${this.home} cannot be made: ${(e as Error).message}`);
+      }
+      if (this.stopped) return;
+    }
+    const identity = this.identity;
+    o.onIdentity?.(identity);
     this.writeHome();
     const port = new InProcessPort((f) => this.engine?.receive(f));
     this.port = port;
@@ -149,7 +155,7 @@ export class ProbeService implements ProbeApi {
     this.engine = new ProbeEngine(
       { intervalMs: o.intervalMs },
       {
-        self: this.identity.address,
+        self: identity.address,
         nwid: this.nwid,
         send: (frame) => {
           port.emit('frame', frame);
@@ -160,7 +166,7 @@ export class ProbeService implements ProbeApi {
       },
     );
     leaf.join(this.nwid);
-    o.logger.info({ probe: formatAddress(this.identity.address), network: this.nwid.toString(16), intervalMs: o.intervalMs, port: leaf.ports.primary }, 'probe started');
+    o.logger.info({ probe: formatAddress(identity.address), network: this.nwid.toString(16), intervalMs: o.intervalMs, port: leaf.ports.primary }, 'probe started');
     const round = setInterval(() => this.round(), o.intervalMs);
     round.unref();
     this.timers.push(round);
@@ -225,7 +231,7 @@ export class ProbeService implements ProbeApi {
       enabled: true,
       state: this.state,
       reason: this.reason,
-      self: { rootId: this.fleet.rootId(), probe: formatAddress(this.identity.address), network: this.nwid.toString(16).padStart(16, '0'), port: this.leaf?.ports.primary ?? null, online: this.leaf?.node.online ?? false },
+      self: { rootId: this.fleet.rootId(), probe: this.identity === null ? null : formatAddress(this.identity.address), network: this.nwid.toString(16).padStart(16, '0'), port: this.leaf?.ports.primary ?? null, online: this.leaf?.node.online ?? false },
       intervalMs: this.opts.intervalMs,
       timeoutMs: e?.timeoutMs ?? null,
       targets: e?.report() ?? [],
