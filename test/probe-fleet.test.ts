@@ -258,6 +258,9 @@ test('TCP/443: a root without UDP, its probe allowed the relay, probes tunneled 
     // The other root's probe reaches it through the roots, or "directly" at the address it is seen from: the TCP
     // relay's UDP socket (a path like any other to that probe leaf) — both are right, whichever came first.
     assert.ok(['relayed', 'direct'].includes(v0!.targets[0]!.path ?? ''), `the other root reaches it: ${v0!.targets[0]!.path}`);
+    // The root with UDP never took its quiet (its only target unreachable for the first 10 s) for deafness.
+    const m0 = await scrapeMetrics(fh, fh.roots[0]!);
+    assert.equal(metricValue(m0, 'ztroot_probe_sent_total', { path: 'tunneled' }), 0, 'the root with UDP never tunneled');
     const m1 = await scrapeMetrics(fh, fh.roots[1]!);
     assert.ok(metricValue(m1, 'ztroot_probe_received_total', { path: 'tunneled' }) >= 1, 'metrics: tunneled probes answered');
     assert.equal(metricValue(m1, 'ztroot_probe_path', { path: 'tunneled' }), 1, 'metrics: the target on the tunneled path');

@@ -35,6 +35,12 @@ import { makeProbeIdentity, PROBE_HOME } from './probe-identity.js';
  * lasts, long enough that a UDP outage shows as such first (the target down) before it is tunneled around.
  */
 export const PROBE_TCP_FALLBACK_MS = 10_000;
+/**
+ * The probe leaf HELLOs its roots this often (a client: every 224 s), so a leaf whose UDP works hears some
+ * within every fallback delay even when no probe is answered (every other root down): without it, it took that
+ * quiet for deafness and tunneled.
+ */
+const PROBE_HELLO_INTERVAL_MS = PROBE_TCP_FALLBACK_MS / 2;
 
 export interface ProbeServiceOptions {
   stateDir: string;
@@ -149,6 +155,7 @@ export class ProbeService implements ProbeApi {
       portMapping: false,
       helloRetryMs: Math.min(5000, Math.max(1000, o.intervalMs)),
       tcpFallbackAfterMs: Math.max(PROBE_TCP_FALLBACK_MS, 3 * o.intervalMs),
+      helloIntervalMs: Math.max(PROBE_HELLO_INTERVAL_MS, Math.floor((3 * o.intervalMs) / 2)),
     });
     if (this.stopped) return void (await leaf.stop());
     this.leaf = leaf;
