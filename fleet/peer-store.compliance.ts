@@ -177,6 +177,14 @@ export function peerStoreCompliance(h: StoreHarness): void {
     await rejectsWith(store.heartbeat('dup', { endpoints: [], boot: 'not hex' }, 1000), ZtErrorCode.BAD_VALUE, /boot "not hex"/);
   });
 
+  it('a heartbeat carries the root\'s probe leaf and its probe row; a bad row is refused naming it', async () => {
+    const { store } = await make();
+    const row = { 'root-b': 'direct', 'root-c': 'down' };
+    await store.heartbeat('root-p', { endpoints: [V4], probe: 0xfc22112346, probeRow: row }, 60_000);
+    assert.deepEqual((await store.roots()).find((r) => r.rootId === 'root-p')?.info, { endpoints: [V4], probe: 0xfc22112346, probeRow: row });
+    await rejectsWith(store.heartbeat('root-p', { endpoints: [V4], probeRow: { 'root-b': 'green' } }, 1000), ZtErrorCode.BAD_VALUE, /probeRow must map/);
+  });
+
   it('bad arguments reject with BAD_VALUE naming the value, and store nothing', async () => {
     const { store } = await make();
     const a = addr();

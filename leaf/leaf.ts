@@ -64,6 +64,8 @@ export interface LeafOptions {
   portMapping?: false | Omit<Partial<PortMapperOptions>, 'ports'>;
   /** HELLO/housekeeping periods for the VL1 node (tests shorten them). */
   helloRetryMs?: number;
+  /** How often a root with a path is HELLOed again (default 224 s, as 1.14). */
+  helloIntervalMs?: number;
   /** The TCP fallback's patience (default 60 s, 1.14's `ZT_TCP_FALLBACK_AFTER`). */
   tcpFallbackAfterMs?: number;
   /** Offline this long, a random secondary port moves (default 1.14's 120 s; tests shorten it). */
@@ -119,6 +121,7 @@ export class Leaf implements LeafModel {
       now: this.now,
       logger: opts.logger,
       helloRetryMs: opts.helloRetryMs,
+      helloIntervalMs: opts.helloIntervalMs,
       allowPath: (a) => pathAllowed(a, this.ownPrefixes),
       tcpRelay: relay === null ? undefined : { address: relay, force: s.forceTcpRelay, fallbackAfterMs: opts.tcpFallbackAfterMs },
     });

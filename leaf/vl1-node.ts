@@ -566,8 +566,9 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   private onTick(): void {
     if (this.state !== 'running') return;
     const now = this.now();
-    // UDP heard again within 30 s: the tunnel is no longer needed (1.14 closes it the same way).
-    if (this.tcp !== null && !this.tcpForce && this.tcp.isConnected && now - this.lastUdpReceive < 30_000) this.tcp.disconnect();
+    // UDP heard again within 30 s: the tunnel is no longer needed (1.14 closes it the same way). Within the
+    // fallback delay when that is shorter: else a tunnel opened after a shorter deafness closed at every check.
+    if (this.tcp !== null && !this.tcpForce && this.tcp.isConnected && now - this.lastUdpReceive < Math.min(30_000, this.tcpFallbackAfterMs)) this.tcp.disconnect();
     for (const root of this.peers.roots()) {
       // §7.2: a root without a path is retried on every check; with one, every ~224 s.
       if (this.peers.bestPath(root) !== null && now - root.lastHello < this.helloIntervalMs) continue;

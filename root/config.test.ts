@@ -89,3 +89,22 @@ test('TCP relay keys: listener, limits, destinations, allow-list and TLS, with b
   ];
   for (const [argv, re] of bad) assert.throws(() => loadConfig(argv, {}), (e: unknown) => (e as { code: string }).code === 'ZT_ERR_BAD_CONFIG' && re.test((e as Error).message), argv.join(' '));
 });
+
+test('probe keys: auto by default, --no-probe, the interval bounded, bad values named', () => {
+  const d = loadConfig([], {}).config;
+  assert.deepEqual([d.probe, d.probeIntervalMs, d.probePort, d.probeTcpRelay], ['auto', 5000, 0, false]);
+  assert.equal(loadConfig(['--no-probe'], {}).config.probe, false);
+  assert.equal(loadConfig(['--probe', 'true', '--probe-interval-ms', '1000'], {}).config.probeIntervalMs, 1000);
+  assert.equal(loadConfig([], { ZTROOT_PROBE: 'false' }).config.probe, false);
+  const dir = mkdtempSync(join(tmpdir(), 'ztroot-config-'));
+  writeFileSync(join(dir, 'p.yaml'), 'probe: true\nprobeIntervalMs: 2000\nprobeTcpRelay: true\n');
+  const f = loadConfig(['--config', join(dir, 'p.yaml')], {}).config;
+  assert.deepEqual([f.probe, f.probeIntervalMs, f.probeTcpRelay], [true, 2000, true]);
+  const bad: Array<[string[], RegExp]> = [
+    [['--probe', 'maybe'], /flag --probe: probe = "maybe": expected auto, true or false/],
+    [['--probe-interval-ms', '50'], /probeIntervalMs = "50": must be 200\.\.3600000/],
+    [['--probe-port', '99999'], /probePort = "99999": port must be 0\.\.65535/],
+    [['--no-probe', '--probe', 'true'], /--no-probe: contradicts --probe true/],
+  ];
+  for (const [argv, re] of bad) assert.throws(() => loadConfig(argv, {}), (e: unknown) => (e as { code: string }).code === 'ZT_ERR_BAD_CONFIG' && re.test((e as Error).message), argv.join(' '));
+});

@@ -66,9 +66,20 @@ export interface RootConfig {
   /** PEM certificate and key: TLS on the TCP relay's port is then answered by the HTTP API over HTTPS. */
   tlsCert: string;
   tlsKey: string;
+  /** The embedded probe (tools/probe/): 'auto' runs it when a fleet is configured. */
+  probe: 'auto' | boolean;
+  /** Milliseconds between probe rounds (each: one probe to every other root's probe leaf). */
+  probeIntervalMs: number;
+  /** The probe leaf's UDP port (0: a random free one). */
+  probePort: number;
+  /** Let the probe leaf fall back to the TCP/443 relay when UDP fails (probes then show as tunneled). */
+  probeTcpRelay: boolean;
 }
 
-type Kind = 'string' | 'path' | 'port' | 'bind' | 'list' | 'hosts' | 'int' | 'level' | 'listen' | 'secret' | 'bool' | 'destinations';
+/** The shortest probe interval: a probe stays a trickle beside client traffic. */
+export const MIN_PROBE_INTERVAL_MS = 200;
+
+type Kind = 'string' | 'path' | 'port' | 'bind' | 'list' | 'hosts' | 'int' | 'level' | 'listen' | 'secret' | 'bool' | 'destinations' | 'auto-bool';
 
 /** key → [kind, env var, flag, help]. */
 export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string]> = {
@@ -100,7 +111,12 @@ export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string
   tcpRelayAllowFailOpen: ['bool', 'ZTROOT_TCP_RELAY_ALLOW_FAIL_OPEN', '--tcp-relay-allow-fail-open', 'if the allow-list cannot be read: true = allow all, false = deny all (default false)'],
   tlsCert: ['path', 'ZTROOT_TLS_CERT', '--tls-cert', 'PEM certificate: TLS on the TCP relay port gets the HTTP API over HTTPS (with --tls-key)'],
   tlsKey: ['path', 'ZTROOT_TLS_KEY', '--tls-key', 'PEM private key for --tls-cert'],
+  probe: ['auto-bool', 'ZTROOT_PROBE', '--probe', "embedded probe leaf that probes the other roots: auto (on with --fleet-redis), true or false (default auto; --no-probe = false)"],
+  probeIntervalMs: ['int', 'ZTROOT_PROBE_INTERVAL_MS', '--probe-interval-ms', `milliseconds between probe rounds, at least ${MIN_PROBE_INTERVAL_MS} (default 5000)`],
+  probePort: ['port', 'ZTROOT_PROBE_PORT', '--probe-port', "the probe leaf's UDP port, 0 = a random free one (default 0)"],
+  probeTcpRelay: ['bool', 'ZTROOT_PROBE_TCP_RELAY', '--probe-tcp-relay', 'let the probe leaf fall back to the TCP/443 relay when UDP fails, true|false (default false)'],
 };
+
 
 export function defaultConfig(): RootConfig {
   return {
@@ -132,6 +148,10 @@ export function defaultConfig(): RootConfig {
     tcpRelayAllowFailOpen: false,
     tlsCert: '',
     tlsKey: '',
+    probe: 'auto',
+    probeIntervalMs: 5000,
+    probePort: 0,
+    probeTcpRelay: false,
   };
 }
 
@@ -174,6 +194,7 @@ function convert(key: keyof RootConfig, raw: unknown, source: string): RootConfi
       if ((key === 'tcpRelayMaxPerIp' || key === 'tcpRelayMaxPerPrefix' || key === 'tcpRelayIdleSec') && n < 1) throw bad(source, key, raw, 'must be at least 1');
       // One frame must fit: the largest ZeroTier datagram with its record header and address.
       if (key === 'tcpRelayQueueBytes' && n < 16384) throw bad(source, key, raw, 'must be at least 16384');
+      if (key === 'probeIntervalMs' && (n < MIN_PROBE_INTERVAL_MS || n > 3_600_000)) throw bad(source, key, raw, `must be ${MIN_PROBE_INTERVAL_MS}..3600000 (milliseconds)`);
       return n;
     }
     case 'listen': {
@@ -183,6 +204,11 @@ function convert(key: keyof RootConfig, raw: unknown, source: string): RootConfi
       if (!m || port > 65535) throw bad(source, key, raw, "expected host:port, [ipv6]:port or 'none'");
       return { host: m[1] ?? m[2]!, port };
     }
+    case 'auto-bool':
+      if (raw === 'auto') return 'auto';
+      if (raw === true || raw === 'true') return true;
+      if (raw === false || raw === 'false') return false;
+      throw bad(source, key, raw, 'expected auto, true or false');
     case 'bool':
       if (raw === true || raw === 'true') return true;
       if (raw === false || raw === 'false') return false;
@@ -257,6 +283,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const v = values[flag.slice(2)];
     if (typeof v === 'string' || Array.isArray(v)) flags.push([key as keyof RootConfig, v as string | string[]]);
   }
+  if (values['no-probe'] === true) {
+    if (typeof values.probe === 'string') throw new ZtError(ZtErrorCode.BAD_CONFIG, `flag --no-probe: contradicts --probe ${values.probe}; give one of them`);
+    flags.push(['probe', 'false']);
+  }
 
   if (file !== '') {
     let doc: unknown;
@@ -300,6 +330,7 @@ export function configArgOptions(): Record<string, { type: 'string' | 'boolean';
     'print-config': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
     version: { type: 'boolean' },
+    'no-probe': { type: 'boolean' },
   };
   for (const [kind, , flag] of Object.values(CONFIG_KEYS)) options[flag.slice(2)] = kind === 'list' || kind === 'hosts' ? { type: 'string', multiple: true } : { type: 'string' };
   return options;
@@ -312,6 +343,7 @@ export function configHelp(): string {
   }
   lines.push(
     '  --config <file>                YAML config file (env: ZTROOT_CONFIG)',
+    '  --no-probe                     the same as --probe false',
     '  --print-config                 print the effective config, and where each value came from, and exit',
     '  --version                      print the version',
     '  -h, --help                     show this help',

@@ -47,6 +47,10 @@ export interface RootFleet {
    * from a cloned state directory), or absent to keep it (a configured id: only the operator can fix it).
    */
   renewRootId?: () => string;
+  /** The address of this root's probe leaf (tools/probe/), announced in the heartbeat; absent without a probe. */
+  probe?: number;
+  /** This root's probe results for the heartbeat (target rootId → cell; see RootInfo.probeRow). */
+  probeRow?: () => Record<string, string> | undefined;
 }
 
 /** Minimal logger shape (pino's). */
@@ -202,7 +206,9 @@ export class FleetForwarding {
   tick(): void {
     const f = this.fleet;
     const facts = this.host.heartbeatFacts();
-    const info: RootInfo = { endpoints: f.endpoints, peers: facts.peers, version: facts.version, address: this.host.identity.address, boot: this.boot };
+    const info: RootInfo = { endpoints: f.endpoints, peers: facts.peers, version: facts.version, address: this.host.identity.address, boot: this.boot, ...(f.probe !== undefined ? { probe: f.probe } : {}) };
+    const row = f.probeRow?.();
+    if (row !== undefined) info.probeRow = row;
     const rootId = f.rootId;
     this.beatsUnderId++;
     f.store.heartbeat(rootId, info, 3 * this.opts.heartbeatMs).then(

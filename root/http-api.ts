@@ -6,7 +6,9 @@
  *   GET /api/peers       ?offset=&limit= (≤ 1000): address, paths, last seen, version, path kind
  *   GET /api/planet      the planet's summary; ?format=bin gives the planet file itself
  *   GET /healthz         200 while the process serves HTTP
- *   GET /readyz          200 when the UDP sockets are bound and a planet is loaded, else 503 with reasons
+ *   GET /api/probe       the embedded probe's report (root/probe-api.ts, tools/probe/)
+ *   GET /readyz          200 when the UDP sockets are bound and a planet is loaded, else 503 with reasons;
+ *                        details.probe says why the probe is not running (never a reason to be unready)
  *   GET /                the live dashboard (root/live-dashboard.ts; its WebSocket is /live)
  *
  * Listens on localhost by default: the API shows peers' addresses, which is not for the world.
@@ -20,6 +22,7 @@ import type { World } from '../planet/world.js';
 import { coarseSeconds, type RootPeer } from './peer-table.js';
 import { serveDashboardAsset } from './live-dashboard.js';
 import { HostPolicy } from './host-check.js';
+import type { ProbeApi } from './probe-api.js';
 
 /** What the API reads from the root (RootServer satisfies it). */
 export interface HttpApiSource {
@@ -38,6 +41,8 @@ export interface HttpApiOptions {
   token: string;
   /** Version string shown in /api/status. */
   version: string;
+  /** The embedded probe (root/probe-api.ts): /api/probe, and /readyz details. Absent: /api/probe says there is none. */
+  probe?: () => ProbeApi;
 }
 
 const MAX_PAGE = 1000;
@@ -113,7 +118,9 @@ export function createHttpApiHandler(
           return res.end('ok\n');
         case '/readyz': {
           const problems = ready();
-          return json(res, problems.length === 0 ? 200 : 503, { ready: problems.length === 0, problems });
+          // A probe that is not running is a detail, never a problem: it must not take a serving root out.
+          const probeWhy = opts.probe?.().notRunningReason() ?? null;
+          return json(res, problems.length === 0 ? 200 : 503, { ready: problems.length === 0, problems, ...(probeWhy !== null ? { details: { probe: probeWhy } } : {}) });
         }
       }
       if (!tokenOk(req, opts.token)) {
@@ -154,6 +161,8 @@ export function createHttpApiHandler(
           }
           return json(res, 200, { total: root.peers.size, offset, limit, peers: page });
         }
+        case '/api/probe':
+          return json(res, 200, opts.probe?.().report() ?? { enabled: false, state: 'off', reason: 'this root runs no probe', targets: [] });
         case '/api/planet':
           if (url.searchParams.get('format') === 'bin') {
             res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="planet"' });

@@ -1,7 +1,7 @@
 /**
  * The live dashboard: a static page (dashboards/web/, no build step, no CDN) and a WebSocket (`/live`,
  * with `ws`) that pushes one snapshot a second — packet rates in/out/relayed/dropped (by reason), peers,
- * RENDEZVOUS rate, TCP relay clients and the fleet's roots.
+ * RENDEZVOUS rate, TCP relay clients, the fleet's roots and the probe matrix (root/probe-api.ts).
  *
  * Rates are computed here from the root's counters, once a second, only while someone is watching.
  */
@@ -14,6 +14,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { formatAddress } from '../vl1/address.js';
 import type { World } from '../planet/world.js';
 import { HostPolicy } from './host-check.js';
+import type { ProbeApi, ProbeMatrix } from './probe-api.js';
 
 /** What the dashboard reads from the root (RootServer satisfies it). */
 export interface LiveSource {
@@ -35,6 +36,9 @@ export interface LiveSnapshot {
   dropsByReason: Record<string, number>;
   tcpClients: number;
   roots: Array<{ address: string; planet: string; peers: number; heartbeatAgoSec: number }>;
+  /** Roots × roots from the embedded probes; null without a running probe (`probeReason` says why). */
+  probe: ProbeMatrix | null;
+  probeReason: string | null;
 }
 
 // dist/root/live-dashboard.js → <repo>/dashboards/web
@@ -84,7 +88,7 @@ function sum(counters: ReadonlyMap<string, number>, pred: (name: string) => bool
  * set) and pushes a snapshot every `intervalMs` to every client. Returns a function that stops it.
  * `hosts`: the Host policy of the server (default: that of the address it is bound to, no extra names).
  */
-export function attachLiveDashboard(server: http.Server, root: LiveSource, opts: { token: string; hosts?: HostPolicy; intervalMs?: number; now?: () => number }): () => void {
+export function attachLiveDashboard(server: http.Server, root: LiveSource, opts: { token: string; hosts?: HostPolicy; intervalMs?: number; now?: () => number; probe?: () => ProbeApi }): () => void {
   const now = opts.now ?? Date.now;
   const bound = server.address();
   const hosts = opts.hosts ?? new HostPolicy(bound !== null && typeof bound === 'object' ? bound.address : '127.0.0.1');
@@ -134,6 +138,8 @@ export function attachLiveDashboard(server: http.Server, root: LiveSource, opts:
       dropsByReason,
       tcpClients: root.tunnel?.tunnels ?? 0,
       roots: [{ address: formatAddress(root.identity.address), planet: planetShort(), peers: root.peers.size, heartbeatAgoSec: 0 }], // the fleet's other roots join with issue 6
+      probe: opts.probe?.().matrix?.() ?? null,
+      probeReason: opts.probe?.().notRunningReason() ?? 'this root runs no probe',
     };
     prev = { t, c };
     return snap;

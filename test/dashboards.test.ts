@@ -22,9 +22,34 @@ import { readVectorJson, REPO_ROOT } from './vectors.js';
 import { MemoryPeerStore } from '../fleet/memory-store.js';
 import { PeerStoreCache } from '../fleet/cached-store.js';
 import { RawClient } from './raw-vl1-client.js';
+import { addProbeMetrics } from '../tools/probe/probe-metrics.js';
+import { ProbeEngine, type PathKind } from '../tools/probe/probe-engine.js';
+import { probeNetworkId } from '../tools/probe/probe-wire.js';
 
 const DASHBOARD = join(REPO_ROOT, 'dashboards', 'grafana', 'ztroot-fleet.json');
 const RULES = join(REPO_ROOT, 'dashboards', 'prometheus', 'rules.yml');
+const RULES_TESTS = join(REPO_ROOT, 'dashboards', 'prometheus', 'rules.test.yml');
+
+/**
+ * A probe whose every family has a sample: two engines wired in process, answered relayed, then direct, then
+ * one request lost (the probe leaf itself is exercised by test/probe-fleet.test.ts).
+ */
+function probeWithHistory(registry: Parameters<typeof addProbeMetrics>[0]): void {
+  const nwid = probeNetworkId(1n);
+  const wire: { path: PathKind; up: boolean } = { path: 'relayed', up: true };
+  const engines: ProbeEngine[] = [];
+  const observe = addProbeMetrics(registry, () => ({ state: 'running', engine: engines[0]! }));
+  for (const [self, other] of [[1, 2], [2, 1]] as const) {
+    engines.push(new ProbeEngine({ intervalMs: 1000, timeoutMs: 0 }, { self, nwid, pathTo: () => wire.path, send: (f) => (wire.up && engines[other - 1]!.receive(f), true), ...(self === 1 ? { observe } : {}) }));
+  }
+  engines[0]!.setTargets([{ rootId: 'two', probe: 2 }]);
+  engines[0]!.round();
+  wire.path = 'direct';
+  engines[0]!.round();
+  wire.up = false;
+  engines[0]!.round();
+  engines[0]!.expire(Date.now() + 1);
+}
 
 /** Metric names in a PromQL expression (ours start with ztroot_; `up` is Prometheus' own). */
 function metricNames(expr: string): string[] {
@@ -32,6 +57,7 @@ function metricNames(expr: string): string[] {
 }
 
 let scraped = new Set<string>();
+let scrapeText = '';
 before(async () => {
   const ids = readVectorJson<{ identities: { secret_string: string }[] }>('identities.json').identities.map((i) => Identity.fromString(i.secret_string));
   const [rootId, aId, bId] = ids as [Identity, Identity, Identity];
@@ -45,6 +71,7 @@ before(async () => {
   await root.start();
   await root.startTunnel('127.0.0.1', 0);
   addRootMetrics(registry, root, validator, fleet);
+  probeWithHistory(registry);
   const target = { root: rootId, port: () => root.port, planetId: world.id, planetTimestamp: world.timestamp };
   const a = await new RawClient(aId, target).open();
   const b = await new RawClient(bId, target).open();
@@ -59,6 +86,7 @@ before(async () => {
     a.send(new Uint8Array(20));
     await a.drain(300);
     const text = await registry.metrics();
+    scrapeText = text;
     scraped = new Set(text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.replace(/[{ ].*$/, '')));
   } finally {
     a.close();
@@ -94,7 +122,7 @@ test('the Grafana dashboard is well-formed and every metric a panel names exists
 test('the alerting rules pass promtool and name only metrics a root exports', (t) => {
   const rules = parseYaml(readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
   const alerts = rules.groups.flatMap((g) => g.rules);
-  assert.deepEqual(alerts.map((r) => r.alert).sort(), ['ZtrootAcceptFailing', 'ZtrootFleetRootIdConflict', 'ZtrootFleetStoreDegraded', 'ZtrootNoPeers', 'ZtrootPlanetMismatch', 'ZtrootRelayDropsRising', 'ZtrootRootDown', 'ZtrootTcpRelayNearDescriptorLimit', 'ZtrootTcpRelayRefusing', 'ZtrootValidationBacklog']);
+  assert.deepEqual(alerts.map((r) => r.alert).sort(), ['ZtrootAcceptFailing', 'ZtrootFleetRootIdConflict', 'ZtrootFleetStoreDegraded', 'ZtrootNoPeers', 'ZtrootPlanetMismatch', 'ZtrootProbeLossHigh', 'ZtrootProbeStuckRelayed', 'ZtrootProbeTargetDown', 'ZtrootRelayDropsRising', 'ZtrootRootDown', 'ZtrootTcpRelayNearDescriptorLimit', 'ZtrootTcpRelayRefusing', 'ZtrootValidationBacklog']);
   const missing = alerts.flatMap((r) => metricNames(r.expr)).filter((n) => !scraped.has(n));
   assert.deepEqual(missing, [], `rules name metrics a root does not export: ${missing.join(', ')}`);
 
@@ -102,5 +130,21 @@ test('the alerting rules pass promtool and name only metrics a root exports', (t
   if (which.status !== 0) return t.skip('promtool not installed (Debian package prometheus; the test command installs it as root)');
   const r = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
   assert.equal(r.status, 0, `promtool check rules failed:\n${r.stdout}\n${r.stderr}`);
-  assert.match(r.stdout, /SUCCESS: 10 rules found/);
+  assert.match(r.stdout, /SUCCESS: 13 rules found/);
+});
+
+test('a scrape with the probe families passes promtool check metrics', (t) => {
+  if (spawnSync('sh', ['-c', 'command -v promtool']).status !== 0) return t.skip('promtool not installed');
+  assert.match(scrapeText, /^ztroot_probe_rtt_seconds_bucket\{/m, 'the probe families are in the scrape');
+  const r = spawnSync('promtool', ['check', 'metrics'], { input: scrapeText, encoding: 'utf8' });
+  assert.equal(r.status, 0, `promtool check metrics:\n${r.stdout}\n${r.stderr}`);
+});
+
+test('the probe alerts fire and clear as their promtool unit tests say (promtool test rules)', (t) => {
+  if (spawnSync('sh', ['-c', 'command -v promtool']).status !== 0) return t.skip('promtool not installed');
+  const r = spawnSync('promtool', ['test', 'rules', RULES_TESTS], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `promtool test rules failed:\n${r.stdout}\n${r.stderr}`);
+  const tests = parseYaml(readFileSync(RULES_TESTS, 'utf8')) as { tests: Array<{ alert_rule_test: Array<{ alertname: string; exp_alerts: unknown[] }> }> };
+  const firing = new Set(tests.tests.flatMap((x) => x.alert_rule_test.filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
+  assert.deepEqual([...firing].sort(), ['ZtrootProbeLossHigh', 'ZtrootProbeStuckRelayed', 'ZtrootProbeTargetDown'], 'each probe alert is shown firing');
 });

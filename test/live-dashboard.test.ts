@@ -1,7 +1,8 @@
 /**
  * The live dashboard in a real headless Chromium (Debian's `chromium`, driven by playwright-core): the
  * page loads with no console errors, shows numbers that change while test traffic flows through a real
- * root, and a screenshot is written to test-artifacts/dashboard.png.
+ * root, the probe matrix colours each pair of roots by health (all direct; one root cut off turns its row and
+ * column red; restored, green again), and a screenshot is written to test-artifacts/dashboard.png.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,9 +24,59 @@ import { attachLiveDashboard } from '../root/live-dashboard.js';
 import { readVectorJson, REPO_ROOT } from './vectors.js';
 import { RawClient } from './raw-vl1-client.js';
 import { encodeTunnelHello } from '../vl1/tcp-framing.js';
+import { ProbeEngine } from '../tools/probe/probe-engine.js';
+import { probeNetworkId } from '../tools/probe/probe-wire.js';
+import { probeMatrix, probeRow } from '../tools/probe/probe-matrix.js';
+import { parseEthernetFrame } from '../vl1/netconf/ethernet.js';
+import { macToAddress } from '../vl1/mac-ip.js';
+import type { ProbeApi } from '../root/probe-api.js';
+import type { RootHeartbeat } from '../fleet/peer-store.js';
 
 /** The page's DOM, as the functions run inside the browser see it (this file compiles without lib "dom"). */
-declare const document: { getElementById(id: string): { textContent: string | null } | null };
+interface PageElement {
+  textContent: string | null;
+  dataset: Record<string, string | undefined>;
+  querySelectorAll(sel: string): ArrayLike<PageElement>;
+}
+declare const document: { getElementById(id: string): PageElement | null };
+declare function getComputedStyle(e: PageElement): { backgroundColor: string };
+
+/**
+ * Three probes (the real engine, tools/probe/probe-engine.ts) on an in-process fabric that can cut one off, and
+ * the ProbeApi the root's dashboard reads: root-a's row live, the others' rows as their heartbeats carry them.
+ * (test/probe-fleet.test.ts runs the probe leaves themselves over a real fabric.)
+ */
+function probeFabric(): { api: ProbeApi; cut: Set<number>; stop: () => void } {
+  const nwid = probeNetworkId(0x5eed0d0dn);
+  const addrs = [0xa000000001, 0xb000000002, 0xc000000003];
+  const names = ['root-a', 'root-b', 'root-c'];
+  const cut = new Set<number>();
+  const engines: ProbeEngine[] = addrs.map(
+    (self) =>
+      new ProbeEngine(
+        { intervalMs: 200 },
+        {
+          self,
+          nwid,
+          pathTo: () => 'direct',
+          send: (f) => {
+            const to = macToAddress(parseEthernetFrame(f).dest, nwid);
+            const i = addrs.indexOf(to);
+            if (i >= 0 && !cut.has(to) && !cut.has(self)) setImmediate(() => engines[i]!.receive(f));
+            return true;
+          },
+        },
+      ),
+  );
+  for (const e of engines) e.setTargets(addrs.map((probe, i) => ({ rootId: names[i]!, probe })));
+  const timer = setInterval(() => {
+    for (const e of engines) e.round();
+    setTimeout(() => engines.forEach((e) => e.expire()), 110);
+  }, 200);
+  const heartbeats = (): RootHeartbeat[] => engines.map((e, i) => ({ rootId: names[i]!, ttlMs: 30_000, info: { endpoints: [], probe: addrs[i]!, probeRow: probeRow(e.report()) } }));
+  const api: ProbeApi = { state: 'running', report: () => ({}), notRunningReason: () => null, matrix: () => probeMatrix('root-a', engines[0]!.report(), heartbeats()) };
+  return { api, cut, stop: () => clearInterval(timer) };
+}
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (Debian package chromium; the test command installs it as root)`;
@@ -42,7 +93,8 @@ test('the live dashboard shows changing numbers from a real root, with no consol
   await root.startTunnel('127.0.0.1', 0);
   const token = 'dash-token';
   const http = await listenHttpApi(createHttpApiHandler(root, createRootMetrics(root, validator), { token, version: 'test' }, () => []), '127.0.0.1', 0);
-  const stopLive = attachLiveDashboard(http, root, { token, intervalMs: 500 });
+  const fabric = probeFabric();
+  const stopLive = attachLiveDashboard(http, root, { token, intervalMs: 500, probe: () => fabric.api });
   const port = (http.address() as { port: number }).port;
   const target = { root: rootId, port: () => root.port, planetId: world.id, planetTimestamp: world.timestamp };
   const a = await new RawClient(aId, target).open();
@@ -56,6 +108,7 @@ test('the live dashboard shows changing numbers from a real root, with no consol
   let traffic: NodeJS.Timeout | undefined;
   t.after(async () => {
     clearInterval(traffic);
+    fabric.stop();
     await browser.close();
     a.close();
     b.close();
@@ -100,7 +153,36 @@ test('the live dashboard shows changing numbers from a real root, with no consol
   const dropsShown = await page.evaluate(() => document.getElementById('drops')?.textContent ?? '');
   assert.match(dropsShown, /runt/, 'drops are shown by reason');
 
+  // The probe matrix: 3 × 3, six cells all direct (green); root-c cut off → its four cells down (red), then back.
+  const cells = () =>
+    page.evaluate(() => {
+      const out: Record<string, string> = {};
+      const tds = document.getElementById('probe-matrix')!.querySelectorAll('td[data-from]');
+      for (let i = 0; i < tds.length; i++) out[`${tds[i]!.dataset.from}>${tds[i]!.dataset.to}`] = `${tds[i]!.textContent} ${getComputedStyle(tds[i]!).backgroundColor}`;
+      return out;
+    });
+  const GREEN = 'direct rgb(46, 125, 50)';
+  const RED = 'down rgb(183, 28, 28)';
+  const waitCells = async (want: (c: Record<string, string>) => boolean, what: string): Promise<Record<string, string>> => {
+    const deadline = Date.now() + 10_000;
+    let c = await cells();
+    while (!want(c) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      c = await cells();
+    }
+    assert.ok(want(c), `${what}: ${JSON.stringify(c)}`);
+    return c;
+  };
+  const all = await waitCells((c) => Object.keys(c).length === 6 && Object.values(c).every((v) => v === GREEN), 'all six pairs direct, green');
+  t.diagnostic(`probe matrix: ${JSON.stringify(all)}`);
+  fabric.cut.add(0xc000000003);
+  const cutView = await waitCells((c) => ['root-a>root-c', 'root-b>root-c', 'root-c>root-a', 'root-c>root-b'].every((k) => c[k] === RED) && c['root-a>root-b'] === GREEN && c['root-b>root-a'] === GREEN, 'root-c cut off: its row and column red, the rest green');
+  t.diagnostic(`root-c cut off: ${JSON.stringify(cutView)}`);
   mkdirSync(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
+  await page.screenshot({ path: join(REPO_ROOT, 'test-artifacts', 'dashboard-probe-down.png'), fullPage: true });
+  fabric.cut.clear();
+  await waitCells((c) => Object.keys(c).length === 6 && Object.values(c).every((v) => v === GREEN), 'restored: all green again');
+
   const shot = join(REPO_ROOT, 'test-artifacts', 'dashboard.png');
   await page.screenshot({ path: shot, fullPage: true });
   assert.ok(statSync(shot).size > 10_000, 'a real screenshot was written');

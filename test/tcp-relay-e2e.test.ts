@@ -158,6 +158,32 @@ test('without force, as 1.14: a leaf deaf to UDP falls back to the tunnel after 
   }
 });
 
+test('a leaf that heard UDP, then none for a fallbackAfterMs under 30 s, keeps its tunnel (it flapped: closed at every check until 30 s)', async () => {
+  const deadSock = dgram.createSocket('udp4');
+  await new Promise<void>((r) => deadSock.bind(0, LO, r));
+  const dead = deadSock.address().port;
+  await new Promise<void>((r) => deadSock.close(() => r()));
+  const a = new Vl1Node({ identity: A, planet: planetAt(dead), bind: { address: LO }, tcpRelay: { address: { family: 4, ip: LO, port: root.tunnel!.port }, fallbackAfterMs: 300 }, ...FAST });
+  const poke = dgram.createSocket('udp4');
+  await a.start();
+  try {
+    // UDP worked a moment ago (a datagram of 16 bytes or more), then nothing: deaf for fallbackAfterMs.
+    poke.send(new Uint8Array(32), a.boundAddresses[0]!.port, LO);
+    await a.whenOnline(5000);
+    const connects = a.tcpRelayStats!.connects;
+    let flaps = 0;
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (!a.tcpFallbackActive) flaps++;
+    }
+    assert.equal(flaps, 0, 'the tunnel stayed up through 2 s of checks');
+    assert.equal(a.tcpRelayStats!.connects, connects, 'one connection, not one per check');
+  } finally {
+    poke.close();
+    await a.stop();
+  }
+});
+
 test('through the standalone relay: a TCP-only leaf goes ONLINE and exchanges packets and pings with a UDP leaf both ways', async () => {
   const planet = planetAt(root.port);
   const a = new Vl1Node({ identity: A, planet, bind: { address: LO }, tcpRelay: { address: { family: 4, ip: LO, port: relay.port }, force: true }, ...FAST });

@@ -17,6 +17,7 @@ import { Identity } from '../vl1/identity.js';
 import { parseWorld, serializeWorld, signWorld } from '../planet/world.js';
 import { readSigningKeyFile } from '../planet/files.js';
 import { encodeTunnelHello } from '../vl1/tcp-framing.js';
+import { RedisServer, redisUnavailableReason } from '../test/redis.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'tools', 'cli.js');
 
@@ -44,7 +45,16 @@ test('first start makes the state (0600 secret, planet listing the root), reload
   t.after(() => r.child.kill('SIGKILL'));
   const started = await r.waitFor((l) => l.msg === 'root started');
   const httpAt = (await r.waitFor((l) => l.msg === 'HTTP API, /metrics and the live dashboard listening')).http as string;
-  assert.equal((await fetch(`http://${httpAt}/readyz`)).status, 200);
+  const ready = await fetch(`http://${httpAt}/readyz`);
+  assert.equal(ready.status, 200);
+  // No fleet: no probe, and /readyz says why in its details without being unready.
+  assert.match(((await ready.json()) as { details?: { probe?: string } }).details?.probe ?? '', /no fleet is configured \(--fleet-redis\)/);
+  assert.deepEqual(await (await fetch(`http://${httpAt}/api/probe`, { headers: { authorization: 'Bearer tok' } })).json(), {
+    enabled: false,
+    state: 'off',
+    reason: "no fleet is configured (--fleet-redis): probes find the other roots' probes through the fleet's heartbeats",
+    targets: [],
+  });
   assert.equal((await fetch(`http://${httpAt}/metrics`)).status, 401, 'the token is enforced');
   const metrics = await (await fetch(`http://${httpAt}/metrics`, { headers: { authorization: 'Bearer tok' } })).text();
   assert.match(metrics, /^ztroot_planet_info\{id="[0-9a-f]{16}",timestamp="\d+",sha256="[0-9a-f]{64}"\} 1$/m);
@@ -83,6 +93,67 @@ test('first start makes the state (0600 secret, planet listing the root), reload
   assert.ok(r.lines.some((l) => l.msg === 'stopped'));
   // Second start reuses the identity and the planet file as it is now.
   assert.ok(existsSync(join(state, 'identity.public')));
+});
+
+test('a fleet root runs its probe under its own identity; one with no peer to probe yet says why in /readyz and stays ready', { skip: redisUnavailableReason() ?? false }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ztroot-start-probe-'));
+  const state = join(dir, 'state');
+  const redis = await RedisServer.start();
+  t.after(() => redis.stop());
+  const epPort = await freeUdpPort();
+  const r = startRoot(['--state-dir', state, '--port', '0', '--bind4', '127.0.0.1', '--bind6', 'none', '--endpoint', `192.0.0.1/${epPort}`, '--http', '127.0.0.1:0', '--fleet-redis', redis.url, '--probe-interval-ms', '500']);
+  t.after(() => r.child.kill('SIGKILL'));
+  const httpAt = (await r.waitFor((l) => l.msg === 'HTTP API, /metrics and the live dashboard listening')).http as string;
+  const started = await r.waitFor((l) => l.msg === 'probe started');
+  const root = Identity.fromString(readFileSync(join(state, 'identity.secret'), 'utf8').trim());
+  const probe = Identity.fromString(readFileSync(join(state, 'probe', 'identity.secret'), 'utf8').trim());
+  assert.notEqual(probe.address, root.address, 'the probe has its own identity');
+  assert.equal(started.probe, probe.address.toString(16).padStart(10, '0'));
+  assert.match(String(started.network), /^ff([0-9a-f]{4})([0-9a-f]{4})000000$/);
+  // The planet's endpoint is not reachable here, and there is no other root: the probe waits, the root is ready.
+  let body: { ready: boolean; details?: { probe?: string } } = { ready: false };
+  for (let i = 0; i < 20 && body.details?.probe === undefined; i++) {
+    const ready = await fetch(`http://${httpAt}/readyz`);
+    assert.equal(ready.status, 200, 'a probe that cannot run never makes the root unready');
+    body = (await ready.json()) as typeof body;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.match(body.details?.probe ?? '', /has not reached a root yet|no other root of the fleet announces a probe leaf/);
+  const api = (await (await fetch(`http://${httpAt}/api/probe`)).json()) as { enabled: boolean; state: string; reason: string; self: { probe: string; network: string }; targets: unknown[] };
+  assert.equal(api.enabled, true);
+  assert.ok(['starting', 'waiting'].includes(api.state), api.state);
+  assert.equal(api.reason, body.details?.probe);
+  assert.equal(api.self.probe, started.probe);
+  assert.deepEqual(api.targets, []);
+  const metrics = await (await fetch(`http://${httpAt}/metrics`)).text();
+  assert.match(metrics, new RegExp(`^ztroot_probe_state\\{state="${api.state}"\\} 1$`, 'm'));
+  r.child.kill('SIGTERM');
+  const [code] = (await once(r.child, 'exit')) as [number];
+  assert.equal(code, 0, 'the probe stops with the root');
+});
+
+test('a probe that cannot start (its port taken) says why in /api/probe and /readyz; the root serves and stays ready', { skip: redisUnavailableReason() ?? false }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ztroot-start-probe-busy-'));
+  const redis = await RedisServer.start();
+  t.after(() => redis.stop());
+  const busy = dgram.createSocket('udp4');
+  busy.bind(0);
+  await once(busy, 'listening');
+  t.after(() => busy.close());
+  const port = busy.address().port;
+  const epPort = await freeUdpPort();
+  const r = startRoot(['--state-dir', join(dir, 'state'), '--port', '0', '--bind4', '127.0.0.1', '--bind6', 'none', '--endpoint', `192.0.0.1/${epPort}`, '--http', '127.0.0.1:0', '--fleet-redis', redis.url, '--probe-port', String(port)]);
+  t.after(() => r.child.kill('SIGKILL'));
+  const httpAt = (await r.waitFor((l) => l.msg === 'HTTP API, /metrics and the live dashboard listening')).http as string;
+  const warned = await r.waitFor((l) => l.msg === 'probe not running (the root serves as usual)');
+  assert.match(String(warned.reason), new RegExp(`the probe leaf cannot start: .*port ${port}`));
+  const api = (await (await fetch(`http://${httpAt}/api/probe`)).json()) as { state: string; reason: string };
+  assert.equal(api.state, 'failed');
+  assert.equal(api.reason, warned.reason);
+  const ready = await fetch(`http://${httpAt}/readyz`);
+  assert.equal(ready.status, 200);
+  assert.deepEqual(await ready.json(), { ready: true, problems: [], details: { probe: warned.reason } });
+  assert.ok(r.lines.some((l) => l.msg === 'root started'), 'the root serves');
 });
 
 test('--print-config shows the effective values and their sources; bad flags exit 2 (usage) naming the value', async () => {

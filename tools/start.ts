@@ -49,6 +49,8 @@ import { httpExposureProblem } from '../root/host-check.js';
 import { CommandFailure, describeFailure } from './run-main.js';
 import { describeFileError, describeListenError } from './listen-errors.js';
 import { VERSION } from './version.js';
+import { probeOff, type ProbeApi } from '../root/probe-api.js';
+import type { ProbeService } from './probe/probe-service.js';
 
 /** The whole budget for closing what a failed start opened (the process must be gone within 2 s). */
 const TEARDOWN_MS = 1000;
@@ -216,11 +218,13 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
   const { identity, planet } = state;
   // The serving modules load here, not at start-up: a start that fails earlier (config, state) or a --help
   // does not pay for them; the HTTP side loads after the UDP sockets are bound (a busy port fails sooner).
-  const [{ RootServer }, { IdentityValidator }, { addRootMetrics, createRootMetricsRegistry, timeValidations }, fleetModules] = await Promise.all([
+  const [{ RootServer }, { IdentityValidator }, { addRootMetrics, createRootMetricsRegistry, timeValidations }, fleetModules, { addProbeMetrics }, probeModule] = await Promise.all([
     import('../root/root-server.js'),
     import('../root/identity-validator.js'),
     import('../root/metrics.js'),
     config.fleetRedis === '' ? null : Promise.all([import('../fleet/redis-store.js'), import('../fleet/cached-store.js')]),
+    import('./probe/probe-metrics.js'),
+    config.fleetRedis === '' || config.probe === false ? null : Promise.all([import('./probe/probe-service.js'), import('./probe/probe-identity.js')]).then(([a, b]) => ({ ...a, ...b })),
   ]);
   const workers = config.validationWorkers > 0 ? config.validationWorkers : Math.max(1, availableParallelism() - 1);
   const validator = new IdentityValidator({ workers });
@@ -228,6 +232,8 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
   // Made before the server so validations are timed from the first HELLO (the histogram lives in it).
   const registry = createRootMetricsRegistry();
   const timedValidator = timeValidations(validator, registry);
+  const probe = probeSetup(config);
+  const observeRtt = addProbeMetrics(registry, () => probe.service);
   // Serve every port the planet lists for this root too: clients pick any stable endpoint.
   const me = planet.world.roots.find((r) => r.identity.equals(identity));
   const extraPorts = config.servePlanetPorts ? [...new Set((me?.stableEndpoints ?? []).map((e) => e.port))].filter((p) => p !== config.port) : [];
@@ -255,6 +261,10 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
       endpoints: servedEndpoints(me?.stableEndpoints ?? [], [config.port, ...extraPorts]),
       ...(name.renew !== undefined ? { renewRootId: name.renew } : {}),
     };
+    if (probeModule !== null && prepareProbeIdentity(config, identity, probe, log, probeModule.existingProbeIdentity)) {
+      if (probe.identity !== null) fleet.probe = probe.identity.address; // in the heartbeats from the first (else once made)
+      fleet.probeRow = () => probe.service?.row();
+    }
     log.info({ rootId: name.rootId, configured: config.rootId !== '' }, 'fleet root id');
   }
 
@@ -299,7 +309,7 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
     return problems;
   };
   if (config.httpListen !== null || config.tcpRelay !== null) addRootMetrics(registry, root, validator, fleet);
-  const apiHandler = createHttpApiHandler(root, registry, { token: config.metricsToken, version: VERSION }, ready);
+  const apiHandler = createHttpApiHandler(root, registry, { token: config.metricsToken, version: VERSION, probe: () => probe.service ?? probe.off }, ready);
 
   if (config.tcpRelay !== null) {
     const { host, port } = config.tcpRelay;
@@ -329,12 +339,66 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
     const onAcceptError = (e: Error, count: number): void => log.error({ err: e.message, count }, 'HTTP API cannot accept connections');
     const httpServer = await listenStep(() => listenHttpApi(apiHandler, host, port, { hosts, onAcceptError }), () => ({ what: 'HTTP API', host, port, hostFlag: '--http', portFlag: '--http' }));
     teardown.add('HTTP API', () => new Promise<void>((r) => httpServer.close(() => r())));
-    const stopLive = attachLiveDashboard(httpServer, root, { token: config.metricsToken, hosts });
+    const stopLive = attachLiveDashboard(httpServer, root, { token: config.metricsToken, hosts, probe: () => probe.service ?? probe.off });
     teardown.add('live dashboard', async () => stopLive());
     const a = httpServer.address() as { address: string; port: number };
     log.info({ http: `${a.address}:${a.port}` }, 'HTTP API, /metrics and the live dashboard listening');
   }
+  // The probe last: it is a client of what the steps above started, and its failure is its own (never the root's).
+  if (probe.usable && fleet !== undefined && probeModule !== null) {
+    const f = fleet;
+    const svc = new probeModule.ProbeService(
+      {
+        stateDir: config.stateDir,
+        planet: { id: planet.world.id, bytes: planet.bytes },
+        intervalMs: config.probeIntervalMs,
+        port: config.probePort,
+        tcpRelay: config.probeTcpRelay,
+        logger: log.child({ part: 'probe' }),
+        observe: observeRtt,
+        rootIdentity: identity,
+        onIdentity: (id) => (f.probe = id.address),
+      },
+      probe.identity,
+      { rootId: () => f.rootId, roots: () => f.store.roots() },
+    );
+    probe.service = svc;
+    teardown.add('probe', () => svc.stop());
+    svc.start();
+  }
   return { server: root, planet };
+}
+
+/** The probe's plan before anything serves: off (and why), or its identity (null: made at its start). */
+interface ProbeSetup {
+  off: ProbeApi;
+  usable: boolean;
+  identity: Identity | null;
+  service: ProbeService | null;
+}
+
+function probeSetup(config: RootConfig): ProbeSetup {
+  const why =
+    config.probe === false
+      ? 'the probe is turned off (probe: false / --no-probe)'
+      : config.fleetRedis === ''
+        ? "no fleet is configured (--fleet-redis): probes find the other roots' probes through the fleet's heartbeats"
+        : 'the probe has not started';
+  return { off: probeOff(why), usable: false, identity: null, service: null };
+}
+
+/** Reads an existing probe identity into `probe`; false (and why, in `probe.off`) when its file is unusable. */
+function prepareProbeIdentity(config: RootConfig, root: Identity, probe: ProbeSetup, log: Logger, existing: (stateDir: string, root: Identity) => Identity | null): boolean {
+  try {
+    probe.identity = existing(config.stateDir, root);
+    probe.usable = true;
+    return true;
+  } catch (e) {
+    const reason = `the probe's identity (${join(config.stateDir, 'probe')}) is not usable: ${(e as Error).message}`;
+    probe.off = { state: 'failed', report: () => ({ enabled: true, state: 'failed', reason, targets: [] }), notRunningReason: () => reason };
+    log.warn({ reason }, 'probe not running (the root serves as usual)');
+    return false;
+  }
 }
 
 /** Runs a bind/listen; its failure becomes one line naming the socket and the option that fixes it. */

@@ -51,9 +51,39 @@
     $('roots').tBodies[0].innerHTML = s.roots
       .map((r) => `<tr><td class="mono">${r.address}</td><td class="mono">${r.planet}</td><td>${fmt(r.peers)}</td><td>${r.heartbeatAgoSec}s ago</td></tr>`)
       .join('');
+    renderProbe(s.probe, s.probeReason);
     history.push(s);
     if (history.length > 120) history.shift();
     draw();
+  }
+
+  // Roots × roots from the embedded probes: each cell's class and text are its health (direct, relayed,
+  // tunneled, down, pending); rootIds are shortened to the root address and instance id's first digits.
+  const CELLS = ['direct', 'relayed', 'tunneled', 'down', 'pending'];
+  const clean = (t) => String(t).replace(/[^0-9a-zA-Z._:-]/g, '');
+  const short = (id) => clean(id).slice(0, 16);
+  const esc = (t) => String(t).replace(/[<>&"']/g, (c) => '&#' + c.charCodeAt(0) + ';');
+  function renderProbe(m, reason) {
+    const t = $('probe-matrix');
+    if (!m) {
+      t.innerHTML = `<tbody><tr><td class="muted">no probe running: ${esc(reason || 'unknown')}</td></tr></tbody>`;
+      t.dataset.state = 'off';
+      return;
+    }
+    const head = '<thead><tr><th>from \\ to</th>' + m.roots.map((r) => `<th class="mono" title="${clean(r)}">${short(r)}</th>`).join('') + '</tr></thead>';
+    const body = m.roots
+      .map((from) => {
+        const row = m.rows[from] || {};
+        const cells = m.roots.map((to) => {
+          if (to === from) return '<td class="cell cell-self">—</td>';
+          const c = CELLS.includes(row[to]) ? row[to] : 'none';
+          return `<td class="cell cell-${c}" data-from="${clean(from)}" data-to="${clean(to)}">${c === 'none' ? '?' : c}</td>`;
+        });
+        return `<tr><th class="mono" title="${clean(from)}">${short(from)}</th>${cells.join('')}</tr>`;
+      })
+      .join('');
+    t.innerHTML = head + '<tbody>' + body + '</tbody>';
+    t.dataset.state = 'on';
   }
 
   function connect() {
