@@ -101,30 +101,52 @@ test('probes are answered; RTT, path, time to direct and last reached are kept; 
   assert.equal(p.b.counters.repliesSent, 2);
 });
 
-test('a target that stops answering is down at the timeout (half the interval), then up again when it answers', () => {
+test('a target that stops answering is down at the timeout (45 % of the interval), then up again when it answers', () => {
   const p = pair(1000);
+  assert.equal(p.a.cadenceMs, 500, 'rounds every half interval');
+  assert.equal(p.a.timeoutMs, 450);
   p.a.round();
   step(p, 10);
   p.fabric.up = false;
-  step(p, 990);
+  step(p, 490);
   p.a.round();
   const sentAt = p.clock.now;
-  step(p, 499);
+  step(p, 449);
   p.a.expire();
-  assert.equal(p.a.report()[0]!.status, 'up', 'not yet: 499 ms < the 500 ms timeout');
+  assert.equal(p.a.report()[0]!.status, 'up', 'not yet: 449 ms < the 450 ms timeout');
   step(p, 1);
   p.a.expire();
   const r = p.a.report()[0]!;
   assert.equal(r.status, 'down');
-  assert.equal(r.downSince, new Date(sentAt + 500).toISOString());
+  assert.equal(r.downSince, new Date(sentAt + 450).toISOString());
   assert.equal(r.lost, 1);
   assert.equal(r.lossRatio, 0.5);
   p.fabric.up = true;
-  step(p, 500);
+  step(p, 50);
   p.a.round();
   step(p, 10);
   assert.equal(p.a.report()[0]!.status, 'up');
   assert.equal(p.a.report()[0]!.downSince, null);
+});
+
+test('a cut at the worst moment (just after a reply) shows down within one interval, with rounds only (no expiry timer)', () => {
+  for (const intervalMs of [200, 1000, 5000]) {
+    const p = pair(intervalMs);
+    p.a.round();
+    step(p, 1); // answered: up
+    assert.equal(p.a.report()[0]!.status, 'up');
+    p.fabric.up = false;
+    const cutAt = p.clock.now;
+    // Only the rounds run, each late by up to 5 ms as timers are: the loss must still be counted in time.
+    let downAt: number | null = null;
+    for (let t = 0; t < 4 && downAt === null; t++) {
+      step(p, p.a.cadenceMs - 1 + (t === 0 ? 0 : 5));
+      p.a.round();
+      if (p.a.report()[0]!.status === 'down') downAt = p.clock.now;
+    }
+    assert.ok(downAt !== null, `interval ${intervalMs}: never shown down`);
+    assert.ok(downAt - cutAt <= intervalMs + 5, `interval ${intervalMs}: down ${downAt - cutAt} ms after the cut`);
+  }
 });
 
 test('replies are rate-limited and counted apart; garbage and stale replies are counted drops', () => {

@@ -1,10 +1,14 @@
 /**
- * The probe engine: every interval, one probe request to every other root's probe leaf; answers their
+ * The probe engine: every half interval, one probe request to every other root's probe leaf; answers their
  * requests; keeps per-target figures (RTT, loss, path kind, last reached, time to go direct).
+ *
+ * The interval is the detection bound an operator sets: a target that stops answering is counted down within
+ * one interval. That needs requests every half interval, each lost after a little less than half an interval
+ * (a request sent every interval and lost after half of one would show a cut up to 1.5 intervals late).
  *
  * It sees only Ethernet frames (tools/probe/probe-wire.ts) and a clock: the probe leaf (tools/probe/
  * probe-leaf.ts) carries the frames over the fabric and says which path a peer is on. Limits, so a probe can
- * never crowd out what clients see: at most MAX_TARGETS targets, one request per target per interval, at most
+ * never crowd out what clients see: at most MAX_TARGETS targets, two requests per target per interval, at most
  * MAX_OUTSTANDING unanswered per target, and replies through a token bucket (REPLIES_PER_SEC, burst
  * REPLY_BURST) whoever asks.
  */
@@ -78,9 +82,13 @@ interface TargetState {
 }
 
 export interface ProbeEngineOptions {
-  /** Requests to each target this often. */
+  /** A target that stops answering is counted down within this long: requests go every half of it (cadenceMs). */
   intervalMs: number;
-  /** A request unanswered this long is lost (default: half the interval, so a lost target shows within 1.5 intervals). */
+  /**
+   * A request unanswered this long is lost. Default: 45 % of the interval, so that a loss is counted before the
+   * next request goes (timers fire late, never early) and a cut shows within one interval: at most half an
+   * interval to the next request, then its timeout.
+   */
   timeoutMs?: number;
   now?: () => number;
 }
@@ -106,6 +114,8 @@ export class ProbeEngine {
   private readonly targets = new Map<number, TargetState>();
   private readonly now: () => number;
   readonly intervalMs: number;
+  /** Rounds (one request to every target) go this often: half the interval. */
+  readonly cadenceMs: number;
   readonly timeoutMs: number;
   private tokens = REPLY_BURST;
   private tokensAt: number;
@@ -116,7 +126,8 @@ export class ProbeEngine {
   ) {
     this.now = opts.now ?? Date.now;
     this.intervalMs = opts.intervalMs;
-    this.timeoutMs = opts.timeoutMs ?? Math.max(1, Math.floor(opts.intervalMs / 2));
+    this.cadenceMs = Math.max(1, Math.floor(opts.intervalMs / 2));
+    this.timeoutMs = opts.timeoutMs ?? Math.max(1, Math.floor((opts.intervalMs * 9) / 20));
     this.tokensAt = this.now();
   }
 
@@ -143,7 +154,7 @@ export class ProbeEngine {
     return this.targets.size;
   }
 
-  /** One round: expire what timed out, then one request to every target. */
+  /** One round (every cadenceMs): expire what timed out, then one request to every target. */
   round(): void {
     const now = this.now();
     this.expire(now);

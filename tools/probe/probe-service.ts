@@ -174,7 +174,7 @@ export class ProbeService implements ProbeApi {
     );
     leaf.join(this.nwid);
     o.logger.info({ probe: formatAddress(identity.address), network: this.nwid.toString(16), intervalMs: o.intervalMs, port: leaf.ports.primary }, 'probe started');
-    const round = setInterval(() => this.round(), o.intervalMs);
+    const round = setInterval(() => this.round(), this.engine.cadenceMs);
     round.unref();
     this.timers.push(round);
     this.round();
