@@ -75,6 +75,8 @@ export interface FleetHost {
   count(name: string, n?: number): void;
   /** What the heartbeat says besides endpoints: peers held, software version. */
   heartbeatFacts(): { peers: number; version: string };
+  /** The fleet's probe leaves changed (heartbeats): the root re-flags their peers. */
+  probesChanged?(before: ReadonlySet<number>, after: ReadonlySet<number>): void;
 }
 
 export interface FleetOptions {
@@ -141,8 +143,12 @@ export class FleetForwarding {
   /** The IPs of the planet's roots and of every root's heartbeat endpoints (text as the sockets report it). */
   private planetIps: string[] = [];
   private rootIps = new Set<string>();
+  /** The probe leaves' addresses: ours and those every root's heartbeat names (their traffic is counted apart). */
+  private probes: ReadonlySet<number> = new Set<number>();
   private rootsReadAt = -Infinity;
   private rootsReading: Promise<void> | null = null;
+  /** A re-read of the heartbeats deferred to the end of ROOTS_REFRESH_MS (see newcomer). */
+  private newcomerRead: NodeJS.Timeout | null = null;
   private readonly held = new Map<number, Held>();
   /** Set while a datagram forwarded by another root is delivered: it is never forwarded again (no loops). */
   private delivering = false;
@@ -188,6 +194,45 @@ export class FleetForwarding {
 
   private learnRootIps(): void {
     this.rootIps = new Set([...this.planetIps, ...[...this.roots.values()].flatMap((r) => r.info.endpoints.map((e) => e.ip))]);
+  }
+
+  /** Re-reads which addresses are probe leaves (ours may be made after the start) and tells the root of a change. */
+  private learnProbes(): void {
+    const next = new Set<number>();
+    if (this.fleet.probe !== undefined) next.add(this.fleet.probe);
+    for (const r of this.roots.values()) if (r.info.probe !== undefined) next.add(r.info.probe);
+    const before = this.probes;
+    if (next.size === before.size && [...next].every((a) => before.has(a))) return;
+    this.probes = next;
+    this.host.probesChanged?.(before, next);
+  }
+
+  /**
+   * A new identity is being validated: re-read the heartbeats (at most once per ROOTS_REFRESH_MS) so that, if it
+   * is a probe leaf that started since the last housekeeping, it is flagged by the time it is admitted and even
+   * its first HELLO is counted apart.
+   */
+  newcomer(): void {
+    const now = this.host.now();
+    const wait = this.rootsReadAt + ROOTS_REFRESH_MS - now;
+    if (wait <= 0) return void this.refreshRoots(now);
+    // Read at the end of the rate limit rather than not at all (it was read just before the newcomer's root beat).
+    if (this.newcomerRead !== null) return;
+    this.newcomerRead = setTimeout(() => {
+      this.newcomerRead = null;
+      void this.refreshRoots(this.host.now());
+    }, wait);
+    this.newcomerRead.unref();
+  }
+
+  /** Whether `address` is one of the fleet's probe leaves. */
+  isProbe(address: number): boolean {
+    return address === this.fleet.probe || this.probes.has(address);
+  }
+
+  /** The fleet's probe leaves now. */
+  get probeAddresses(): ReadonlySet<number> {
+    return this.probes;
   }
 
   /** Whether `ip` is an address a root of the fleet announces or the planet lists: forwards come from there. */
@@ -261,6 +306,7 @@ export class FleetForwarding {
       (list) => {
         this.roots = new Map(list.map((r) => [r.rootId, r]));
         this.learnRootIps();
+        this.learnProbes();
       },
       () => this.host.count('fleet_read_errors'),
     ).finally(() => {

@@ -29,6 +29,8 @@ export interface HttpApiSource {
   readonly identity: { address: number; toString(includePrivate?: boolean): string };
   readonly counters: ReadonlyMap<string, number>;
   readonly peers: { readonly size: number; values(): IterableIterator<RootPeer> };
+  /** Of `peers`, the fleet's probe leaves. */
+  readonly probePeerCount?: number;
   readonly planet: World;
   readonly planetBytes: Uint8Array;
   readonly ports: number[];
@@ -91,6 +93,8 @@ function peerView(p: RootPeer, nowS: number) {
     protocolVersion: p.protocolVersion,
     lastReceive: p.lastReceive,
     paths,
+    /** One of the fleet's probe leaves (tools/probe/), not a client. */
+    probe: p.probe,
   };
 }
 
@@ -141,6 +145,7 @@ export function createHttpApiHandler(
             uptimeSec: Math.floor((now() - started) / 1000),
             ports: root.ports,
             peers: root.peers.size,
+            probePeers: root.probePeerCount ?? 0,
             tcpRelay: root.tunnel === null || root.tunnel === undefined ? null : { port: root.tunnel.port, connections: root.tunnel.connections, tunnels: root.tunnel.tunnels },
             planet: planetSummary(root.planet, root.planetBytes),
             counters: Object.fromEntries(root.counters),

@@ -18,6 +18,8 @@ import { ZtErrorCode } from '../vl1/errors.js';
 export interface RootMetricsSource {
   readonly counters: ReadonlyMap<string, number>;
   readonly peers: { readonly size: number };
+  /** Of `peers`, the fleet's probe leaves (shown apart). */
+  readonly probePeerCount?: number;
   readonly planet: World;
   readonly planetBytes: Uint8Array;
   /** The TCP fallback listener, when the root runs one. */
@@ -107,7 +109,7 @@ export const KNOWN_DROP_REASONS: readonly string[] = [
 
 /** Other root counters with a fixed name (each family/label they map to starts at 0). */
 const KNOWN_OTHER_COUNTERS = [
-  'relayed', 'relayed_bytes', 'rendezvous_sent', 'whois_answered', 'whois_miss', 'gather_answered', 'gather_empty',
+  'relayed', 'relayed_bytes', 'rendezvous_sent', 'probe_relayed', 'probe_relayed_bytes', 'probe_rendezvous_sent', 'whois_answered', 'whois_miss', 'gather_answered', 'gather_empty',
   'peers_added', 'peers_expired', 'planet_updates_sent', 'moon_updates_sent', 'hello_identity_collision',
   'fleet_publishes', 'fleet_resyncs', 'fleet_whois_lookups', 'fleet_location_lookups', 'fleet_write_errors',
   'path_probes_sent', 'path_probes_confirmed', 'path_probe_mismatch', 'path_probe_rate_limited', 'path_adopted',
@@ -123,7 +125,7 @@ const KNOWN_OTHER_COUNTERS = [
  */
 export const KNOWN_ROOT_COUNTERS: readonly string[] = [
   ...KNOWN_DROP_REASONS.map((r) => `drop_${r}`),
-  ...Object.keys(Verb).flatMap((v) => [`rx_${v}`, `tx_${v}`]),
+  ...Object.keys(Verb).flatMap((v) => [`rx_${v}`, `tx_${v}`, `probe_rx_${v}`, `probe_tx_${v}`]),
   ...KNOWN_OTHER_COUNTERS,
   ...Object.keys(TCP_COUNTERS),
 ];
@@ -154,6 +156,8 @@ export function classifyCounter(name: string): { family: string; labels: Record<
   if (name.startsWith('drop_')) return { family: 'ztroot_packets_dropped_total', labels: { reason: name.slice(5) } };
   if (name.startsWith('rx_')) return { family: 'ztroot_packets_total', labels: { direction: 'in', verb: name.slice(3) } };
   if (name.startsWith('tx_')) return { family: 'ztroot_packets_total', labels: { direction: 'out', verb: name.slice(3) } };
+  if (name.startsWith('probe_rx_')) return { family: 'ztroot_probe_leaf_packets_total', labels: { direction: 'in', verb: name.slice(9) } };
+  if (name.startsWith('probe_tx_')) return { family: 'ztroot_probe_leaf_packets_total', labels: { direction: 'out', verb: name.slice(9) } };
   switch (name) {
     case 'relayed':
       return { family: 'ztroot_packets_relayed_total', labels: {} };
@@ -161,6 +165,12 @@ export function classifyCounter(name: string): { family: string; labels: Record<
       return { family: 'ztroot_relayed_bytes_total', labels: {} };
     case 'rendezvous_sent':
       return { family: 'ztroot_rendezvous_sent_total', labels: {} };
+    case 'probe_relayed':
+      return { family: 'ztroot_probe_leaf_packets_relayed_total', labels: {} };
+    case 'probe_relayed_bytes':
+      return { family: 'ztroot_probe_leaf_relayed_bytes_total', labels: {} };
+    case 'probe_rendezvous_sent':
+      return { family: 'ztroot_probe_leaf_rendezvous_sent_total', labels: {} };
     case 'whois_answered':
       return { family: 'ztroot_whois_total', labels: { result: 'answered' } };
     case 'whois_miss':
@@ -205,11 +215,15 @@ export function classifyCounter(name: string): { family: string; labels: Record<
 }
 
 const COUNTER_FAMILIES: Record<string, { help: string; labelNames: string[] }> = {
-  ztroot_packets_total: { help: 'Packets addressed to this root (in) and sent by it (out), by verb.', labelNames: ['direction', 'verb'] },
+  ztroot_packets_total: { help: "Packets addressed to this root (in) and sent by it (out), by verb; the fleet's probe leaves' are in ztroot_probe_leaf_packets_total.", labelNames: ['direction', 'verb'] },
   ztroot_packets_dropped_total: { help: 'Datagrams dropped, by reason.', labelNames: ['reason'] },
-  ztroot_packets_relayed_total: { help: 'Datagrams relayed to another peer.', labelNames: [] },
-  ztroot_relayed_bytes_total: { help: 'Bytes of the datagrams relayed (UDP payload).', labelNames: [] },
-  ztroot_rendezvous_sent_total: { help: 'RENDEZVOUS packets sent to introduce peers.', labelNames: [] },
+  ztroot_packets_relayed_total: { help: "Datagrams relayed to another peer (clients'; the probe leaves' are counted apart).", labelNames: [] },
+  ztroot_relayed_bytes_total: { help: 'Bytes of the datagrams relayed (UDP payload), probe leaves apart.', labelNames: [] },
+  ztroot_rendezvous_sent_total: { help: 'RENDEZVOUS packets sent to introduce peers (probe leaves apart).', labelNames: [] },
+  ztroot_probe_leaf_packets_total: { help: "Packets between this root and the fleet's probe leaves (tools/probe/), by direction and verb: not in ztroot_packets_total.", labelNames: ['direction', 'verb'] },
+  ztroot_probe_leaf_packets_relayed_total: { help: "Datagrams to or from the fleet's probe leaves relayed by this root: not in ztroot_packets_relayed_total.", labelNames: [] },
+  ztroot_probe_leaf_relayed_bytes_total: { help: "Bytes of the probe leaves' datagrams relayed: not in ztroot_relayed_bytes_total.", labelNames: [] },
+  ztroot_probe_leaf_rendezvous_sent_total: { help: 'RENDEZVOUS sent to probe leaves: not in ztroot_rendezvous_sent_total.', labelNames: [] },
   ztroot_whois_total: { help: 'WHOIS requests by result (answered, or miss: nothing known).', labelNames: ['result'] },
   ztroot_multicast_gathers_total: { help: 'MULTICAST_GATHER requests by result.', labelNames: ['result'] },
   ztroot_peers_added_total: { help: 'Peers added after a validated HELLO.', labelNames: [] },
@@ -265,11 +279,13 @@ export function addRootMetrics(registry: Registry, root: RootMetricsSource, vali
   // reads each metric right after its own collect(), in registration order, so this one comes first.
   new Gauge({
     name: 'ztroot_peers',
-    help: 'Peers this root knows, by scope (local: they said HELLO to this root; remote: known through the fleet).',
+    help: "Peers this root knows, by scope (local: clients that said HELLO to this root; probe: the fleet's probe leaves that did; remote: known through the fleet).",
     labelNames: ['scope'],
     registers: [registry],
     collect() {
-      this.set({ scope: 'local' }, root.peers.size);
+      const probes = root.probePeerCount ?? 0;
+      this.set({ scope: 'local' }, root.peers.size - probes);
+      this.set({ scope: 'probe' }, probes);
       // Remote: peers of other roots this root currently knows through the fleet (its cache).
       if (fleet !== undefined) this.set({ scope: 'remote' }, fleet.cache.stats().identities);
       for (const c of families.values()) c.reset();

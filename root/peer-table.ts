@@ -68,6 +68,12 @@ export class RootPeer {
   publishedAt = 0;
   publishedWhere = '';
 
+  /**
+   * A probe leaf of the fleet (tools/probe/, named in the roots' heartbeats): its traffic is counted apart from
+   * the clients' (root/fleet-forwarding.ts keeps the addresses; the root sets the flag).
+   */
+  probe = false;
+
   /** Reply budget for HELLO/ECHO/WHOIS (a fixed window, see RootServer.replyAllowed). */
   replyWindowStart = 0;
   repliesInWindow = 0;

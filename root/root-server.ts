@@ -197,10 +197,11 @@ export class RootServer extends EventEmitter {
   /** Counters by name (see `counters`); the relay path's own two live in `relayCounters`. */
   private readonly counterMap = new Map<string, number>();
   /**
-   * [relayed datagrams, relayed bytes]. A Float64Array holds doubles unboxed: a Map value past 2^30 (hours
-   * at relay rates) would be a fresh heap number on every increment, i.e. allocation per relayed packet.
+   * [relayed datagrams, relayed bytes, of which to or from the fleet's probe leaves: datagrams, bytes]. A
+   * Float64Array holds doubles unboxed: a Map value past 2^30 (hours at relay rates) would be a fresh heap number
+   * on every increment, i.e. allocation per relayed packet.
    */
-  private readonly relayCounters = new Float64Array(2);
+  private readonly relayCounters = new Float64Array(4);
 
   private readonly log: Logger;
   private readonly now: () => number;
@@ -280,15 +281,19 @@ export class RootServer extends EventEmitter {
     this.ipReplyGate = new RateGate({ intervalMs: 1000 / this.opts.repliesPerIpPerSecond, burst: this.opts.repliesPerIpPerSecond });
     this.relay = new Relay<RootPeer>({ uniteIntervalMs: ROOT_UNITE_INTERVAL_MS, ...this.opts.relay }, {
       lookupAt: (buf, o) => this.peers.getAt(buf, o),
-      send: (buf, peer, via) =>
-        via === 4
-          ? this.sendOn(peer.sock4, buf, peer.ip4, peer.port4)
-          : via === 6
-            ? this.sendOn(peer.sock6, buf, peer.ip6, peer.port6)
-            : this.sendToTunnel(buf, peer),
+      send: (buf, peer, via) => {
+        if (peer.probe) this.countProbeRelayed(buf.length);
+        if (via === 4) this.sendOn(peer.sock4, buf, peer.ip4, peer.port4);
+        else if (via === 6) this.sendOn(peer.sock6, buf, peer.ip6, peer.port6);
+        else this.sendToTunnel(buf, peer);
+      },
       unite: (a, b) => this.unite(a, b),
       drop: (reason) => this.count(`drop_${reason}`),
-      elsewhere: (buf) => this.fleet?.forward(buf) ?? false,
+      elsewhere: (buf) => {
+        if (this.fleet === undefined || !this.fleet.forward(buf)) return false;
+        if (this.peers.getAt(buf, 13)?.probe === true) this.countProbeRelayed(buf.length);
+        return true;
+      },
     });
   }
 
@@ -315,6 +320,10 @@ export class RootServer extends EventEmitter {
         },
         count: (name, n) => this.count(name, n),
         heartbeatFacts: () => ({ peers: this.peers.size, version: `${this.opts.version.major}.${this.opts.version.minor}.${this.opts.version.revision}` }),
+        probesChanged: (before, after) => {
+          for (const a of before) this.flagProbe(a, false);
+          for (const a of after) this.flagProbe(a, true);
+        },
       },
       { heartbeatMs: this.opts.housekeepingMs, locationTtlMs: this.opts.peerTimeoutMs, uniteIntervalMs: this.opts.relay.uniteIntervalMs ?? ROOT_UNITE_INTERVAL_MS },
     );
@@ -473,10 +482,31 @@ export class RootServer extends EventEmitter {
 
   /** Counters by name: `rx_<VERB>`, `tx_<VERB>`, `drop_<reason>`, `relayed`, `relayed_bytes`, `rendezvous_sent`, ... */
   get counters(): ReadonlyMap<string, number> {
-    this.counterMap.set('relayed', this.relayCounters[0]!);
-    this.counterMap.set('relayed_bytes', this.relayCounters[1]!);
+    // Probe leaves' datagrams are counted apart: `relayed` is the clients' traffic alone.
+    this.counterMap.set('relayed', this.relayCounters[0]! - this.relayCounters[2]!);
+    this.counterMap.set('relayed_bytes', this.relayCounters[1]! - this.relayCounters[3]!);
+    this.counterMap.set('probe_relayed', this.relayCounters[2]!);
+    this.counterMap.set('probe_relayed_bytes', this.relayCounters[3]!);
     if (this.tunnelServer !== null) for (const [k, v] of this.tunnelServer.counters) this.counterMap.set(k, v);
     return this.counterMap;
+  }
+
+  /** Peers that are the fleet's probe leaves (counted apart in `ztroot_peers`). */
+  get probePeerCount(): number {
+    let n = 0;
+    for (const a of this.fleet?.probeAddresses ?? []) if (this.peers.get(a)?.probe === true) n++;
+    return n;
+  }
+
+  private flagProbe(address: number, probe: boolean): void {
+    const p = this.peers.get(address);
+    if (p !== undefined) p.probe = probe;
+  }
+
+  /** A relayed datagram to or from a probe leaf: part of `relayCounters`' totals, subtracted from the clients'. */
+  private countProbeRelayed(bytes: number): void {
+    this.relayCounters[2]! += 1;
+    this.relayCounters[3]! += bytes;
   }
 
   count(name: string, n = 1): void {
@@ -565,7 +595,7 @@ export class RootServer extends EventEmitter {
       // An OK may be the proof a probe asked for (onOk); any other authentic packet refreshes the path it came
       // by if that is the peer's current one, and otherwise has that address probed.
       if (opened.verb !== Verb.OK) this.authenticatedFrom(peer, family, ip, port, sock, now);
-      this.count(`rx_${verbName(opened.verb)}`);
+      this.count(`${peer.probe ? 'probe_rx_' : 'rx_'}${verbName(opened.verb)}`);
       this.dispatch(peer, wireId, opened.verb, opened.payload, family, sock, ip, port, now);
     } catch (e) {
       if (isZtError(e)) this.count(`drop_${e.code.slice('ZT_ERR_'.length).toLowerCase()}`);
@@ -618,7 +648,7 @@ export class RootServer extends EventEmitter {
     const known = this.peers.get(id.address);
     if (known !== undefined && known.identity.equals(id)) {
       dearmor(pkt, known.key); // throws BAD_MAC → counted by the caller
-      this.count('rx_HELLO');
+      this.count(known.probe ? 'probe_rx_HELLO' : 'rx_HELLO');
       // Answered where it came from; the path itself moves only once that address answers a probe.
       this.answerHello(known, wireId, hello, pkt, family, sock, ip, port, now);
       if (this.authenticatedFrom(known, family, ip, port, sock, now)) this.fleet?.publish(known, false, now);
@@ -656,6 +686,7 @@ export class RootServer extends EventEmitter {
       return this.count('hello_queued_for_validation');
     }
     this.validating.set(id.address, [pending]);
+    this.fleet?.newcomer();
     this.validator.validate(id, prefix).then(
       (valid) => {
         const queued = this.validating.get(id.address) ?? [];
@@ -669,6 +700,7 @@ export class RootServer extends EventEmitter {
         let peer = this.peers.get(id.address);
         if (peer === undefined) {
           peer = new RootPeer(id.publicOnly(), key);
+          peer.probe = this.fleet?.isProbe(id.address) ?? false;
           this.peers.set(peer);
           this.count('peers_added');
           this.emit('peer', peer);
@@ -681,7 +713,7 @@ export class RootServer extends EventEmitter {
             this.count('hello_identity_collision');
             continue;
           }
-          this.count('rx_HELLO');
+          this.count(peer.probe ? 'probe_rx_HELLO' : 'rx_HELLO');
           if (peer.publishedAt === 0) this.fleet?.publish(peer, true, later); // its identity, for every root's WHOIS
           // The answer first: it tells us the protocol version, which decides how the path is probed.
           this.answerHello(peer, q.wireId, q.hello, q.pkt, q.family, q.sock, q.ip, q.port, later);
@@ -872,7 +904,7 @@ export class RootServer extends EventEmitter {
       });
       out = sealPacket({ dest: peer.address, source: this.identity.address, verb: Verb.HELLO, payload }, peer.key, 0);
     }
-    this.count(`tx_${verbName(verb)}`);
+    this.count(`${peer.probe ? 'probe_tx_' : 'tx_'}${verbName(verb)}`);
     this.sendOn(sock, out, ip, port);
     return packetIdOf(out);
   }
@@ -906,7 +938,7 @@ export class RootServer extends EventEmitter {
 
   private reply(peer: RootPeer, sock: number, ip: string, port: number, verb: number, payload: Uint8Array): void {
     const out = sealPacket({ dest: peer.address, source: this.identity.address, verb, payload }, peer.key, peer.suite as ArmorSuite);
-    this.count(`tx_${verbName(verb)}`);
+    this.count(`${peer.probe ? 'probe_tx_' : 'tx_'}${verbName(verb)}`);
     this.sendOn(sock, out, ip, port);
   }
 
@@ -934,7 +966,7 @@ export class RootServer extends EventEmitter {
   private sendRendezvous(to: RootPeer, about: number, endpoint: InetAddress): void {
     const payload = encodeRendezvous({ flags: 0, address: about, endpoint });
     const out = sealPacket({ dest: to.address, source: this.identity.address, verb: Verb.RENDEZVOUS, payload }, to.key, to.suite as ArmorSuite);
-    this.count('rendezvous_sent');
+    this.count(to.probe ? 'probe_rendezvous_sent' : 'rendezvous_sent');
     if (to.hasTunnel) this.sendOn(to.tunnelSock, out, '', 0);
     else if (endpoint.family === 4) this.sendOn(to.sock4, out, to.ip4, to.port4);
     else this.sendOn(to.sock6, out, to.ip6, to.port6);

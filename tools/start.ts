@@ -357,7 +357,10 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
         logger: log.child({ part: 'probe' }),
         observe: observeRtt,
         rootIdentity: identity,
-        onIdentity: (id) => (f.probe = id.address),
+        onIdentity: (id) => {
+          f.probe = id.address;
+          root.fleet?.tick(); // the heartbeats name a new probe leaf before it first speaks (its traffic is counted apart)
+        },
       },
       probe.identity,
       { rootId: () => f.rootId, roots: () => f.store.roots() },
