@@ -147,23 +147,42 @@ function hash4(src: Uint8Array, i: number): number {
 }
 
 /**
+ * The compressor's hash table, shared by every call (compression is synchronous). A position is stored plus
+ * `tableBase`, which then moves past the block, so what earlier blocks left reads as out of range and the table
+ * is never cleared: a fresh 16 KiB table per call cost more than compressing a 100-byte packet (≈ 9 µs of 13;
+ * the root tries to compress every OK(WHOIS) it sends).
+ */
+const table = new Int32Array(1 << HASH_LOG);
+/** Stored values below this belong to earlier blocks (0: never written). */
+let tableBase = 1;
+/** Output scratch, grown on demand; the result is copied out of it. */
+let scratch = new Uint8Array(lz4CompressBound(10240));
+
+/**
  * Compresses `src` into one valid raw LZ4 block (greedy, single hash table). Honours the end-of-block rules
  * (last 5 bytes are literals, no match starts within the last 12 bytes), so LZ4's reference decoder accepts it.
+ * Returns a new array of exactly the block's length.
  */
 export function lz4Compress(src: Uint8Array): Uint8Array {
   const n = src.length;
-  const dst = new Uint8Array(lz4CompressBound(n));
+  if (scratch.length < lz4CompressBound(n)) scratch = new Uint8Array(lz4CompressBound(n));
+  const dst = scratch;
   let o = 0;
   let anchor = 0;
   if (n > MF_LIMIT) {
-    const table = new Int32Array(1 << HASH_LOG).fill(-1);
+    if (tableBase > 0x7fffffff - n - 1) {
+      table.fill(0);
+      tableBase = 1;
+    }
+    const base = tableBase;
+    tableBase += n;
     const matchStartLimit = n - MF_LIMIT; // a match may start at positions < this (≥ 12 bytes before the end)
     const matchEndLimit = n - LAST_LITERALS; // and must end at or before this
     let i = 0;
     while (i < matchStartLimit) {
       const h = hash4(src, i);
-      const cand = table[h]!;
-      table[h] = i;
+      const cand = table[h]! - base; // negative: empty, or left by an earlier block
+      table[h] = i + base;
       if (
         cand >= 0 &&
         i - cand <= MAX_OFFSET &&
