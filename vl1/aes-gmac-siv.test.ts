@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createCipheriv } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { AesGmacSiv } from './aes-gmac-siv.js';
+import { AesGmacSiv, JS_GMAC_MAX_BYTES } from './aes-gmac-siv.js';
 import { fromHex, toHex } from './bytes.js';
 import { readVectorJson } from '../test/vectors.js';
 
@@ -123,4 +123,22 @@ test('bad key, IV or tag lengths are typed errors', () => {
   const siv = new AesGmacSiv(new Uint8Array(32), new Uint8Array(32));
   assert.throws(() => siv.encrypt(new Uint8Array(12), new Uint8Array(0), new Uint8Array(3)), { code: 'ZT_ERR_BAD_VALUE' });
   assert.throws(() => siv.decrypt(new Uint8Array(15), new Uint8Array(0), new Uint8Array(3)), { code: 'ZT_ERR_BAD_VALUE' });
+});
+
+test('the GMAC is the same whichever way it is made: GHASH in JS (short data) or OpenSSL GCM (long), either side of the threshold', () => {
+  const k0 = new Uint8Array(randomBytes(32));
+  const siv = new AesGmacSiv(k0, new Uint8Array(randomBytes(32)));
+  for (const len of [0, 1, 15, 16, 17, 100, JS_GMAC_MAX_BYTES - 1, JS_GMAC_MAX_BYTES, JS_GMAC_MAX_BYTES + 1, 600, 1400]) {
+    for (const aadLen of [0, 11, 16, 32]) {
+      const iv = new Uint8Array(randomBytes(8));
+      const aad = new Uint8Array(randomBytes(aadLen));
+      const data = new Uint8Array(randomBytes(len));
+      const nonce = new Uint8Array(12);
+      nonce.set(iv);
+      const g = createCipheriv('aes-256-gcm', k0, nonce);
+      g.setAAD(Buffer.concat([aad, new Uint8Array((16 - (aadLen & 15)) & 15), data]));
+      g.final();
+      assert.equal(toHex(siv.gmac(iv, aad, data)), toHex(new Uint8Array(g.getAuthTag())), `data ${len} B, AAD ${aadLen} B`);
+    }
+  }
 });
