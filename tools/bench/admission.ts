@@ -357,7 +357,11 @@ export async function run(): Promise<void> {
     writeRemembered(bigDir, synth);
     const bigHellos = prepareHellos(bigRoot, bigDir, port, synth);
     r = await startRoot(bigDir, port, httpPort);
+    cpu0 = cpuSeconds(r.child.pid!);
+    const benchCpu0 = process.cpuUsage();
     const storm = await helloStorm(port, bigHellos, 1024, 1000, 180_000);
+    cpu = cpuSeconds(r.child.pid!) - cpu0;
+    const benchCpu = process.cpuUsage(benchCpu0);
     const total = (storm.answered === restartN ? storm.lastOkAt : performance.now()) - r.spawnedAt;
     const v3 = await validations(httpPort);
     await stopRoot(r);
@@ -366,6 +370,12 @@ export async function run(): Promise<void> {
       `${fmt(total / 1000, 1)} s`,
       '≤ 30 s',
       `${storm.answered}/${restartN} answered; start ${fmt(r.startMs / 1000, 1)} s + HELLOs ${fmt(storm.ms / 1000, 1)} s (${fmt((storm.answered / storm.ms) * 1000, 0)}/s, ${storm.resent} re-sent); hashes ${v3.valid ?? 0}`,
+    );
+    line(
+      '  CPU per re-admission: root (all threads)',
+      `${fmt((cpu / Math.max(1, storm.answered)) * 1e6, 0)} µs`,
+      '≤ 333 µs',
+      `the clients (this process): ${fmt(((benchCpu.user + benchCpu.system) / Math.max(1, storm.answered)), 0)} µs — on the same 2 cores`,
     );
     line('  the same without remembering (extrapolated)', `${fmt(restartN / newcomerRate / 60, 1)} min`, '', `at this run's native newcomer rate; ${fmt(restartN / jsRate / 3600, 2)} h at the pure-JS rate (before)`);
   } finally {
