@@ -342,7 +342,7 @@ export async function run(): Promise<void> {
 
     r = await startRoot(dir, port, httpPort);
     cpu0 = cpuSeconds(r.child.pid!);
-    const again = await helloStorm(port, hellos, 1024, 1000, 120_000);
+    const again = await helloStorm(port, hellos, 512, 2000, 120_000);
     cpu = cpuSeconds(r.child.pid!) - cpu0;
     const v2 = await validations(httpPort);
     await stopRoot(r);
@@ -359,7 +359,7 @@ export async function run(): Promise<void> {
     r = await startRoot(bigDir, port, httpPort);
     cpu0 = cpuSeconds(r.child.pid!);
     const benchCpu0 = process.cpuUsage();
-    const storm = await helloStorm(port, bigHellos, 1024, 1000, 180_000);
+    const storm = await helloStorm(port, bigHellos, 512, 2000, 180_000);
     cpu = cpuSeconds(r.child.pid!) - cpu0;
     const benchCpu = process.cpuUsage(benchCpu0);
     const total = (storm.answered === restartN ? storm.lastOkAt : performance.now()) - r.spawnedAt;
