@@ -12,7 +12,9 @@ import {
   checkAddress,
   checkRootId,
   checkTtl,
+  checkValidatedTag,
   DEFAULT_IDENTITY_TTL_MS,
+  DEFAULT_VALIDATED_TTL_MS,
   decodeEndpoints,
   decodeRootInfo,
   encodeEndpoints,
@@ -43,6 +45,8 @@ export class MemoryPeerStore extends EventEmitter implements PeerStore {
   // caller that mutates what it passed in or got back cannot change the store.
   private readonly locations = new Map<number, Map<string, Timed<string>>>();
   private readonly heartbeats = new Map<string, Timed<string>>();
+  /** Validated-identity tags in hex → expiry. */
+  private readonly validated = new Map<string, number>();
 
   constructor(opts: MemoryPeerStoreOptions = {}) {
     super();
@@ -128,6 +132,24 @@ export class MemoryPeerStore extends EventEmitter implements PeerStore {
     return out;
   }
 
+  async putValidated(tag: Uint8Array, ttlMs = DEFAULT_VALIDATED_TTL_MS): Promise<void> {
+    this.checkOpen();
+    const hex = checkValidatedTag(tag);
+    checkTtl(ttlMs, 'validated identity');
+    this.validated.set(hex, this.now() + ttlMs);
+    this.maybeSweep();
+  }
+
+  async isValidated(tag: Uint8Array): Promise<boolean> {
+    this.checkOpen();
+    const hex = checkValidatedTag(tag);
+    const expiresAt = this.validated.get(hex);
+    if (expiresAt === undefined) return false;
+    if (expiresAt > this.now()) return true;
+    this.validated.delete(hex);
+    return false;
+  }
+
   stats(): PeerStoreStats {
     return { queued: 0, dropped: 0, flushed: 0, badValues: 0, resyncs: 0 };
   }
@@ -142,6 +164,7 @@ export class MemoryPeerStore extends EventEmitter implements PeerStore {
     this.identities.clear();
     this.locations.clear();
     this.heartbeats.clear();
+    this.validated.clear();
   }
 
   private checkOpen(): void {
@@ -158,5 +181,6 @@ export class MemoryPeerStore extends EventEmitter implements PeerStore {
       if (m.size === 0) this.locations.delete(a);
     }
     for (const [r, e] of this.heartbeats) if (e.expiresAt <= now) this.heartbeats.delete(r);
+    for (const [t, e] of this.validated) if (e <= now) this.validated.delete(t);
   }
 }

@@ -277,12 +277,34 @@ export function peerStoreCompliance(h: StoreHarness): void {
     assert.deepEqual((await store.roots()).map((r) => r.rootId), ['fine']);
   });
 
+  it('validated identities: a recorded tag is found, any other tag (one bit off) is not; records expire; bad tags are refused', async () => {
+    const { store } = await make();
+    const tag = new Uint8Array(randomBytes(16));
+    const near = tag.slice();
+    near[15]! ^= 1;
+    assert.equal(await store.isValidated(tag), false);
+    await store.putValidated(tag, 60_000);
+    assert.equal(await store.isValidated(tag), true);
+    assert.equal(await store.isValidated(near), false, 'a tag one bit off is another identity');
+    const brief = new Uint8Array(randomBytes(16));
+    await store.putValidated(brief, h.shortTtlMs);
+    assert.equal(await store.isValidated(brief), true);
+    await h.advance(h.shortTtlMs * 2);
+    assert.equal(await store.isValidated(brief), false, 'expired');
+    assert.equal(await store.isValidated(tag), true);
+    await rejectsWith(store.putValidated(new Uint8Array(15)), ZtErrorCode.BAD_VALUE, /must be 16 bytes, got 15/);
+    await rejectsWith(store.isValidated(new Uint8Array(32)), ZtErrorCode.BAD_VALUE, /must be 16 bytes, got 32/);
+    await rejectsWith(store.putValidated(new Uint8Array(16), 0), ZtErrorCode.BAD_VALUE, /TTL/);
+  });
+
   it('after close(), every call rejects with CLOSED', async () => {
     const { store } = await make();
     await store.close();
     await rejectsWith(store.getIdentity(addr()), ZtErrorCode.CLOSED);
     await rejectsWith(store.putLocation(addr(), { rootId: 'r', endpoints: [] }, 1000), ZtErrorCode.CLOSED);
     await rejectsWith(store.roots(), ZtErrorCode.CLOSED);
+    await rejectsWith(store.putValidated(new Uint8Array(16)), ZtErrorCode.CLOSED);
+    await rejectsWith(store.isValidated(new Uint8Array(16)), ZtErrorCode.CLOSED);
     await store.close(); // idempotent
   });
 }

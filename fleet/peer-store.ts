@@ -8,7 +8,10 @@
  * - locations (address → one entry per root that currently holds the peer, with the peer's physical
  *   endpoints as that root sees them) — a client HELLOs a random endpoint of *each* planet root, so one peer
  *   is normally held by several roots at once, hence a list rather than a single location;
- * - root heartbeats (rootId → how other roots reach it).
+ * - root heartbeats (rootId → how other roots reach it);
+ * - validated identities (a 16-byte tag binding address and key, root/validated-identities.ts → "passed"), so a
+ *   root that restarts or joins the fleet trusts what any root of the fleet already validated instead of paying
+ *   the memory-hard hash again. Only passes are recorded (a failure is free for an attacker to make).
  *
  * Nothing on the relay path awaits a store: callers look up on a miss, off the packet path, through
  * {@link PeerStoreCache} (fleet/cached-store.ts). Implementations: {@link MemoryPeerStore} (default, one root)
@@ -23,6 +26,10 @@ import type { InetAddress } from '../vl1/inet-address.js';
 
 /** Default lifetime of a stored identity: refreshed whenever a root sees the peer again. */
 export const DEFAULT_IDENTITY_TTL_MS = 30 * 24 * 3600_000;
+/** Default lifetime of a "validated" record: a client away longer is hashed once more when it returns. */
+export const DEFAULT_VALIDATED_TTL_MS = 90 * 24 * 3600_000;
+/** Bytes of a validated-identity tag (root/validated-identities.ts: SHA-512 of the public identity, truncated). */
+export const VALIDATED_TAG_LENGTH = 16;
 /** Longest TTL any record may have (a typo guard: a year). */
 export const MAX_TTL_MS = 365 * 24 * 3600_000;
 /** Most endpoints one location or heartbeat may carry (a peer has a handful of physical paths). */
@@ -120,6 +127,13 @@ export interface PeerStore extends EventEmitter {
   heartbeat(rootId: string, info: RootInfo, ttlMs: number): Promise<RootInfo | undefined>;
   /** Every root whose heartbeat is live. @throws {ZtError} UNAVAILABLE/TIMEOUT */
   roots(): Promise<RootHeartbeat[]>;
+  /**
+   * Records that the identity with this tag passed validation (a root hashed it), for `ttlMs`.
+   * @throws {ZtError} BAD_VALUE (tag not 16 bytes, ttl), CLOSED
+   */
+  putValidated(tag: Uint8Array, ttlMs?: number): Promise<void>;
+  /** Whether a root of the fleet recorded `tag` as validated and it has not expired. @throws {ZtError} BAD_VALUE (tag), UNAVAILABLE/TIMEOUT, CLOSED */
+  isValidated(tag: Uint8Array): Promise<boolean>;
   /** Counters. */
   stats(): PeerStoreStats;
   /** Releases the backend; later calls throw CLOSED. */
@@ -147,6 +161,14 @@ export function checkTtl(ttlMs: number, what: string): void {
   if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_TTL_MS) {
     throw new ZtError(ZtErrorCode.BAD_VALUE, `${what} TTL ${String(ttlMs)} ms: must be an integer in 1..${MAX_TTL_MS}`);
   }
+}
+
+/** @throws {ZtError} BAD_VALUE unless `tag` is a Uint8Array of {@link VALIDATED_TAG_LENGTH} bytes. Returns it in hex. */
+export function checkValidatedTag(tag: Uint8Array): string {
+  if (!(tag instanceof Uint8Array) || tag.length !== VALIDATED_TAG_LENGTH) {
+    throw new ZtError(ZtErrorCode.BAD_VALUE, `validated-identity tag: must be ${VALIDATED_TAG_LENGTH} bytes, got ${tag instanceof Uint8Array ? tag.length : typeof tag}`);
+  }
+  return Buffer.from(tag.buffer, tag.byteOffset, tag.length).toString('hex');
 }
 
 /** @throws {ZtError} BAD_VALUE unless `address` is a 40-bit integer. */

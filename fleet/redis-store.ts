@@ -5,6 +5,7 @@
  *   ztroot:{<fleet>:<addr>}:id    string, the 71-byte binary public identity (vl1.md §2.2), PX = its TTL
  *   ztroot:{<fleet>:<addr>}:loc   hash, rootId → "<expiresAtMs>|<endpoints as 1.2.3.4/9993,…>"
  *   ztroot:{<fleet>}:roots        hash, rootId → "<expiresAtMs>|<RootInfo JSON>"
+ *   ztroot:{<fleet>:v<tag hex>}:ok string "1", PX = its TTL: a root validated that identity (one slot per tag)
  * Why per peer rather than one `{<fleet>}` tag for everything: a single tag puts the whole fleet in one slot,
  * hence on one shard, so a Cluster would add failover but no capacity. Every operation here touches one key,
  * so nothing needs a shared slot; the price is no multi-key command across peers (no MGET of many identities,
@@ -32,7 +33,9 @@ import {
   checkAddress,
   checkRootId,
   checkTtl,
+  checkValidatedTag,
   DEFAULT_IDENTITY_TTL_MS,
+  DEFAULT_VALIDATED_TTL_MS,
   decodeEndpoints,
   decodeRootInfo,
   encodeEndpoints,
@@ -325,6 +328,23 @@ export class RedisPeerStore extends EventEmitter implements PeerStore {
     return { ...this.counters, queued: this.queue.size };
   }
 
+  async putValidated(tag: Uint8Array, ttlMs = DEFAULT_VALIDATED_TTL_MS): Promise<void> {
+    this.checkOpen();
+    const key = this.validatedKey(checkValidatedTag(tag));
+    checkTtl(ttlMs, 'validated identity');
+    await this.write(key, this.now() + ttlMs, (ttl) => this.client.set(key, '1', 'PX', ttl));
+  }
+
+  async isValidated(tag: Uint8Array): Promise<boolean> {
+    this.checkOpen();
+    const key = this.validatedKey(checkValidatedTag(tag));
+    const v = await this.read('a validated identity', () => this.client.get(key));
+    if (v === null) return false;
+    if (v === '1') return true;
+    this.counters.badValues++;
+    throw new ZtError(ZtErrorCode.BAD_VALUE, `fleet redis: key ${key} holds ${JSON.stringify(v.slice(0, 40))}, not "1"`);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -339,6 +359,10 @@ export class RedisPeerStore extends EventEmitter implements PeerStore {
 
   private key(address: number, kind: 'id' | 'loc'): string {
     return `ztroot:{${this.fleet}:${formatAddress(address)}}:${kind}`;
+  }
+
+  private validatedKey(hex: string): string {
+    return `ztroot:{${this.fleet}:v${hex}}:ok`;
   }
 
   private rootsKey(): string {

@@ -43,6 +43,8 @@ export interface HttpApiOptions {
   token: string;
   /** Version string shown in /api/status. */
   version: string;
+  /** The memory-hard hash the identity validator runs (`native-avx2`, `js`, …), shown in /api/status as identityHash. */
+  identityHash?: string;
   /** The embedded probe (root/probe-api.ts): /api/probe, and /readyz details. Absent: /api/probe says there is none. */
   probe?: () => ProbeApi;
 }
@@ -142,6 +144,7 @@ export function createHttpApiHandler(
             address: formatAddress(root.identity.address),
             identity: root.identity.toString(false),
             version: opts.version,
+            identityHash: opts.identityHash ?? null,
             uptimeSec: Math.floor((now() - started) / 1000),
             ports: root.ports,
             peers: root.peers.size,

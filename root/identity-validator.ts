@@ -33,6 +33,7 @@ import { formatAddress, isReservedAddress } from '../vl1/address.js';
 import type { Identity } from '../vl1/identity.js';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import type { ValidateJobReply, ValidateJobRequest } from './identity-validator-worker.js';
+import { memoryHardHasher } from './identity-validator-hash.js';
 
 /** Why a validation gave no answer (each a {@link ZtErrorCode}); says nothing about the identity itself. */
 export const IdentityValidatorErrorCode = {
@@ -147,6 +148,13 @@ function defaultCreateWorker(): Worker {
 
 /** Pool of identity-validation workers with a cache; see the module comment. */
 export class IdentityValidator {
+  /**
+   * The memory-hard hash the workers run: `native-<variant>` (native/hash) or `js` — what they load by the
+   * same rule (root/identity-validator-hash.ts), decided here first so a bad ZTROOT_IDENTITY_HASH fails the start.
+   */
+  readonly hashImplementation: string;
+  /** Why the workers hash in JS (null when native). */
+  readonly hashFallbackReason: string | null;
   readonly workerCount: number;
   readonly maxQueue: number;
   readonly maxQueuePerSource: number;
@@ -198,6 +206,9 @@ export class IdentityValidator {
     } = options;
     checkInt('workers', workers, 1);
     checkInt('maxQueue', maxQueue, 0);
+    const hasher = memoryHardHasher();
+    this.hashImplementation = hasher.name;
+    this.hashFallbackReason = hasher.fallbackReason;
     checkInt('maxQueuePerSource', maxQueuePerSource, 1);
     checkInt('sourceMemory', sourceMemory, 1);
     checkInt('cacheSize', cacheSize, 0);

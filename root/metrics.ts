@@ -143,7 +143,19 @@ export interface FleetMetricsSource {
 
 /** Identity validation figures (root/identity-validator.ts `stats`). */
 export interface ValidatorMetricsSource {
-  readonly stats: { validated: number; cacheHits: number; invalid: number; rejectedQueueFull: number; failed: number; inFlight: number; queueLength: number };
+  readonly stats: {
+    validated: number;
+    cacheHits: number;
+    invalid: number;
+    rejectedQueueFull: number;
+    failed: number;
+    inFlight: number;
+    queueLength: number;
+    /** Admitted without hashing: validated before (state directory; root/identity-validator-remembered.ts). */
+    rememberedHits?: number;
+    /** Admitted without hashing: validated by a root of the fleet. */
+    fleetHits?: number;
+  };
 }
 
 /**
@@ -347,7 +359,7 @@ export function addRootMetrics(registry: Registry, root: RootMetricsSource, vali
     const v = validator;
     new Counter({
       name: 'ztroot_identity_validations_total',
-      help: 'New identities checked with the memory-hard hash, by result (cache hits cost nothing).',
+      help: 'New identities checked with the memory-hard hash, by result (cache hits, remembered and fleet admissions cost no hash).',
       labelNames: ['result'],
       registers: [registry],
       collect() {
@@ -358,6 +370,8 @@ export function addRootMetrics(registry: Registry, root: RootMetricsSource, vali
         this.inc({ result: 'cache_hit' }, s.cacheHits);
         this.inc({ result: 'queue_full' }, s.rejectedQueueFull);
         this.inc({ result: 'failed' }, s.failed);
+        if (s.rememberedHits !== undefined) this.inc({ result: 'remembered' }, s.rememberedHits);
+        if (s.fleetHits !== undefined) this.inc({ result: 'fleet' }, s.fleetHits);
       },
     });
     new Gauge({

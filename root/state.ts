@@ -10,6 +10,7 @@
  *   <stateDir>/update-key.c25519   0600, signs the next planet (mkworld's key format)
  *   <stateDir>/history/            every planet made here
  *   <stateDir>/planet.yaml         the planet's spec, for `mkplanet update` (edit it to add or move roots)
+ *   <stateDir>/validated-identities  0600, tags of the client identities validated here (root/validated-identities.ts)
  *
  * Directories made by earlier versions (key in `planet-update-key.c25519`, no history) are moved to this
  * layout on the next start (planet/state.ts: migrateLegacyRootKey).

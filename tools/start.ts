@@ -218,9 +218,11 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
   const { identity, planet } = state;
   // The serving modules load here, not at start-up: a start that fails earlier (config, state) or a --help
   // does not pay for them; the HTTP side loads after the UDP sockets are bound (a busy port fails sooner).
-  const [{ RootServer }, { IdentityValidator }, { addRootMetrics, createRootMetricsRegistry, timeValidations }, fleetModules, { addProbeMetrics }, probeModule] = await Promise.all([
+  const [{ RootServer }, { IdentityValidator }, { RememberingValidator }, { ValidatedIdentities, VALIDATED_IDENTITIES_FILE }, { addRootMetrics, createRootMetricsRegistry, timeValidations }, fleetModules, { addProbeMetrics }, probeModule] = await Promise.all([
     import('../root/root-server.js'),
     import('../root/identity-validator.js'),
+    import('../root/identity-validator-remembered.js'),
+    import('../root/validated-identities.js'),
     import('../root/metrics.js'),
     config.fleetRedis === '' ? null : Promise.all([import('../fleet/redis-store.js'), import('../fleet/cached-store.js')]),
     import('./probe/probe-metrics.js'),
@@ -229,9 +231,14 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
   const workers = config.validationWorkers > 0 ? config.validationWorkers : Math.max(1, availableParallelism() - 1);
   const validator = new IdentityValidator({ workers });
   teardown.add('identity validator', () => validator.close());
+  log.info({ identityHash: validator.hashImplementation, ...(validator.hashFallbackReason ? { why: validator.hashFallbackReason } : {}) }, 'identity validation hash');
+  // Identities validated before (this state directory, or the fleet once its store exists) skip the hash.
+  const remembered = ValidatedIdentities.open(join(config.stateDir, VALIDATED_IDENTITIES_FILE), { logger: log });
+  teardown.add('validated identities', () => remembered.close());
+  const admission = new RememberingValidator(validator, remembered, log);
   // Made before the server so validations are timed from the first HELLO (the histogram lives in it).
   const registry = createRootMetricsRegistry();
-  const timedValidator = timeValidations(validator, registry);
+  const timedValidator = timeValidations(admission, registry);
   const probe = probeSetup(config);
   const observeRtt = addProbeMetrics(registry, () => probe.service);
   // Serve every port the planet lists for this root too: clients pick any stable endpoint.
@@ -250,6 +257,7 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
       throw e instanceof ZtError ? new UsageError(`--fleet-redis: ${e.message}`) : e;
     }
     teardown.add('fleet store', () => store.close());
+    admission.useFleet(store);
     store.on('degraded', (e: Error) => log.warn({ err: e.message }, 'fleet store unreachable: serving from what this root knows, writes queued'));
     store.on('recovered', () => log.info({}, 'fleet store back: queued writes flushed and state resynchronised'));
     // This process's name in the fleet: configured, or <address>-<instance id of this state dir> (root/fleet-identity.ts).
@@ -308,8 +316,8 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
     if (config.tcpRelay !== null && root.tunnel === null) problems.push('the TCP relay is not listening');
     return problems;
   };
-  if (config.httpListen !== null || config.tcpRelay !== null) addRootMetrics(registry, root, validator, fleet);
-  const apiHandler = createHttpApiHandler(root, registry, { token: config.metricsToken, version: VERSION, probe: () => probe.service ?? probe.off }, ready);
+  if (config.httpListen !== null || config.tcpRelay !== null) addRootMetrics(registry, root, { get stats() { return { ...validator.stats, ...admission.stats }; } }, fleet);
+  const apiHandler = createHttpApiHandler(root, registry, { token: config.metricsToken, version: VERSION, identityHash: validator.hashImplementation, probe: () => probe.service ?? probe.off }, ready);
 
   if (config.tcpRelay !== null) {
     const { host, port } = config.tcpRelay;

@@ -173,8 +173,10 @@ export class Identity {
    * Makes a new identity (§2.5; `Identity::generate`, `C25519::generateSatisfying`): random private
    * key, then the X25519 half is tweaked until the public key's memory-hard digest starts below 17;
    * the address is the digest's last 5 bytes, and a reserved address starts over. ~15 hashes expected.
+   * `hash`: another implementation of the memory-hard hash with the same digest (the native one of
+   * root/identity-validator-hash.ts, for tools that generate many identities).
    */
-  static generate(): Identity {
+  static generate(hash: (publicKey64: Uint8Array, scratch: Uint8Array) => Uint8Array = memoryHardHash): Identity {
     const scratch = allocMemoryHardScratch();
     for (;;) {
       const priv = new Uint8Array(randomBytes(C25519_PRIVATE_KEY_LENGTH));
@@ -183,7 +185,7 @@ export class Identity {
       const dv = new DataView(priv.buffer, priv.byteOffset, priv.byteLength);
       for (;;) {
         pub.set(x25519PublicFromPrivate(priv.subarray(0, 32)), 0);
-        const digest = memoryHardHash(pub, scratch);
+        const digest = hash(pub, scratch);
         if (digest[0]! < IDENTITY_GEN_HASHCASH_FIRST_BYTE_LESS_THAN) {
           const address = addressFromDigest(digest);
           if (!isReservedAddress(address)) return new Identity(address, pub, priv);

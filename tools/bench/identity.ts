@@ -3,12 +3,14 @@
  * memory-hard hash of `node/Identity.cpp` plus the address checks), beside a native memory-hard
  * function of the same memory size measured in the same run: `crypto.scryptSync` with N=2048, r=8
  * (128·N·r = 2 MiB), p=1 — OpenSSL's C scrypt, i.e. roughly what a native addon could reach.
- * Also identity generations per second (~15 hashes each, short run).
+ * Also identity generations per second (~15 hashes each, short run), and the native hash (native/hash, what
+ * the validator's workers run when its addon loads) beside the pure-JS one.
  * ZTROOT_BENCH_MS sets the time per measurement.
  */
 import { scryptSync } from 'node:crypto';
 import { Identity } from '../../vl1/identity.js';
 import { allocMemoryHardScratch, memoryHardHash, memoryHardHashPortable } from '../../vl1/identity-hash.js';
+import { memoryHardHasher, nativeMemoryHardHash } from '../../root/identity-validator-hash.js';
 import { measure, report, type Measurement } from './harness.js';
 
 /** Expected memory-hard hashes per generated identity: digest[0] < 17 has probability 17/256. */
@@ -42,6 +44,11 @@ export async function run(): Promise<void> {
   const generate = measure('Identity.generate', () => {
     Identity.generate();
   }, { ms: Math.max(ms, 1500) });
+  const hasher = memoryHardHasher();
+  const native: Measurement | null =
+    hasher.name === 'js' ? null : measure(`memory-hard hash, ${hasher.name} (native/hash)`, () => nativeMemoryHardHash(pub.publicKey, scratch), { ms });
+  const generateNative: Measurement | null =
+    hasher.name === 'js' ? null : measure(`Identity.generate, ${hasher.name} hash`, () => Identity.generate(hasher.hash), { ms: Math.max(ms, 1500) });
   const scryptPerGeneration: Measurement = {
     name: `scrypt 2 MiB × ${HASHES_PER_GENERATION.toFixed(2)} (expected hashes)`,
     opsPerSec: scrypt.opsPerSec / HASHES_PER_GENERATION,
@@ -52,7 +59,15 @@ export async function run(): Promise<void> {
     { ours: validateFresh, reference: scrypt },
     { ours: fast, reference: portable },
     { ours: generate, reference: scryptPerGeneration },
+    ...(native !== null && generateNative !== null
+      ? [
+          { ours: native, reference: fast },
+          { ours: native, reference: scrypt },
+          { ours: generateNative, reference: generate },
+        ]
+      : []),
   ]);
+  if (native === null) console.log(`  native hash not measured: ${hasher.fallbackReason}`);
   console.log(
     `  ${(1000 / validateReused.opsPerSec).toFixed(1)} ms per validation; ` +
       `${(1000 / scrypt.opsPerSec).toFixed(1)} ms per native scrypt of the same size; ` +

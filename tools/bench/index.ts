@@ -14,6 +14,11 @@ interface Suite {
 const SUITES: Record<string, Suite> = {
   crypto: { summary: 'packet armor + dearmor, suites 1 and 3, 100 B and 1400 B', load: () => import('./armor.js') },
   identity: { summary: 'identity validations (memory-hard hash) per second', load: () => import('./identity.js') },
+  admission: {
+    summary: 'a root process admitting newcomers (validated/s per core, native vs JS hash), re-admission after a restart, restart with 100 k peers (minutes)',
+    load: () => import('./admission.js'),
+    explicit: true,
+  },
   agreement: { summary: "the root's X25519 agreement per new identity, key object kept vs imported per call", load: () => import('./agreement.js') },
   relay: { summary: 'root over loopback: relayed packets/s, HELLO/s, WHOIS/s, memory per peer at 100 k', load: () => import('./relay.js') },
   tcp: { summary: 'TCP relay: datagrams/s through tunnels beside UDP, concurrent connections held (target 100 k)', load: () => import('./tcp-relay.js') },
