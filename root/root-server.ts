@@ -393,7 +393,7 @@ export class RootServer extends EventEmitter {
     this.clockS = coarseSeconds(this.now());
     this.clockTimer = setInterval(() => (this.clockS = coarseSeconds(this.now())), CLOCK_REFRESH_MS);
     this.clockTimer.unref();
-    this.log.info({ address: formatAddress(this.identity.address), ports: this.ports }, 'root listening');
+    this.log.info({ address: formatAddress(this.identity.address), ports: this.ports, udp: this.udpPath.path, ...(this.udpPath.why !== null ? { udpWhy: this.udpPath.why } : {}) }, 'root listening');
   }
 
   /** The first bound port (the main one). */
