@@ -17,6 +17,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,9 +51,12 @@ export interface CpuRow {
   offered: number;
   /** CPU of the forwarder at the maximum (share of one core). */
   maxCpu: number;
+  /** At the maximum: datagrams the kernel dropped at the forwarder's socket, and at the sink's. */
+  maxDropsIn: number;
+  maxDropsSink: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Process CPU time in µs, all threads (utime + stime of /proc/<pid>/stat). */
 export function processCpuUs(pid: number): number {
@@ -96,57 +100,118 @@ export async function startCForwarder(bin: string, dir: string, sinkPort: number
   return { name: 'C recvmmsg/sendmmsg forwarder', pid: c.pid!, port };
 }
 
-/** The generator and sink of this process: on native/udp when it loads, else node:dgram. */
+/** Messages between the benchmark and its sink child (relay-load.js sink). */
+export type SinkMessage =
+  | { type: 'sink'; port: number; kind: string }
+  | { type: 'count'; relayed: number; other: number }
+  | { type: 'sent'; n: number };
+/** Requests to the sink: its counts, or datagrams to send from its socket (HELLOs that make it every peer's path). */
+export type SinkRequest = { type: 'count' } | { type: 'send'; port: number; packets: Uint8Array[] };
+
+/**
+ * The sink, a child process of its own (relay-load.js sink): counts the relayed datagrams (FRAME bytes) and the
+ * rest (RENDEZVOUS). Apart from the generator so that a generator running flat out cannot starve it.
+ */
+export async function sinkRole(): Promise<void> {
+  let relayed = 0;
+  let other = 0;
+  const count = (len: number): void => {
+    if (len === FRAME) relayed++;
+    else other++;
+  };
+  const l = loadUdpAddon();
+  let port: number;
+  let kind: string;
+  let send: (b: Uint8Array, port: number) => void;
+  if ('addon' in l) {
+    const rx = new BatchedUdpSocket(l.addon, { family: 4, address: LOCALHOST, port: 0 }, (buf) => count(buf.length));
+    port = rx.address().port;
+    kind = 'native/udp';
+    send = (b, p) => rx.send(b, p, LOCALHOST);
+  } else {
+    const rx = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+    await new Promise<void>((r) => rx.bind(0, LOCALHOST, r));
+    rx.on('message', (m) => count(m.length));
+    port = rx.address().port;
+    kind = 'node:dgram';
+    send = (b, p) => rx.send(b, p, LOCALHOST);
+  }
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', (m: SinkRequest) => {
+    if (m.type === 'count') return process.send!({ type: 'count', relayed, other } satisfies SinkMessage);
+    void (async () => {
+      // In slices: a thousand HELLOs at once would overflow a receive queue.
+      for (let i = 0; i < m.packets.length; i += 50) {
+        for (const p of m.packets.slice(i, i + 50)) send(p, m.port);
+        await sleep(5);
+      }
+      process.send!({ type: 'sent', n: m.packets.length } satisfies SinkMessage);
+    })();
+  });
+  process.send!({ type: 'sink', port, kind } satisfies SinkMessage);
+}
+
+/** The generator (this process) and the sink (a child): on native/udp when it loads, else node:dgram. */
 export class Load {
   private sentTotal = 0;
-  relayed = 0;
-  other = 0;
   private readonly tx: { send(b: Uint8Array, port: number, ip: string): void; flush(): void; close(): void };
-  private readonly sink: { port: number; close(): void };
   readonly kind: string;
 
-  private constructor(tx: Load['tx'], sink: Load['sink'], kind: string) {
+  private constructor(
+    tx: Load['tx'],
+    private readonly sink: ChildProcess,
+    readonly sinkPort: number,
+    readonly sinkPid: number,
+    kind: string,
+  ) {
     this.tx = tx;
-    this.sink = sink;
     this.kind = kind;
   }
 
-  static async open(): Promise<Load> {
+  static async open(spawnSink: () => ChildProcess): Promise<Load> {
+    const sink = spawnSink();
+    const hello = await new Promise<Extract<SinkMessage, { type: 'sink' }>>((resolve, reject) => {
+      sink.once('message', (m: SinkMessage) => (m.type === 'sink' ? resolve(m) : reject(new Error('sink: unexpected message'))));
+      sink.once('exit', (code) => reject(new Error(`the sink exited (${code})`)));
+    });
     const l = loadUdpAddon();
-    let load: Load;
-    const count = (len: number): void => {
-      if (len === FRAME) load.relayed++;
-      else load.other++; // RENDEZVOUS and anything else
-    };
     if ('addon' in l) {
       const tx = new BatchedUdpSocket(l.addon, { family: 4, address: LOCALHOST, port: 0 }, () => undefined);
-      const rx = new BatchedUdpSocket(l.addon, { family: 4, address: LOCALHOST, port: 0 }, (buf) => count(buf.length));
-      load = new Load(
-        { send: (b, p, ip) => tx.send(b, p, ip), flush: () => tx.flush(), close: () => void tx.close() },
-        { port: rx.address().port, close: () => void rx.close() },
-        'native/udp',
-      );
-      void UdpStat;
-      return load;
+      return new Load({ send: (b, p, ip) => tx.send(b, p, ip), flush: () => tx.flush(), close: () => void tx.close() }, sink, hello.port, sink.pid!, `generator native/udp, sink ${hello.kind} (own process)`);
     }
-    const mk = async (): Promise<dgram.Socket> => {
-      const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
-      await new Promise<void>((r) => s.bind(0, LOCALHOST, r));
-      return s;
-    };
-    const tx = await mk();
-    const rx = await mk();
-    rx.on('message', (m) => count(m.length));
-    load = new Load({ send: (b, p, ip) => tx.send(b, p, ip), flush: () => undefined, close: () => tx.close() }, { port: rx.address().port, close: () => rx.close() }, 'node:dgram');
-    return load;
+    const tx = dgram.createSocket({ type: 'udp4', sendBufferSize: 4 << 20 });
+    await new Promise<void>((r) => tx.bind(0, LOCALHOST, r));
+    return new Load({ send: (b, p, ip) => tx.send(b, p, ip), flush: () => undefined, close: () => tx.close() }, sink, hello.port, sink.pid!, `generator node:dgram, sink ${hello.kind} (own process)`);
   }
 
-  get sinkPort(): number {
-    return this.sink.port;
+  /** Relayed datagrams the sink has counted so far. */
+  relayed(): Promise<number> {
+    return new Promise((resolve) => {
+      const on = (m: SinkMessage): void => {
+        if (m.type !== 'count') return;
+        this.sink.off('message', on);
+        resolve(m.relayed);
+      };
+      this.sink.on('message', on);
+      this.sink.send({ type: 'count' } satisfies SinkRequest);
+    });
   }
 
   get sent(): number {
     return this.sentTotal;
+  }
+
+  /** Sends `packets` to `port` from the sink's socket (so that the sink is where their senders are). */
+  sendFromSink(port: number, packets: Uint8Array[]): Promise<void> {
+    return new Promise((resolve) => {
+      const on = (m: SinkMessage): void => {
+        if (m.type !== 'sent') return;
+        this.sink.off('message', on);
+        resolve();
+      };
+      this.sink.on('message', on);
+      this.sink.send({ type: 'send', port, packets } satisfies SinkRequest);
+    });
   }
 
   /** Offers `pps` (Infinity: as fast as this process can) to `port` for `ms`, cycling through `pkts`. */
@@ -175,8 +240,19 @@ export class Load {
 
   close(): void {
     this.tx.close();
-    this.sink.close();
+    this.sink.kill('SIGKILL');
   }
+}
+
+/** Datagrams the kernel dropped on the IPv4 UDP sockets bound to `port` (127.0.0.1 or any) so far (/proc/net/udp "drops"). */
+export function socketDrops(port: number): number {
+  const p = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let n = 0;
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === `0100007F${p}` || f[1] === `00000000${p}`) n += Number(f[12] ?? 0);
+  }
+  return n;
 }
 
 /** One forwarder at the fixed rate and flat out. */
@@ -196,27 +272,43 @@ export async function measureForwarder(load: Load, f: Forwarder, pkts: Uint8Arra
     maxRate: (max.relayed * 1000) / max.wallMs,
     offered: (max.sent * 1000) / max.wallMs,
     maxCpu: max.cpuUs / (max.wallMs * 1000),
+    maxDropsIn: max.dropsIn,
+    maxDropsSink: max.dropsSink,
   };
 }
 
-async function window(load: Load, f: Forwarder, run: () => Promise<void>): Promise<{ cpuUs: number; relayed: number; sent: number; wallMs: number }> {
+interface Window {
+  cpuUs: number;
+  relayed: number;
+  sent: number;
+  wallMs: number;
+  /** Kernel drops on the forwarder's socket (its receive queue overflowed) and on the sink's. */
+  dropsIn: number;
+  dropsSink: number;
+}
+
+async function window(load: Load, f: Forwarder, run: () => Promise<void>): Promise<Window> {
+  const d0 = socketDrops(f.port);
+  const k0 = socketDrops(load.sinkPort);
   const c0 = processCpuUs(f.pid);
-  const r0 = load.relayed;
+  const r0 = await load.relayed();
   const s0 = load.sent;
   const t0 = performance.now();
   await run();
   await sleep(20); // the datagrams still in flight arrive; their CPU is in the forwarder's figure too
+  const cpuUs = processCpuUs(f.pid) - c0;
   const wallMs = performance.now() - t0;
-  return { cpuUs: processCpuUs(f.pid) - c0, relayed: load.relayed - r0, sent: load.sent - s0, wallMs };
+  const relayed = (await load.relayed()) - r0;
+  return { cpuUs, relayed, sent: load.sent - s0, wallMs, dropsIn: socketDrops(f.port) - d0, dropsSink: socketDrops(load.sinkPort) - k0 };
 }
 
 export function printCpuRows(rows: CpuRow[], skipped: string[], loadKind: string): void {
   console.log(`\n## relay: CPU per relayed packet at ${FIXED_PPS / 1000} k pps offered, and the maximum rate (${FRAME} B datagrams, 1,000 peer pairs, loopback; generator + sink: ${loadKind})`);
-  console.log(`  ${'forwarder'.padEnd(34)} ${'cores'.padEnd(24)} ${'CPU/packet'.padStart(10)} ${'relayed @50k'.padStart(12)} ${'max relayed/s'.padStart(14)} ${'(offered)'.padStart(10)} ${'CPU at max'.padStart(10)}`);
+  console.log(`  ${'forwarder'.padEnd(34)} ${'cores'.padEnd(32)} ${'CPU/packet'.padStart(10)} ${'relayed @50k'.padStart(12)} ${'max relayed/s'.padStart(14)} ${'(offered)'.padStart(10)} ${'CPU at max'.padStart(10)} ${'drops in/sink at max'.padStart(21)}`);
   for (const r of rows) {
     const limited = r.maxRate > 0.9 * r.offered ? '≥' : ' ';
     console.log(
-      `  ${r.name.padEnd(34)} ${r.cores.padEnd(24)} ${`${r.usPerPacket.toFixed(2)} µs`.padStart(10)} ${`${(r.fixedRate / 1000).toFixed(1)} k`.padStart(12)} ${`${limited}${(r.maxRate / 1000).toFixed(0)} k`.padStart(14)} ${`${(r.offered / 1000).toFixed(0)} k`.padStart(10)} ${`${(100 * r.maxCpu).toFixed(0)} %`.padStart(10)}`,
+      `  ${r.name.padEnd(34)} ${r.cores.padEnd(32)} ${`${r.usPerPacket.toFixed(2)} µs`.padStart(10)} ${`${(r.fixedRate / 1000).toFixed(1)} k`.padStart(12)} ${`${limited}${(r.maxRate / 1000).toFixed(0)} k`.padStart(14)} ${`${(r.offered / 1000).toFixed(0)} k`.padStart(10)} ${`${(100 * r.maxCpu).toFixed(0)} %`.padStart(10)} ${`${r.maxDropsIn}/${r.maxDropsSink}`.padStart(21)}`,
     );
   }
   for (const s of skipped) console.log(`  ${s}`);
@@ -227,4 +319,51 @@ export function printCpuRows(rows: CpuRow[], skipped: string[], loadKind: string
 export function tempDir(): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'ztroot-bench-relay-'));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A free port on 127.0.0.1 for `kind` (probed by binding port 0 and closing). */
+async function freePort(kind: 'udp' | 'tcp'): Promise<number> {
+  if (kind === 'udp') {
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, LOCALHOST, r));
+    const p = s.address().port;
+    await new Promise<void>((r) => s.close(() => r()));
+    return p;
+  }
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, LOCALHOST, r));
+  const p = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return p;
+}
+
+/**
+ * Starts ZeroTier's root.cpp (`zerotier-root <identity.secret> <config.json>`, its config as documented at the top of
+ * root/root.cpp: port, httpPort, relayMaxHops) in `dir`, and makes every peer known to it with a HELLO from the
+ * sink's socket, as a client would (root.cpp validates each identity in a background thread and forgets the ones
+ * that do not validate: the peers must be real identities).
+ */
+export async function startRootCpp(bin: string, dir: string, rootSecret: string, hellos: (port: number) => Uint8Array[], load: Load, children: Set<ChildProcess>): Promise<Forwarder> {
+  const port = await freePort('udp');
+  const httpPort = await freePort('tcp');
+  writeFileSync(join(dir, 'identity.secret'), rootSecret + '\n', { mode: 0o600 });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ name: 'bench', port, httpPort, relayMaxHops: 3 }));
+  const c = spawn(bin, [join(dir, 'identity.secret'), join(dir, 'config.json')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(c);
+  let log = '';
+  c.stdout!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-2000)));
+  c.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-2000)));
+  let exited: string | null = null;
+  c.on('exit', (code, sig) => {
+    children.delete(c);
+    exited = `exited (${code ?? sig})`;
+  });
+  await sleep(500);
+  if (exited !== null) throw new Error(`root.cpp ${exited}: ${log.trim().split('\n').slice(-3).join(' | ')}`);
+  const before = await load.relayed();
+  await load.sendFromSink(port, hellos(port));
+  await sleep(1500); // OK(HELLO)s, and the validation thread (an invalid identity would be forgotten)
+  if (exited !== null) throw new Error(`root.cpp ${exited}: ${log.trim().split('\n').slice(-3).join(' | ')}`);
+  void before;
+  return { name: "ZeroTier's root.cpp", pid: c.pid!, port };
 }

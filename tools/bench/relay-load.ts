@@ -4,6 +4,8 @@
  *   relay-load.js server     — a RootServer and a plain `node:dgram` forwarder on 127.0.0.1, driven over IPC
  *   relay-load.js memory <v> — memory per known peer at 100 k peers (run with --expose-gc), one variant per process
  *   relay-load.js alloc      — heap growth and GC count over N in-process relay steps (run with --expose-gc)
+ *   relay-load.js sink       — counts relayed datagrams for the CPU-per-packet part (relay-cpu.ts)
+ *   relay-load.js identities <n> — generates n real identities (for root.cpp, which forgets invalid ones)
  *
  * Each role answers over the IPC channel and exits when its parent goes away, so a crashed or
  * interrupted benchmark leaves no process behind.
@@ -23,6 +25,7 @@ import { RootServer } from '../../root/root-server.js';
 import { coarseSeconds, RootPeer, PeerTable } from '../../root/peer-table.js';
 import { IdentityValidator } from '../../root/identity-validator.js';
 import { fakeIdentity, randomAddress } from './relay.js';
+import { sinkRole } from './relay-cpu.js';
 
 /** Messages parent → server child. */
 export type ServerRequest =
@@ -342,6 +345,13 @@ if (process.send === undefined) {
 if (role === 'server') await server();
 else if (role === 'memory') await memory(process.argv[3] ?? 'peers');
 else if (role === 'alloc') await alloc();
+else if (role === 'sink') await sinkRole();
+else if (role === 'identities') {
+  // Real identities for root.cpp (relay.ts realIdentityPool): the memory-hard hash, one process per core.
+  const out: string[] = [];
+  for (let i = 0; i < Number(process.argv[3] ?? 0); i++) out.push(Identity.generate().toString(true));
+  send(out, () => process.exit(0));
+}
 else {
   console.error(`relay-load.js: unknown role ${String(role)}`);
   process.exit(2);
