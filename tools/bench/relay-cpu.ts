@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { BatchedUdpSocket, loadUdpAddon, UdpStat } from '../../relay/udp-socket.js';
+import { BatchedUdpSocket, loadUdpAddon } from '../../relay/udp-socket.js';
 
 const C_SOURCE = fileURLToPath(new URL('../../../tools/bench/relay-forwarder.c', import.meta.url));
 const LOCALHOST = '127.0.0.1';
