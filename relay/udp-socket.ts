@@ -177,8 +177,8 @@ function openDgramSocket(opts: UdpSocketOptions, onMessage: UdpHandler): Promise
 const IP_CACHE = 256;
 
 /**
- * A socket of the batched path. Receive allocates one view per datagram (the handler's `buf`) and, for a source
- * not in a small cache, its IP string; send allocates nothing (the native side copies).
+ * A socket of the batched path. Receive allocates a view for a datagram whose length differs from the last one in
+ * its slot, and an IP string for a source not in a small cache; send allocates nothing (the native side copies).
  */
 export class BatchedUdpSocket implements UdpSocket {
   /** Counters kept by the native side, indexed by {@link UdpStat}. */
@@ -191,6 +191,12 @@ export class BatchedUdpSocket implements UdpSocket {
   private readonly cacheKey = new Uint32Array(IP_CACHE * 5);
   private readonly cacheIp: string[] = new Array<string>(IP_CACHE).fill('');
   private readonly v6 = new Uint8Array(16);
+  /**
+   * The last view handed out per slot: reused when the next datagram in that slot has the same length (a steady
+   * stream of one size — relayed frames, keepalives — then allocates no view at all). Handlers keep neither the
+   * bytes nor the view past their call.
+   */
+  private readonly views: Uint8Array[] = [];
   private boundPort: number;
   private closed = false;
 
@@ -203,6 +209,7 @@ export class BatchedUdpSocket implements UdpSocket {
       this.onBatch(n),
     );
     this.boundPort = this.native.port();
+    for (let i = 0; i < BATCH; i++) this.views.push(new Uint8Array(this.data.buffer, i * SLOT_BYTES, 0));
   }
 
   send(buf: Uint8Array, port: number, ip: string): void {
@@ -240,7 +247,9 @@ export class BatchedUdpSocket implements UdpSocket {
       const m = i * 8;
       const len = meta[m]!;
       if (len > SLOT_BYTES) continue; // longer than any ZeroTier datagram: cut by the kernel, counted natively
-      this.onMessage(new Uint8Array(this.data.buffer, i * SLOT_BYTES, len), this.sourceIp(m), meta[m + 2]!);
+      let view = this.views[i]!;
+      if (view.length !== len) this.views[i] = view = new Uint8Array(this.data.buffer, i * SLOT_BYTES, len);
+      this.onMessage(view, this.sourceIp(m), meta[m + 2]!);
     }
   }
 
