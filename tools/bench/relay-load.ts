@@ -37,7 +37,7 @@ export type ServerRequest =
 
 /** Messages server child → parent. */
 export type ServerReply =
-  | { type: 'ready'; rootPort: number; plainPort: number; validatorWorkers: number }
+  | { type: 'ready'; rootPort: number; plainPort: number; validatorWorkers: number; udp: string }
   | { type: 'forgot' }
   | { type: 'counters'; counters: Record<string, number> }
   | { type: 'cpu'; user: number; system: number };
@@ -132,7 +132,7 @@ async function server(): Promise<void> {
           else sock.send(msg, rinfo.port, rinfo.address);
         });
         await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
-        send({ type: 'ready', rootPort: root.port, plainPort: sock.address().port, validatorWorkers: validator.stats.workers } satisfies ServerReply);
+        send({ type: 'ready', rootPort: root.port, plainPort: sock.address().port, validatorWorkers: validator.stats.workers, udp: root.udpPath.path } satisfies ServerReply);
       } else if (m.type === 'forget') {
         for (const a of m.addresses) root?.peers.delete(a);
         send({ type: 'forgot' } satisfies ServerReply);

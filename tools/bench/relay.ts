@@ -341,7 +341,7 @@ async function runSuite(ms: number, sockets: dgram.Socket[]): Promise<void> {
   const client = await openSocket();
   sockets.push(gen, sink, client);
 
-  const server = spawnChild(['server'], [], { ...process.env, ZTROOT_UDP: 'dgram' }); // as before issue 15: figures comparable
+  const server = spawnChild(['server']);
   const ready = await ask(server, { type: 'init', rootSecret: rootId.toString(true), sinkPort: sink.address().port, relayPeers: addrs }, 'ready');
   const { rootPort, plainPort } = ready;
 
@@ -353,7 +353,7 @@ async function runSuite(ms: number, sockets: dgram.Socket[]): Promise<void> {
     const pkts = relayPackets(size, addrs, pairs);
     const isRelayed = (m: Buffer): boolean => m.length === size; // RENDEZVOUS to the sink are ~41 B
     const [ours, ref] = await interleavedLoops([
-      (t) => closedLoop(`root relay, ${size} B`, gen, sink, rootPort, pkts, isRelayed, t, 100, size),
+      (t) => closedLoop(`root relay (${ready.udp}), ${size} B`, gen, sink, rootPort, pkts, isRelayed, t, 100, size),
       (t) => closedLoop(`plain dgram forwarder, ${size} B`, gen, sink, plainPort, pkts, isRelayed, t, 100, size),
     ], ms);
     relayRows.push({ ours: ours!.m, reference: ref!.m });
@@ -402,8 +402,8 @@ async function runSuite(ms: number, sockets: dgram.Socket[]): Promise<void> {
   const e2e = relayRows[0]!.ours.opsPerSec;
   console.log(
     `  per relayed 100 B datagram: ${us(step.opsPerSec)} in Relay.forward of ${us(e2e)} end to end ` +
-      `(${((100 * e2e) / step.opsPerSec).toFixed(1)} %). Limit: per-datagram cost, not bytes — one recvmsg + one sendmsg ` +
-      'per packet (Node dgram has no recvmmsg/sendmmsg), the libuv callback and the send path, in the root and equally in the generator + sink sharing the 2 cores',
+      `(${((100 * e2e) / step.opsPerSec).toFixed(1)} %). Limit in this closed loop: the node:dgram generator and sink (one ` +
+      'sendmsg / recvmsg and one callback per datagram) sharing the 2 cores with the root; the CPU part above measures the root alone',
   );
 
   const alloc = await oneShot<AllocResult[]>(['alloc'], ['--expose-gc', '--min-semi-space-size=256', '--max-semi-space-size=256']);
