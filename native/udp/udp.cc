@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -177,7 +178,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
       rxIov_[i].iov_len = slot_;
     }
     // Send: an arena of batch slots, one msghdr per queued datagram.
-    txArena_.resize(static_cast<size_t>(batch_) * slot_);
+    // Not zeroed: a page of it becomes resident only once a datagram is copied there (small datagrams touch one per slot).
+    txArena_.reset(new uint8_t[static_cast<size_t>(batch_) * slot_]);
     txNames_.resize(batch_);
     txIov_.resize(batch_);
     txMsgs_.resize(batch_);
@@ -265,7 +267,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
     // A string longer than any address is cut to one that does not parse.
     napi_get_value_string_utf8(env, info[1], ip, sizeof ip, &iplen);
     double port = info[2].As<Napi::Number>().DoubleValue();
-    if (type != napi_uint8_array || length > slot_ || !(port >= 1 && port <= 65535)) {
+    if (type != napi_uint8_array || length > slot_ || !(port >= 1 && port <= 65535 && port == static_cast<int>(port))) {
       stats_[STAT_TX_REJECTED]++;
       return Napi::Boolean::New(env, false);
     }
@@ -276,7 +278,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
       stats_[STAT_TX_REJECTED]++;
       return Napi::Boolean::New(env, false);
     }
-    uint8_t* slot = txArena_.data() + static_cast<size_t>(i) * slot_;
+    uint8_t* slot = txArena_.get() + static_cast<size_t>(i) * slot_;
     memcpy(slot, data, length);
     txIov_[i].iov_base = slot;
     txIov_[i].iov_len = length;
@@ -457,7 +459,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   std::vector<sockaddr_storage> rxNames_;
   std::vector<iovec> rxIov_;
   std::vector<mmsghdr> rxMsgs_;
-  std::vector<uint8_t> txArena_;
+  std::unique_ptr<uint8_t[]> txArena_;
   std::vector<sockaddr_storage> txNames_;
   std::vector<iovec> txIov_;
   std::vector<mmsghdr> txMsgs_;
