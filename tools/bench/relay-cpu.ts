@@ -304,15 +304,16 @@ async function window(load: Load, f: Forwarder, run: () => Promise<void>): Promi
 
 export function printCpuRows(rows: CpuRow[], skipped: string[], loadKind: string): void {
   console.log(`\n## relay: CPU per relayed packet at ${FIXED_PPS / 1000} k pps offered, and the maximum rate (${FRAME} B datagrams, 1,000 peer pairs, loopback; generator + sink: ${loadKind})`);
-  console.log(`  ${'forwarder'.padEnd(34)} ${'cores'.padEnd(32)} ${'CPU/packet'.padStart(10)} ${'relayed @50k'.padStart(12)} ${'max relayed/s'.padStart(14)} ${'(offered)'.padStart(10)} ${'CPU at max'.padStart(10)} ${'drops in/sink at max'.padStart(21)}`);
+  console.log(`  ${'forwarder'.padEnd(34)} ${'cores'.padEnd(32)} ${'CPU/packet'.padStart(10)} ${'relayed @50k'.padStart(12)} ${'max relayed/s'.padStart(14)} ${'(offered)'.padStart(10)} ${'CPU at max'.padStart(10)} ${'max per core'.padStart(12)} ${'drops in/sink at max'.padStart(21)}`);
   for (const r of rows) {
     const limited = r.maxRate > 0.9 * r.offered ? '≥' : ' ';
     console.log(
-      `  ${r.name.padEnd(34)} ${r.cores.padEnd(32)} ${`${r.usPerPacket.toFixed(2)} µs`.padStart(10)} ${`${(r.fixedRate / 1000).toFixed(1)} k`.padStart(12)} ${`${limited}${(r.maxRate / 1000).toFixed(0)} k`.padStart(14)} ${`${(r.offered / 1000).toFixed(0)} k`.padStart(10)} ${`${(100 * r.maxCpu).toFixed(0)} %`.padStart(10)} ${`${r.maxDropsIn}/${r.maxDropsSink}`.padStart(21)}`,
+      `  ${r.name.padEnd(34)} ${r.cores.padEnd(32)} ${`${r.usPerPacket.toFixed(2)} µs`.padStart(10)} ${`${(r.fixedRate / 1000).toFixed(1)} k`.padStart(12)} ${`${limited}${(r.maxRate / 1000).toFixed(0)} k`.padStart(14)} ${`${(r.offered / 1000).toFixed(0)} k`.padStart(10)} ${`${(100 * r.maxCpu).toFixed(0)} %`.padStart(10)} ${`${(r.maxRate / Math.max(r.maxCpu, 1e-9) / 1000).toFixed(0)} k`.padStart(12)} ${`${r.maxDropsIn}/${r.maxDropsSink}`.padStart(21)}`,
     );
   }
   for (const s of skipped) console.log(`  ${s}`);
   console.log("  CPU/packet: the forwarder process's CPU time (all threads, /proc/<pid>/stat, 10 ms ticks) over the datagrams relayed; '≥': the generator, not the forwarder, was the limit");
+  console.log('  max per core: the maximum rate over the share of a core the forwarder got meanwhile (on a shared machine a pinned forwarder does not get its whole core)');
 }
 
 /** A temp dir for the compiled forwarder, removed by the returned function. */
