@@ -16,6 +16,7 @@
 import dgram from 'node:dgram';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { formatIpv6 } from '../vl1/inet-address.js';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
@@ -148,7 +149,7 @@ export function openUdpSocket(path: UdpPath, opts: UdpSocketOptions, onMessage: 
     try {
       return Promise.resolve(new BatchedUdpSocket(l.addon, opts, onMessage));
     } catch (e) {
-      return Promise.reject(e as Error);
+      return Promise.reject(asNodeSystemError(e, opts));
     }
   }
   return openDgramSocket(opts, onMessage);
@@ -171,6 +172,22 @@ function openDgramSocket(opts: UdpSocketOptions, onMessage: UdpHandler): Promise
       });
     });
   });
+}
+
+/**
+ * A failed system call of the addon (it sets `errno` as a positive number and `syscall`) as Node's own socket errors
+ * look — `code` ('EADDRINUSE'…), negative `errno`, `address`, `port` — so that callers that explain bind failures
+ * (tools/listen-errors.ts) read both paths alike.
+ */
+function asNodeSystemError(e: unknown, opts: UdpSocketOptions): unknown {
+  const err = e as (Error & { errno?: number; syscall?: string; code?: string; address?: string; port?: number }) | null;
+  if (err === null || typeof err !== 'object' || typeof err.errno !== 'number' || err.errno <= 0) return e;
+  const code = Object.entries(osConstants.errno).find(([, n]) => n === err.errno)?.[0];
+  if (code !== undefined) err.code = code;
+  err.errno = -err.errno;
+  err.address = opts.address;
+  err.port = opts.port;
+  return err;
 }
 
 /** The size of the direct-mapped cache of source IP strings (per socket). */

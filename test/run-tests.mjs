@@ -30,7 +30,7 @@ let status = run(files);
 // built, and the node:dgram fallback. A full run (no filter) runs the files that drive the root's UDP sockets a
 // second time on the fallback (~3 min); `ZTROOT_UDP=dgram npm test` puts the whole suite on it, and
 // `node test/run-tests.mjs --dgram <substring>` a chosen part.
-const UDP_FILES = ['dist/root/', 'dist/relay/', 'dist/test/nat.test', 'dist/test/path-hijack.test', 'dist/leaf/vl1-node.test'];
+const UDP_FILES = ['dist/root/', 'dist/relay/', 'dist/test/nat.test', 'dist/test/path-hijack.test', 'dist/test/startup-failures.test', 'dist/leaf/vl1-node.test'];
 const addonBuilt = existsSync(new URL('../native/udp/build/Release/udp.node', import.meta.url));
 const second = process.argv.includes('--dgram') ? files : filter.length === 0 ? files.filter((f) => UDP_FILES.some((u) => f.startsWith(u))) : [];
 if (second.length > 0 && process.env.ZTROOT_UDP !== 'dgram') {
