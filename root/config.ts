@@ -57,6 +57,8 @@ export interface RootConfig {
   tcpRelayQueueBytes: number;
   /** Where tunnel clients may send (see RootServerOptions.tunnelDestinations): peers | any. */
   tcpRelayDestinations: 'peers' | 'any';
+  /** UDP sockets: 'auto' (the batched addon when it loads), 'batched' (refuse to start without it), 'dgram' (relay/udp-socket.ts). */
+  udp: 'auto' | 'batched' | 'dgram';
   /** Lowest UDP port tunnel clients may send to. */
   tcpRelayMinPort: number;
   /** File of ZeroTier addresses allowed to use the TCP relay (one per line); empty: everyone. */
@@ -79,7 +81,7 @@ export interface RootConfig {
 /** The shortest probe interval: a probe stays a trickle beside client traffic. */
 export const MIN_PROBE_INTERVAL_MS = 200;
 
-type Kind = 'string' | 'path' | 'port' | 'bind' | 'list' | 'hosts' | 'int' | 'level' | 'listen' | 'secret' | 'bool' | 'destinations' | 'auto-bool';
+type Kind = 'string' | 'path' | 'port' | 'bind' | 'list' | 'hosts' | 'int' | 'level' | 'listen' | 'secret' | 'bool' | 'destinations' | 'auto-bool' | 'udp';
 
 /** key → [kind, env var, flag, help]. */
 export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string]> = {
@@ -105,6 +107,7 @@ export const CONFIG_KEYS: Record<keyof RootConfig, [Kind, string, string, string
   tcpRelayMaxPerPrefix: ['int', 'ZTROOT_TCP_RELAY_MAX_PER_PREFIX', '--tcp-relay-max-per-prefix', 'open TCP connections per source IPv4 /24 or IPv6 /48 (default 1024)'],
   tcpRelayIdleSec: ['int', 'ZTROOT_TCP_RELAY_IDLE', '--tcp-relay-idle', 'seconds without traffic before a tunnel is closed (default 300)'],
   tcpRelayQueueBytes: ['int', 'ZTROOT_TCP_RELAY_QUEUE_BYTES', '--tcp-relay-queue-bytes', 'bytes queued per connection before datagrams are dropped (default 131072)'],
+  udp: ['udp', 'ZTROOT_UDP', '--udp', "UDP sockets: auto (batched recvmmsg/sendmmsg when the native addon is built, else node:dgram), batched (fail without the addon) or dgram (default auto)"],
   tcpRelayDestinations: ['destinations', 'ZTROOT_TCP_RELAY_DESTINATIONS', '--tcp-relay-destinations', "where tunnel clients may send: 'peers' (known peers and roots) or 'any' (default peers)"],
   tcpRelayMinPort: ['port', 'ZTROOT_TCP_RELAY_MIN_PORT', '--tcp-relay-min-port', 'lowest UDP port tunnel clients may send to (default 1025)'],
   tcpRelayAllowFile: ['path', 'ZTROOT_TCP_RELAY_ALLOW_FILE', '--tcp-relay-allow-file', 'file of ZeroTier addresses allowed to use the TCP relay (default: everyone)'],
@@ -143,6 +146,7 @@ export function defaultConfig(): RootConfig {
     tcpRelayIdleSec: 300,
     tcpRelayQueueBytes: 131_072,
     tcpRelayDestinations: 'peers',
+    udp: 'auto',
     tcpRelayMinPort: 1025,
     tcpRelayAllowFile: '',
     tcpRelayAllowFailOpen: false,
@@ -176,6 +180,9 @@ function convert(key: keyof RootConfig, raw: unknown, source: string): RootConfi
     case 'path':
       if (typeof raw !== 'string') throw bad(source, key, raw, 'expected a file path');
       return raw === '' ? '' : resolve(raw);
+    case 'udp':
+      if (raw !== 'auto' && raw !== 'batched' && raw !== 'dgram') throw bad(source, key, raw, "must be 'auto', 'batched' or 'dgram'");
+      return raw;
     case 'destinations':
       if (raw !== 'peers' && raw !== 'any') throw bad(source, key, raw, "must be 'peers' or 'any'");
       return raw;

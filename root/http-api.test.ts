@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type http from 'node:http';
+import { existsSync } from 'node:fs';
 import { Identity } from '../vl1/identity.js';
 import { c25519Generate } from '../vl1/c25519.js';
 import { Verb } from '../vl1/constants.js';
@@ -13,6 +14,7 @@ import { encodeWhois } from '../vl1/verbs/whois.js';
 import { toHex } from '../vl1/bytes.js';
 import { signWorld, serializeWorld } from '../planet/world.js';
 import { RootServer } from './root-server.js';
+import { UDP_ADDON_PATH } from '../relay/udp-socket.js';
 import { IdentityValidator } from './identity-validator.js';
 import { createRootMetrics, classifyCounter } from './metrics.js';
 import { createHttpApiHandler, listenHttpApi } from './http-api.js';
@@ -134,6 +136,11 @@ test('JSON API: status, paginated peers, planet (summary and file), health and r
   assert.equal(status.identity, rootId.toString(false), 'public identity only');
   assert.equal(status.version, '0.1.0-test');
   assert.deepEqual(status.ports, [root.port]);
+  // The UDP path in use: the batched addon, or the node:dgram fallback and why (the test run may force it).
+  const forced = process.env.ZTROOT_UDP === 'dgram';
+  const built = existsSync(UDP_ADDON_PATH);
+  assert.deepEqual(status.udp, forced ? { path: 'dgram', why: 'ZTROOT_UDP=dgram' } : built ? { path: 'batched', why: null } : status.udp);
+  if (!forced && !built) assert.match((status.udp as { why: string }).why, /is not built .* npm run build:native/);
   assert.equal((status.planet as { id: string }).id, '000000005eed0777');
 
   const p1 = (await (await fetch(`${base}/api/peers?limit=1`, { headers: auth })).json()) as { total: number; peers: Array<{ address: string; paths: Array<{ address: string; live: boolean }> }> };

@@ -34,6 +34,8 @@ export interface HttpApiSource {
   readonly planet: World;
   readonly planetBytes: Uint8Array;
   readonly ports: number[];
+  /** Which UDP path the sockets take, and why when it is the node:dgram fallback (relay/udp-socket.ts). */
+  readonly udpPath?: { path: 'batched' | 'dgram'; why: string | null };
   /** The TCP fallback listener, when the root runs one. */
   readonly tunnel?: { readonly port: number; readonly connections: number; readonly tunnels: number } | null;
 }
@@ -147,6 +149,7 @@ export function createHttpApiHandler(
             identityHash: opts.identityHash ?? null,
             uptimeSec: Math.floor((now() - started) / 1000),
             ports: root.ports,
+            udp: root.udpPath ?? null,
             peers: root.peers.size,
             probePeers: root.probePeerCount ?? 0,
             tcpRelay: root.tunnel === null || root.tunnel === undefined ? null : { port: root.tunnel.port, connections: root.tunnel.connections, tunnels: root.tunnel.tunnels },

@@ -382,6 +382,8 @@ test('the root serves every extra port too, and answers from the port it was rea
     for (const port of extra.ports) {
       got.length = 0;
       c.send(helper.hello(), port, '127.0.0.1');
+      // The first HELLO waits for a fresh validator worker (start-up + hash): seconds on a loaded machine, not 300 ms.
+      for (let i = 0; i < 100 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
       await new Promise((r) => setTimeout(r, 300));
       // The OK(HELLO), and the probe of this new path (an ECHO), both from the port the HELLO went to.
       const verbs = got.map((g) => openPacket(g.m.slice(), helper.keyWith(rootId)).verb);

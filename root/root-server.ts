@@ -12,7 +12,6 @@
  * each other, instead of the Salsa20/12 they would use with root.cpp's version 11; suites 0, 1 and 3
  * are all accepted on receive (§4.4).
  */
-import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type tls from 'node:tls';
 import { Identity } from '../vl1/identity.js';
@@ -46,6 +45,7 @@ import { formatAddress } from '../vl1/address.js';
 import { parseWorld, type World } from '../planet/world.js';
 import { Relay, type RelayOptions } from '../relay/relay.js';
 import { TcpTunnelServer, type TunnelServerOptions } from '../relay/tcp-tunnel-server.js';
+import { openUdpSocket, resolveUdpPath, type UdpPath, type UdpPathMode, type UdpSocket } from '../relay/udp-socket.js';
 import { coarseSeconds, PeerTable, RootPeer } from './peer-table.js';
 import { MulticastSubscriptions } from './multicast-subscriptions.js';
 import { RateGate, sourcePrefixKey } from './rate-gate.js';
@@ -118,6 +118,8 @@ export interface RootServerOptions {
   /** Versions we advertise in OK(HELLO): ztroot's own release, not ZeroTier's. */
   version: { major: number; minor: number; revision: number };
   relay: Partial<RelayOptions>;
+  /** UDP sockets: 'auto' (the batched addon when it loads, unless ZTROOT_UDP says otherwise), 'batched', 'dgram' (relay/udp-socket.ts). */
+  udp: UdpPathMode;
 }
 
 export const DEFAULT_ROOT_OPTIONS: Readonly<RootServerOptions> = Object.freeze({
@@ -137,6 +139,7 @@ export const DEFAULT_ROOT_OPTIONS: Readonly<RootServerOptions> = Object.freeze({
   sourceBudget: {},
   version: { major: 0, minor: 1, revision: 0 },
   relay: {},
+  udp: 'auto',
 });
 
 export interface RootServerDeps {
@@ -217,7 +220,9 @@ export class RootServer extends EventEmitter {
   /** Moons served, by id: the parsed world and its bytes. */
   private moons = new Map<bigint, { world: World; bytes: Uint8Array }>();
   /** Bound sockets; a peer's path remembers the index of the one it was heard on. */
-  private sockets: Array<{ family: 4 | 6; sock: dgram.Socket }> = [];
+  private sockets: Array<{ family: 4 | 6; sock: UdpSocket }> = [];
+  /** Which UDP path the sockets take (relay/udp-socket.ts), and why when it is the fallback: /api/status shows it. */
+  readonly udpPath: UdpPath;
   private housekeeping: NodeJS.Timeout | null = null;
   /**
    * The clock as the relay path reads it, in coarse seconds (a small integer): refreshed every
@@ -251,6 +256,7 @@ export class RootServer extends EventEmitter {
   constructor(opts: Partial<RootServerOptions>, deps: RootServerDeps) {
     super();
     this.opts = { ...DEFAULT_ROOT_OPTIONS, ...opts };
+    this.udpPath = resolveUdpPath(this.opts.udp);
     if (!deps.identity.hasPrivate()) throw new ZtError(ZtErrorCode.NO_PRIVATE_KEY, 'the root identity needs its private key (identity.secret)');
     this.identity = deps.identity;
     this.hi10 = Math.floor(deps.identity.address / 0x40000000);
@@ -396,7 +402,7 @@ export class RootServer extends EventEmitter {
     this.clockS = coarseSeconds(this.now());
     this.clockTimer = setInterval(() => (this.clockS = coarseSeconds(this.now())), CLOCK_REFRESH_MS);
     this.clockTimer.unref();
-    this.log.info({ address: formatAddress(this.identity.address), ports: this.ports }, 'root listening');
+    this.log.info({ address: formatAddress(this.identity.address), ports: this.ports, udp: this.udpPath.path, ...(this.udpPath.why !== null ? { udpWhy: this.udpPath.why } : {}) }, 'root listening');
   }
 
   /** The first bound port (the main one). */
@@ -408,20 +414,13 @@ export class RootServer extends EventEmitter {
     return [...new Set(this.sockets.map((s) => s.sock.address().port))];
   }
 
-  private bind(type: 'udp4' | 'udp6', address: string, port: number): Promise<dgram.Socket> {
-    return new Promise((resolve, reject) => {
-      const s = dgram.createSocket({ type, ipv6Only: type === 'udp6', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
-      const family = type === 'udp4' ? 4 : 6;
-      const index = this.sockets.length;
-      s.once('error', reject);
-      s.on('message', (msg, rinfo) => this.onDatagram(msg, index, rinfo.address, rinfo.port));
-      s.bind({ address, port, exclusive: true }, () => {
-        s.off('error', reject);
-        s.on('error', (e) => this.log.error({ err: e.message, family }, 'socket error'));
-        resolve(s);
-      });
-      this.sockets.push({ family, sock: s });
-    });
+  private async bind(type: 'udp4' | 'udp6', address: string, port: number): Promise<UdpSocket> {
+    const family = type === 'udp4' ? 4 : 6;
+    const index = this.sockets.length;
+    const onError = (e: Error): void => this.log.error({ err: e.message, family }, 'socket error');
+    const s = await openUdpSocket(this.udpPath, { family, address, port, onError }, (buf, ip, p) => this.onDatagram(buf, index, ip, p));
+    this.sockets.push({ family, sock: s });
+    return s;
   }
 
   /**
@@ -469,7 +468,7 @@ export class RootServer extends EventEmitter {
     this.housekeeping = this.clockTimer = null;
     const socks = this.sockets;
     this.sockets = [];
-    await Promise.all(socks.map(({ sock }) => new Promise<void>((r) => sock.close(() => r())).catch(() => undefined)));
+    await Promise.all(socks.map(({ sock }) => sock.close()));
   }
 
   /** Whether the destination (bytes 8..12) is this root, compared as two small integers: no boxing per packet. */

@@ -285,6 +285,7 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
       peerTimeoutMs: config.peerTimeoutSec * 1000,
       relay: { maxHops: config.maxHops },
       tunnelDestinations: config.tcpRelayDestinations,
+      udp: config.udp,
       tunnelMinPort: config.tcpRelayMinPort,
       version: versionTriple(VERSION),
     },

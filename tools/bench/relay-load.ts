@@ -4,6 +4,8 @@
  *   relay-load.js server     — a RootServer and a plain `node:dgram` forwarder on 127.0.0.1, driven over IPC
  *   relay-load.js memory <v> — memory per known peer at 100 k peers (run with --expose-gc), one variant per process
  *   relay-load.js alloc      — heap growth and GC count over N in-process relay steps (run with --expose-gc)
+ *   relay-load.js sink       — counts relayed datagrams for the CPU-per-packet part (relay-cpu.ts)
+ *   relay-load.js identities <n> — generates n real identities (for root.cpp, which forgets invalid ones)
  *
  * Each role answers over the IPC channel and exits when its parent goes away, so a crashed or
  * interrupted benchmark leaves no process behind.
@@ -23,6 +25,8 @@ import { RootServer } from '../../root/root-server.js';
 import { coarseSeconds, RootPeer, PeerTable } from '../../root/peer-table.js';
 import { IdentityValidator } from '../../root/identity-validator.js';
 import { fakeIdentity, randomAddress } from './relay.js';
+import { sinkRole } from './relay-cpu.js';
+import { BATCH, BatchedUdpSocket, loadUdpAddon, SLOT_BYTES } from '../../relay/udp-socket.js';
 
 /** Messages parent → server child. */
 export type ServerRequest =
@@ -33,7 +37,7 @@ export type ServerRequest =
 
 /** Messages server child → parent. */
 export type ServerReply =
-  | { type: 'ready'; rootPort: number; plainPort: number; validatorWorkers: number }
+  | { type: 'ready'; rootPort: number; plainPort: number; validatorWorkers: number; udp: string }
   | { type: 'forgot' }
   | { type: 'counters'; counters: Record<string, number> }
   | { type: 'cpu'; user: number; system: number };
@@ -128,7 +132,7 @@ async function server(): Promise<void> {
           else sock.send(msg, rinfo.port, rinfo.address);
         });
         await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
-        send({ type: 'ready', rootPort: root.port, plainPort: sock.address().port, validatorWorkers: validator.stats.workers } satisfies ServerReply);
+        send({ type: 'ready', rootPort: root.port, plainPort: sock.address().port, validatorWorkers: validator.stats.workers, udp: root.udpPath.path } satisfies ServerReply);
       } else if (m.type === 'forget') {
         for (const a of m.addresses) root?.peers.delete(a);
         send({ type: 'forgot' } satisfies ServerReply);
@@ -228,6 +232,9 @@ async function memory(variant: string): Promise<void> {
  */
 const ALLOC_FORWARDS = 500_000;
 
+/** Closes the batched socket of batchedSteps (declared here: the role runs before the end of this module). */
+let closeBatched = (): void => undefined;
+
 async function alloc(): Promise<void> {
   const peers = new PeerTable();
   const routes = new Map<number, { ip: string; port: number }>();
@@ -303,6 +310,7 @@ async function alloc(): Promise<void> {
         if (r !== undefined) sent++;
       },
     },
+    ...batchedSteps(server, hop1),
     {
       // Control: proves the measure sees per-packet allocation (one 5-byte view per packet).
       name: 'control: subarray() per packet',
@@ -330,6 +338,7 @@ async function alloc(): Promise<void> {
   }
   obs.disconnect();
   await server.stop();
+  closeBatched();
   if (sent < 0) console.log(sent);
   send(results, () => process.exit(0));
 }
@@ -342,7 +351,50 @@ if (process.send === undefined) {
 if (role === 'server') await server();
 else if (role === 'memory') await memory(process.argv[3] ?? 'peers');
 else if (role === 'alloc') await alloc();
+else if (role === 'sink') await sinkRole();
+else if (role === 'identities') {
+  // Real identities for root.cpp (relay.ts realIdentityPool): the memory-hard hash, one process per core.
+  const out: string[] = [];
+  for (let i = 0; i < Number(process.argv[3] ?? 0); i++) out.push(Identity.generate().toString(true));
+  send(out, () => process.exit(0));
+}
 else {
   console.error(`relay-load.js: unknown role ${String(role)}`);
   process.exit(2);
+}
+
+/**
+ * The batched socket's receive step (relay/udp-socket.ts onBatch: a view per datagram unless its slot's last one had
+ * the same length, the source IP from the cache) feeding the root's onDatagram, without the system calls: the receive
+ * buffer is filled here, 64 datagrams at a time, as recvmmsg would. One variant with every datagram the same length,
+ * one with lengths that change from slot to slot. Empty when the addon is not built.
+ */
+function batchedSteps(server: RootServer, hop1: Uint8Array[]): Array<{ name: string; step: (buf: Uint8Array, i: number) => void }> {
+  const l = loadUdpAddon();
+  if ('why' in l) return [];
+  const sock = new BatchedUdpSocket(l.addon, { family: 4, address: '127.0.0.1', port: 0 }, (buf, ip, port) => server.onDatagram(buf, 0, ip, port));
+  closeBatched = () => void sock.close();
+  const inner = sock as unknown as { data: Uint8Array; meta: Uint32Array; onBatch(n: number): void };
+  const fill = (i: number, varied: boolean): void => {
+    for (let k = 0; k < BATCH; k++) {
+      const p = hop1[(i + k) & 1023]!;
+      const len = varied ? p.length - ((k + (i >> 6)) & 7) : p.length; // a few bytes short, changing every batch: still relayed
+      for (let b = 0, o = k * SLOT_BYTES; b < len; b++) inner.data[o + b] = p[b]!; // no subarray: that would allocate
+      inner.data[k * SLOT_BYTES + IDX_FLAGS] = (p[IDX_FLAGS]! & 0xf8) | 1;
+      const m = k * 8;
+      inner.meta[m] = len;
+      inner.meta[m + 1] = 4;
+      inner.meta[m + 2] = 9;
+      inner.meta[m + 4] = 0x0100007f; // 127.0.0.1 as the bytes lie in memory (little-endian word)
+    }
+  };
+  const step = (varied: boolean) => (_buf: Uint8Array, i: number): void => {
+    if ((i & (BATCH - 1)) !== BATCH - 1) return;
+    fill(i, varied);
+    inner.onBatch(BATCH);
+  };
+  return [
+    { name: 'batched socket → onDatagram, same length', step: step(false) },
+    { name: 'batched socket → onDatagram, mixed lengths', step: step(true) },
+  ];
 }

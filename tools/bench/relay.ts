@@ -3,6 +3,9 @@
  * `node:dgram` forwarder (Map lookup on the 5-byte destination, one send; anything not routed is echoed
  * back) measured in the same run, in the same child process as the root:
  *
+ *   0. CPU µs per relayed packet at 50 k pps and the maximum rate, for ours on both UDP paths, a plain dgram
+ *      forwarder, a C recvmmsg/sendmmsg forwarder (and root.cpp when ZT_ROOT_BIN is set), on one pinned core and
+ *      on two (tools/bench/relay-cpu.ts); `ZTROOT_BENCH_RELAY=cpu` runs only this part;
  *   1. relayed packets/s at 100 B and 1400 B between 1,000 peers: a load generator + sink (this process)
  *      keeps a window of datagrams in flight through the root (or the plain forwarder) and counts what
  *      reaches the sink; the relay step alone in-process (`Relay.forward`, no-op send); heap growth and
@@ -20,7 +23,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -33,6 +36,8 @@ import { encodeWhois } from '../../vl1/verbs/whois.js';
 import { Relay } from '../../relay/relay.js';
 import { coarseSeconds, PeerTable, RootPeer } from '../../root/peer-table.js';
 import { measure, report, type Measurement } from './harness.js';
+import { compileForwarder, Load, measureForwarder, pin, printCpuRows, startCForwarder, startRootCpp, tempDir, type CpuRow, type Forwarder } from './relay-cpu.js';
+import { loadUdpAddon } from '../../relay/udp-socket.js';
 import type { AllocResult, MemoryResult, ServerReply, ServerRequest } from './relay-load.js';
 
 const LOAD_SCRIPT = fileURLToPath(new URL('./relay-load.js', import.meta.url));
@@ -59,8 +64,8 @@ function onSignal(sig: NodeJS.Signals): void {
   process.exit(sig === 'SIGINT' ? 130 : 143);
 }
 
-function spawnChild(args: string[], execArgv: string[] = []): ChildProcess {
-  const c = fork(LOAD_SCRIPT, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+function spawnChild(args: string[], execArgv: string[] = [], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const c = fork(LOAD_SCRIPT, args, { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
   children.add(c);
   c.on('exit', () => children.delete(c));
   return c;
@@ -100,10 +105,10 @@ function ask<K extends ServerReply['type']>(child: ChildProcess, req: ServerRequ
 }
 
 /** Runs a one-shot child role and returns its single answer. */
-async function oneShot<T>(args: string[], execArgv: string[]): Promise<T> {
+async function oneShot<T>(args: string[], execArgv: string[], ms = 120_000): Promise<T> {
   const c = spawnChild(args, execArgv);
   try {
-    return await nextMessage(c, (m) => m as T);
+    return await nextMessage(c, (m) => m as T, ms);
   } finally {
     c.kill('SIGKILL');
   }
@@ -328,6 +333,9 @@ async function runSuite(ms: number, sockets: dgram.Socket[]): Promise<void> {
     pairs.push([s, d]);
   }
 
+  await cpuPerPacket(addrs, ms);
+  if (process.env.ZTROOT_BENCH_RELAY === 'cpu') return;
+
   const gen = await openSocket();
   const sink = await openSocket();
   const client = await openSocket();
@@ -345,7 +353,7 @@ async function runSuite(ms: number, sockets: dgram.Socket[]): Promise<void> {
     const pkts = relayPackets(size, addrs, pairs);
     const isRelayed = (m: Buffer): boolean => m.length === size; // RENDEZVOUS to the sink are ~41 B
     const [ours, ref] = await interleavedLoops([
-      (t) => closedLoop(`root relay, ${size} B`, gen, sink, rootPort, pkts, isRelayed, t, 100, size),
+      (t) => closedLoop(`root relay (${ready.udp}), ${size} B`, gen, sink, rootPort, pkts, isRelayed, t, 100, size),
       (t) => closedLoop(`plain dgram forwarder, ${size} B`, gen, sink, plainPort, pkts, isRelayed, t, 100, size),
     ], ms);
     relayRows.push({ ours: ours!.m, reference: ref!.m });
@@ -394,8 +402,8 @@ async function runSuite(ms: number, sockets: dgram.Socket[]): Promise<void> {
   const e2e = relayRows[0]!.ours.opsPerSec;
   console.log(
     `  per relayed 100 B datagram: ${us(step.opsPerSec)} in Relay.forward of ${us(e2e)} end to end ` +
-      `(${((100 * e2e) / step.opsPerSec).toFixed(1)} %). Limit: per-datagram cost, not bytes — one recvmsg + one sendmsg ` +
-      'per packet (Node dgram has no recvmmsg/sendmmsg), the libuv callback and the send path, in the root and equally in the generator + sink sharing the 2 cores',
+      `(${((100 * e2e) / step.opsPerSec).toFixed(1)} %). Limit in this closed loop: the node:dgram generator and sink (one ` +
+      'sendmsg / recvmsg and one callback per datagram) sharing the 2 cores with the root; the CPU part above measures the root alone',
   );
 
   const alloc = await oneShot<AllocResult[]>(['alloc'], ['--expose-gc', '--min-semi-space-size=256', '--max-semi-space-size=256']);
@@ -478,4 +486,101 @@ async function runSuite(ms: number, sockets: dgram.Socket[]): Promise<void> {
       'Heap: Identity with its 64-byte key (~340 B), PeerKey and its four typed-array views (~550 B), the record, its IP string; ' +
       "suite 3 adds two OpenSSL cipher contexts (~2 KB of RSS). Not included: the validator's result cache (~126 B an entry, root/identity-validator.ts)",
   );
+}
+
+// ---- 0. CPU per relayed packet ------------------------------------------------------------------
+
+/** Real identities (root.cpp forgets peers whose identity does not validate), cached in the temp dir. */
+const REAL_ID_CACHE = join(tmpdir(), 'ztroot-bench-relay-real-identities.txt');
+
+/** `n` real identities with private keys: from the cache, the rest generated by forked children (one per core). */
+async function realIdentityPool(n: number): Promise<Identity[]> {
+  const ids: Identity[] = [];
+  if (existsSync(REAL_ID_CACHE)) {
+    for (const line of readFileSync(REAL_ID_CACHE, 'utf8').split('\n')) {
+      if (ids.length >= n || line.trim() === '') continue;
+      try {
+        const id = Identity.fromString(line.trim());
+        if (id.hasPrivate()) ids.push(id);
+      } catch {
+        // a damaged line: generated again below
+      }
+    }
+  }
+  const missing = n - ids.length;
+  if (missing > 0) {
+    const workers = Math.max(1, cpus().length);
+    console.log(`  (generating ${missing} real identities for root.cpp in ${workers} processes — ~0.5 s each per core; cached in ${REAL_ID_CACHE})`);
+    const parts = await Promise.all(
+      Array.from({ length: workers }, () => oneShot<string[]>(['identities', String(Math.ceil(missing / workers))], [], 4 * 3_600_000)),
+    );
+    for (const line of parts.flat()) if (ids.length < n) ids.push(Identity.fromString(line));
+    writeFileSync(REAL_ID_CACHE, ids.map((i) => i.toString(true)).join('\n') + '\n', { mode: 0o600 });
+  }
+  return ids;
+}
+
+async function startRootCppOrSkip(load: Load, dir: string, ms: number, forwarders: Forwarder[], skipped: string[]): Promise<Uint8Array[] | null> {
+  const bin = process.env.ZT_ROOT_BIN;
+  if (bin === undefined || bin === '') {
+    skipped.push("ZeroTier's root.cpp: skipped: ZT_ROOT_BIN is not set (a zerotier-root binary built from the root branch)");
+    return null;
+  }
+  if (!existsSync(bin)) {
+    skipped.push(`ZeroTier's root.cpp: skipped: ZT_ROOT_BIN=${bin} does not exist`);
+    return null;
+  }
+  try {
+    const real = await realIdentityPool(1000);
+    const rootId = Identity.generate();
+    const pairs: Array<[number, number]> = [];
+    for (let i = 0; i < real.length; i++) pairs.push([i, (i + 1 + Math.floor(Math.random() * (real.length - 1))) % real.length]);
+    const pkts = relayPackets(100, real.map((i) => i.address), pairs);
+    const f = await startRootCpp(bin, dir, rootId.toString(true), (port) => real.map((id) => helloPacket(id, rootId, port)), load, children);
+    forwarders.push(f);
+    void ms;
+    return pkts;
+  } catch (e) {
+    skipped.push(`ZeroTier's root.cpp: skipped: ${(e as Error).message}`);
+    return null;
+  }
+}
+
+async function cpuPerPacket(addrs: number[], ms: number): Promise<void> {
+  const windowMs = Math.max(1500, ms);
+  const pairs: Array<[number, number]> = [];
+  for (let i = 0; i < 1000; i++) pairs.push([i, (i + 1 + Math.floor(Math.random() * 999)) % 1000]); // 1,000 pairs, never to itself
+  const pkts = relayPackets(100, addrs, pairs);
+  const load = await Load.open(() => spawnChild(['sink']));
+  const tmp = tempDir();
+  const forwarders: Forwarder[] = [];
+  const skipped: string[] = [];
+  try {
+    const init = { type: 'init' as const, rootSecret: Identity.generate().toString(true), sinkPort: load.sinkPort, relayPeers: addrs };
+    if ('addon' in loadUdpAddon()) {
+      const batched = spawnChild(['server'], [], { ...process.env, ZTROOT_UDP: 'batched' });
+      const r = await ask(batched, init, 'ready');
+      forwarders.push({ name: 'ours, batched (native/udp)', pid: batched.pid!, port: r.rootPort });
+    } else skipped.push(`ours, batched: skipped: ${(loadUdpAddon() as { why: string }).why}`);
+    const fallback = spawnChild(['server'], [], { ...process.env, ZTROOT_UDP: 'dgram' });
+    const r = await ask(fallback, init, 'ready');
+    forwarders.push({ name: 'ours, node:dgram fallback', pid: fallback.pid!, port: r.rootPort });
+    forwarders.push({ name: 'plain node:dgram forwarder', pid: fallback.pid!, port: r.plainPort });
+    const c = compileForwarder(tmp.dir);
+    if ('bin' in c) forwarders.push(await startCForwarder(c.bin, tmp.dir, load.sinkPort, addrs, children));
+    else skipped.push(`C recvmmsg forwarder: skipped: ${c.why}`);
+    const rootCppPkts = await startRootCppOrSkip(load, tmp.dir, ms, forwarders, skipped);
+
+    const rows: CpuRow[] = [];
+    for (const [serverCpus, loadCpus, label] of [['0', '1', 'pinned: core 0 (load: core 1)'], ['0,1', '0,1', 'two cores (load shares them)']] as const) {
+      const pinned = forwarders.every((f) => pin(f.pid, serverCpus)) && pin(process.pid, loadCpus) && pin(load.sinkPid, loadCpus);
+      for (const f of forwarders) rows.push(await measureForwarder(load, f, f.name.includes('root.cpp') ? rootCppPkts! : pkts, pinned ? label : `${label}: taskset failed, unpinned`, windowMs));
+    }
+    pin(process.pid, `0-${cpus().length - 1}`);
+    printCpuRows(rows, skipped, load.kind);
+  } finally {
+    load.close();
+    killChildren();
+    tmp.remove();
+  }
 }
