@@ -147,8 +147,8 @@ export class FleetForwarding {
   private probes: ReadonlySet<number> = new Set<number>();
   private rootsReadAt = -Infinity;
   private rootsReading: Promise<void> | null = null;
-  /** A re-read of the heartbeats deferred to the end of ROOTS_REFRESH_MS (see newcomer). */
-  private newcomerRead: NodeJS.Timeout | null = null;
+  /** A re-read of the heartbeats is due for a newcomer (see newcomer). */
+  private newcomerRead = false;
   private readonly held = new Map<number, Held>();
   /** Set while a datagram forwarded by another root is delivered: it is never forwarded again (no loops). */
   private delivering = false;
@@ -213,16 +213,18 @@ export class FleetForwarding {
    * its first HELLO is counted apart.
    */
   newcomer(): void {
-    const now = this.host.now();
-    const wait = this.rootsReadAt + ROOTS_REFRESH_MS - now;
-    if (wait <= 0) return void this.refreshRoots(now);
-    // Read at the end of the rate limit rather than not at all (it was read just before the newcomer's root beat).
-    if (this.newcomerRead !== null) return;
-    this.newcomerRead = setTimeout(() => {
-      this.newcomerRead = null;
-      void this.refreshRoots(this.host.now());
-    }, wait);
-    this.newcomerRead.unref();
+    if (this.newcomerRead) return; // a read is already due
+    this.newcomerRead = true;
+    // A read in flight may have started before the newcomer's root beat: read again after it, at the end of the
+    // rate limit (reading at once when it has passed).
+    void (this.rootsReading ?? Promise.resolve()).then(() => {
+      const wait = Math.max(0, this.rootsReadAt + ROOTS_REFRESH_MS - this.host.now());
+      setTimeout(() => {
+        this.newcomerRead = false;
+        // Forced: the wait was the rate limit, and a timer may fire a millisecond before Date.now() says it is due.
+        void this.refreshRoots(this.host.now(), true);
+      }, wait).unref();
+    });
   }
 
   /** Whether `address` is one of the fleet's probe leaves. */

@@ -167,7 +167,15 @@ test('three roots with probes: all green, one root UDP-blocked shows within the 
       assert.deepEqual(v.matrix?.roots, [...selfIds].sort(), `root ${i}: the matrix spans the three roots`);
       assert.deepEqual(v.matrix?.rows[v.self.rootId], Object.fromEntries(selfIds.filter((_, j) => j !== i).map((id) => [id, 'direct'])), `root ${i}: its row is all direct`);
     }
-    const ms = await Promise.all(fh.roots.map((h) => scrapeMetrics(fh, h)));
+    // Every root knows the three probe leaves as such (from the heartbeats, read at least once per housekeeping
+    // period of 10 s; a new probe leaf counts as a client until then, README): from here on, their traffic must
+    // never show in the client counters.
+    const greenAt = Date.now();
+    const ms = await until('every root counts the three probe leaves as probe peers', 12_000, async () => {
+      const got = await Promise.all(fh.roots.map((h) => scrapeMetrics(fh, h)));
+      return got.every((m) => metricValue(m, 'ztroot_peers', { scope: 'probe' }) === 3 && metricValue(m, 'ztroot_peers', { scope: 'local' }) === 0) ? got : null;
+    });
+    t.diagnostic(`every root flagged the three probe leaves ${Date.now() - greenAt} ms after all green`);
     const m0 = ms[0]!;
     t.diagnostic(ms.map((m, i) => `root ${i}: ${m.split('\n').filter((l) => /^ztroot_probe_(sent|received|lost)_total/.test(l)).join(' ')}`).join('\n'));
     for (const [i, m] of ms.entries()) {
