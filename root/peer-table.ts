@@ -269,26 +269,39 @@ export class RootPeer {
     this.t.repliesInWindow[this.s] = v;
   }
 
-  /** Probes of addresses this peer spoke from that are not its current path (root/path-probes.ts); null: none. */
+  /**
+   * Probes of addresses this peer spoke from that are not its current path (root/path-probes.ts); null: none. Kept
+   * with their one-second budget beside the table, only while some are outstanding: a peer that is not being probed
+   * costs nothing for them (setting an empty list forgets the budget too, which matters only while probes are out).
+   */
   get probes(): PendingProbe[] | null {
-    return this.t.probes.get(this.s) ?? null;
+    const st = this.t.probes.get(this.s);
+    return st === undefined || st.list.length === 0 ? null : st.list;
   }
   set probes(v: PendingProbe[] | null) {
     if (this.s < 0) return;
     if (v === null || v.length === 0) this.t.probes.delete(this.s);
-    else this.t.probes.set(this.s, v);
+    else this.probeState().list = v;
   }
   get probeWindowStart(): number {
-    return this.t.probeWindowStart[this.s]!;
+    return this.t.probes.get(this.s)?.windowStart ?? 0;
   }
   set probeWindowStart(v: number) {
-    this.t.probeWindowStart[this.s] = v;
+    if (this.s >= 0) this.probeState().windowStart = v;
   }
   get probesInWindow(): number {
-    return this.t.probesInWindow[this.s]!;
+    return this.t.probes.get(this.s)?.inWindow ?? 0;
   }
   set probesInWindow(v: number) {
-    this.t.probesInWindow[this.s] = v;
+    if (this.s >= 0) this.probeState().inWindow = v;
+  }
+  private probeState(): ProbeState {
+    let st = this.t.probes.get(this.s);
+    if (st === undefined) {
+      st = { list: [], windowStart: 0, inWindow: 0 };
+      this.t.probes.set(this.s, st);
+    }
+    return st;
   }
 
   /**
@@ -357,6 +370,13 @@ export class RootPeer {
   }
 }
 
+/** A peer's outstanding path probes and their one-second budget. */
+interface ProbeState {
+  list: PendingProbe[];
+  windowStart: number;
+  inWindow: number;
+}
+
 /** Hit and miss counts of the key cache (for `ztroot bench memory` and the status API). */
 export interface KeyCacheStats {
   size: number;
@@ -411,13 +431,11 @@ export class PeerTable {
   publishedHash = new Int32Array(0);
   replyWindowStart = new Float64Array(0);
   repliesInWindow = new Int32Array(0);
-  probeWindowStart = new Float64Array(0);
-  probesInWindow = new Int32Array(0);
   /** Index into the key cache, −1 when the peer's PeerKey is not cached. */
   keyIdx = new Int32Array(0);
   handles: Array<RootPeer | undefined> = [];
   readonly tunnelFrom = new Map<number, string>();
-  readonly probes = new Map<number, PendingProbe[]>();
+  readonly probes = new Map<number, ProbeState>();
 
   // The key cache (CLOCK: a reference bit per entry, a hand that clears bits until it finds an unreferenced one).
   private readonly kcKeys: Array<PeerKey | undefined>;
@@ -698,7 +716,6 @@ export class PeerTable {
     this.protocolVersion[s] = this.versionMajor[s] = this.versionMinor[s] = this.versionRevision[s] = 0;
     this.publishedAt[s] = this.publishedHash[s] = 0;
     this.replyWindowStart[s] = this.repliesInWindow[s] = 0;
-    this.probeWindowStart[s] = this.probesInWindow[s] = 0;
     this.keyIdx[s] = -1;
   }
 
@@ -726,10 +743,8 @@ export class PeerTable {
     this.publishedHash[s] = src.publishedHash[f]!;
     this.replyWindowStart[s] = src.replyWindowStart[f]!;
     this.repliesInWindow[s] = src.repliesInWindow[f]!;
-    this.probeWindowStart[s] = src.probeWindowStart[f]!;
-    this.probesInWindow[s] = src.probesInWindow[f]!;
     const probes = src.probes.get(f);
-    if (probes !== undefined) this.probes.set(s, probes.slice());
+    if (probes !== undefined) this.probes.set(s, { ...probes, list: probes.list.slice() });
   }
 
   /** Re-allocates every column for `cap` slots (copying what is there) and rebuilds the index at 2 × cap. */
@@ -763,18 +778,20 @@ export class PeerTable {
     this.publishedHash = col(Int32Array, this.publishedHash);
     this.replyWindowStart = col(Float64Array, this.replyWindowStart);
     this.repliesInWindow = col(Int32Array, this.repliesInWindow);
-    this.probeWindowStart = col(Float64Array, this.probeWindowStart);
-    this.probesInWindow = col(Int32Array, this.probesInWindow);
     this.keyIdx = col(Int32Array, this.keyIdx);
     const free = new Int32Array(cap);
     free.set(this.freeSlots.subarray(0, this.freeTop));
     this.freeSlots = free;
-    // Strings and handles: plain arrays, pre-filled so they stay packed (no holes, no dictionary mode).
-    for (let s = this.cap; s < cap; s++) {
-      this.ip4.push('');
-      this.ip6.push('');
-      this.handles.push(undefined);
-    }
+    // Strings and handles: plain arrays of exactly `cap` elements (push would leave up to half again as spare),
+    // filled so that no element is a hole.
+    const grow = <T>(old: T[], fill: T): T[] => {
+      const a = new Array<T>(cap);
+      for (let s = 0; s < cap; s++) a[s] = s < old.length ? old[s]! : fill;
+      return a;
+    };
+    this.ip4 = grow(this.ip4, '');
+    this.ip6 = grow(this.ip6, '');
+    this.handles = grow<RootPeer | undefined>(this.handles, undefined);
     this.cap = cap;
     this.index = col(Int32Array, new Int32Array(0), 2);
     this.mask = cap * 2 - 1;
