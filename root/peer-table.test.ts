@@ -75,8 +75,8 @@ test('slots of removed peers are reused; a handle held across the removal is dea
   assert.equal(t.capacity, 4);
 });
 
-test('the table grows past its capacity and keeps every peer and handle', () => {
-  const t = new PeerTable({ initialCapacity: 1 });
+test('the table grows past its capacity and keeps every peer and handle (columns on SharedArrayBuffers when asked)', () => {
+  const t = new PeerTable({ initialCapacity: 1, shared: true });
   const held: RootPeer[] = [];
   for (let a = 1; a <= 1000; a++) {
     const p = t.insert(idOf(a * 7919), key);
@@ -85,6 +85,7 @@ test('the table grows past its capacity and keeps every peer and handle', () => 
   }
   assert.equal(t.size, 1000);
   assert.equal(t.capacity, 1024);
+  assert.ok(t.rx4.buffer instanceof SharedArrayBuffer && t.pub.buffer instanceof SharedArrayBuffer);
   for (const p of held) {
     assert.equal(t.get(p.address), p);
     assert.equal(p.port4, p.address / 7919);
