@@ -241,18 +241,20 @@ export class RootPeer {
 
   /** When this root last published the peer's location to the fleet (ms). */
   get publishedAt(): number {
-    return this.t.publishedAt[this.s]!;
+    return this.t.publishedAt[this.s] ?? 0;
   }
   set publishedAt(v: number) {
+    this.t.useFleetColumns();
     this.t.publishedAt[this.s] = v;
   }
   /** The paths last published, kept as a 32-bit hash (a string per peer would cost more than the rest of the record). */
   set publishedWhere(where: string) {
+    this.t.useFleetColumns();
     this.t.publishedHash[this.s] = fnv1a(where);
   }
   /** Whether `where` is what was last published (by hash: a collision delays one republish by at most its interval). */
   wasPublishedAs(where: string): boolean {
-    return this.t.publishedAt[this.s] !== 0 && this.t.publishedHash[this.s] === fnv1a(where);
+    return (this.t.publishedAt[this.s] ?? 0) !== 0 && this.t.publishedHash[this.s] === fnv1a(where);
   }
 
   /** Reply budget for HELLO/ECHO/WHOIS (a fixed window, see RootServer.replyAllowed). */
@@ -399,8 +401,8 @@ export class PeerTable {
   /** Slots handed out so far (the high-water mark); freed ones below it are on the free stack. */
   private used = 0;
   private count = 0;
-  private freeSlots = new Int32Array(0);
-  private freeTop = 0;
+  /** Freed slots, a stack threaded through their `lo30` (a free slot is in no index): −1 when empty. */
+  private freeHead = -1;
   /** Open-addressing index: slot + 1, 0 when empty; linear probing, backward-shift deletion (no tombstones). */
   private index = new Int32Array(0);
   private mask = 0;
@@ -427,8 +429,10 @@ export class PeerTable {
   versionMajor = new Uint8Array(0);
   versionMinor = new Uint8Array(0);
   versionRevision = new Uint16Array(0);
+  /** The fleet's columns (fleet-forwarding.ts), allocated at first use: a root without a fleet never pays for them. */
   publishedAt = new Float64Array(0);
   publishedHash = new Int32Array(0);
+  private fleetColumns = false;
   replyWindowStart = new Float64Array(0);
   repliesInWindow = new Int32Array(0);
   /** Index into the key cache, −1 when the peer's PeerKey is not cached. */
@@ -635,8 +639,10 @@ export class PeerTable {
     const old = this.find(lo, hi);
     if (old >= 0) this.removeSlot(old);
     let s: number;
-    if (this.freeTop > 0) s = this.freeSlots[--this.freeTop]!;
-    else {
+    if (this.freeHead >= 0) {
+      s = this.freeHead;
+      this.freeHead = this.lo30[s]!;
+    } else {
       if (this.used === this.cap) this.resize(this.cap * 2);
       s = this.used++;
     }
@@ -682,7 +688,8 @@ export class PeerTable {
     this.ip6[s] = '';
     this.tunnelFrom.delete(s);
     this.probes.delete(s);
-    this.freeSlots[this.freeTop++] = s;
+    this.lo30[s] = this.freeHead;
+    this.freeHead = s;
     this.count--;
   }
 
@@ -739,12 +746,24 @@ export class PeerTable {
     this.versionMajor[s] = src.versionMajor[f]!;
     this.versionMinor[s] = src.versionMinor[f]!;
     this.versionRevision[s] = src.versionRevision[f]!;
-    this.publishedAt[s] = src.publishedAt[f]!;
-    this.publishedHash[s] = src.publishedHash[f]!;
+    if (src.fleetColumns) {
+      this.useFleetColumns();
+      this.publishedAt[s] = src.publishedAt[f]!;
+      this.publishedHash[s] = src.publishedHash[f]!;
+    }
     this.replyWindowStart[s] = src.replyWindowStart[f]!;
     this.repliesInWindow[s] = src.repliesInWindow[f]!;
     const probes = src.probes.get(f);
     if (probes !== undefined) this.probes.set(s, { ...probes, list: probes.list.slice() });
+  }
+
+  /** Allocates the fleet's columns (once). */
+  useFleetColumns(): void {
+    if (this.fleetColumns) return;
+    this.fleetColumns = true;
+    const bytes = (n: number): ArrayBuffer => (this.opts.shared ? (new SharedArrayBuffer(n) as unknown as ArrayBuffer) : new ArrayBuffer(n));
+    this.publishedAt = new Float64Array(bytes(this.cap * 8));
+    this.publishedHash = new Int32Array(bytes(this.cap * 4));
   }
 
   /** Re-allocates every column for `cap` slots (copying what is there) and rebuilds the index at 2 × cap. */
@@ -774,14 +793,13 @@ export class PeerTable {
     this.versionMajor = col(Uint8Array, this.versionMajor);
     this.versionMinor = col(Uint8Array, this.versionMinor);
     this.versionRevision = col(Uint16Array, this.versionRevision);
-    this.publishedAt = col(Float64Array, this.publishedAt);
-    this.publishedHash = col(Int32Array, this.publishedHash);
+    if (this.fleetColumns) {
+      this.publishedAt = col(Float64Array, this.publishedAt);
+      this.publishedHash = col(Int32Array, this.publishedHash);
+    }
     this.replyWindowStart = col(Float64Array, this.replyWindowStart);
     this.repliesInWindow = col(Int32Array, this.repliesInWindow);
     this.keyIdx = col(Int32Array, this.keyIdx);
-    const free = new Int32Array(cap);
-    free.set(this.freeSlots.subarray(0, this.freeTop));
-    this.freeSlots = free;
     // Strings and handles: plain arrays of exactly `cap` elements (push would leave up to half again as spare),
     // filled so that no element is a hole.
     const grow = <T>(old: T[], fill: T): T[] => {
