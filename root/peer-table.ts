@@ -2,9 +2,9 @@
  * The root's table of peers: address → identity, agreed key, last physical address per family, versions.
  *
  * Fixed-size records in typed arrays, one column per field, indexed by slot (DESIGN.md: "Fixed-size records,
- * no per-packet allocation"). A peer costs its record — about 300 bytes with its IPv4 path, see
- * `ztroot bench memory` — instead of the ~1.7 KB of an object graph (Identity, PeerKey, strings, boxed
- * numbers). Addresses map to slots through an open-addressing hash over an Int32Array; slots of expired peers
+ * no per-packet allocation"). At 1 M peers a peer costs ~300 B live — 180 B of columns (the index included), its
+ * handle, its IPv4 path string — and ~380 B of RSS (`ztroot bench memory`), where an object graph (Identity,
+ * PeerKey, strings, boxed numbers) cost ~1.7 KB, and ~4 KB once answered in suite 3. Addresses map to slots through an open-addressing hash over an Int32Array; slots of expired peers
  * are reused. Like root.cpp, a peer keeps one path per address family — the last one it was heard from —
  * because a client behind NAT is reachable only at the address its latest packet came from
  * (shared/protocol/vl1.md §6.1 step 4).
@@ -53,8 +53,8 @@ const KEY_LEN = 48;
 const ID_BIN_LEN = 71;
 
 /**
- * Default bound of the PeerKey cache: 8,192 keys. Measured (`ztroot bench memory`) at about 0.6 KB per key, and
- * about 2.5 KB once its AES-GMAC-SIV contexts exist: ≤ ~20 MB however many peers the table holds.
+ * Default bound of the PeerKey cache: 8,192 keys. Measured (`ztroot bench memory`) at about 1.0 KB per key, and
+ * about 1.5 KB once its AES-GMAC-SIV contexts exist: ≤ ~12 MB however many peers the table holds.
  */
 export const DEFAULT_KEY_CACHE_SIZE = 8192;
 
