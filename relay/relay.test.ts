@@ -8,7 +8,12 @@ class P implements RelayPeer {
   port4 = 9993;
   ip6 = '';
   port6 = 0;
-  constructor(readonly address: number, public family: 0 | 4 | 6 = 4) {}
+  readonly lo30: number;
+  readonly hi10: number;
+  constructor(readonly address: number, public family: 0 | 4 | 6 = 4) {
+    this.lo30 = address % 2 ** 30;
+    this.hi10 = Math.floor(address / 2 ** 30);
+  }
   bestFamily(): 0 | 4 | 6 {
     return this.family;
   }

@@ -18,6 +18,9 @@ export type RelayVia = 0 | typeof VIA_TUNNEL | 4 | 6;
 /** What the relay needs to know of a peer (the root's peer record satisfies it). */
 export interface RelayPeer {
   readonly address: number;
+  /** The address's low 30 and high 10 bits: small integers, so comparing and hashing them allocates nothing. */
+  readonly lo30: number;
+  readonly hi10: number;
   ip4: string;
   port4: number;
   ip6: string;
@@ -31,12 +34,21 @@ export interface RelayOptions {
   maxHops: number;
   /** Minimum time between RENDEZVOUS for the same pair (ms; 1.14: 30 s). */
   uniteIntervalMs: number;
+  /**
+   * Pairs whose last introduction is remembered (a power of two; 16 B each). The table is fixed and lossy: a pair
+   * pushed out early by others is only introduced again sooner, never relayed differently.
+   */
+  uniteTableSize: number;
 }
 
 export const DEFAULT_RELAY_OPTIONS: Readonly<RelayOptions> = Object.freeze({
   maxHops: RELAY_MAX_HOPS,
   uniteIntervalMs: MIN_UNITE_INTERVAL,
+  uniteTableSize: 1 << 16,
 });
+
+/** Marks an empty entry of the unite table (packed high bits are ≥ 0). */
+const EMPTY = -1;
 
 /** Drop reasons the relay reports (metric label values: lower case with underscores, like every drop reason). */
 export type RelayDropReason = 'runt' | 'hop_limit' | 'unknown_destination' | 'no_path' | 'bad_fragment';
@@ -60,14 +72,26 @@ export class Relay<P extends RelayPeer> {
   private readonly opts: RelayOptions;
   private readonly deps: RelayDeps<P>;
   /**
-   * Peer with the lower address → the other peer → last unite time. Keyed by the peer objects, not
-   * their 40-bit addresses, which V8 would box into heap numbers on every lookup.
+   * When each pair was last united, in a fixed two-way set-associative table: lower address's low 30 bits, the
+   * other's, both high 10-bit parts packed, and the time (coarse seconds). Fixed memory whatever the number of pairs,
+   * and nothing allocated on the relay path (a Map per pair allocated on every new pair and grew without bound).
    */
-  private readonly lastUnite = new Map<P, Map<P, number>>();
+  private readonly uLoA: Int32Array;
+  private readonly uLoB: Int32Array;
+  private readonly uHi: Int32Array;
+  private readonly uAt: Int32Array;
+  private readonly uMask: number;
 
   constructor(opts: Partial<RelayOptions>, deps: RelayDeps<P>) {
     this.opts = { ...DEFAULT_RELAY_OPTIONS, ...opts };
     this.deps = deps;
+    let n = 2;
+    while (n < this.opts.uniteTableSize) n *= 2;
+    this.uLoA = new Int32Array(n);
+    this.uLoB = new Int32Array(n);
+    this.uHi = new Int32Array(n).fill(EMPTY);
+    this.uAt = new Int32Array(n);
+    this.uMask = n - 1;
   }
 
   /**
@@ -122,24 +146,39 @@ export class Relay<P extends RelayPeer> {
   }
 
   private shouldUnite(a: P, b: P, nowS: number): boolean {
-    const lo = a.address < b.address ? a : b;
-    const hi = lo === a ? b : a;
-    let inner = this.lastUnite.get(lo);
-    if (inner === undefined) {
-      inner = new Map();
-      this.lastUnite.set(lo, inner);
+    let loA = a.lo30;
+    let hiA = a.hi10;
+    let loB = b.lo30;
+    let hiB = b.hi10;
+    if (hiA > hiB || (hiA === hiB && loA > loB)) {
+      loA = b.lo30;
+      hiA = b.hi10;
+      loB = a.lo30;
+      hiB = a.hi10;
     }
-    const last = inner.get(hi);
-    if (last !== undefined && (nowS - last) * 1000 < this.opts.uniteIntervalMs) return false;
-    inner.set(hi, nowS);
+    const hi = (hiA << 10) | hiB;
+    let h = Math.imul(loA ^ Math.imul(loB, 0x85ebca6b) ^ hi, 0x9e3779b1);
+    h ^= h >>> 16;
+    const e0 = h & this.uMask & ~1;
+    const e1 = e0 + 1;
+    for (let e = e0; e <= e1; e++) {
+      if (this.uHi[e] === hi && this.uLoA[e] === loA && this.uLoB[e] === loB) {
+        if ((nowS - this.uAt[e]!) * 1000 < this.opts.uniteIntervalMs) return false;
+        this.uAt[e] = nowS;
+        return true;
+      }
+    }
+    // Not remembered: take the empty or the older of the two entries.
+    const e = this.uHi[e0] === EMPTY ? e0 : this.uHi[e1] === EMPTY ? e1 : this.uAt[e0]! <= this.uAt[e1]! ? e0 : e1;
+    this.uHi[e] = hi;
+    this.uLoA[e] = loA;
+    this.uLoB[e] = loB;
+    this.uAt[e] = nowS;
     return true;
   }
 
-  /** Forgets unite records older than `maxAgeMs` (housekeeping; keeps memory bounded by active pairs). */
+  /** Forgets unite records older than `maxAgeMs` (housekeeping; the table's memory is fixed either way). */
   expire(nowS: number, maxAgeMs: number): void {
-    for (const [lo, inner] of this.lastUnite) {
-      for (const [hi, t] of inner) if ((nowS - t) * 1000 >= maxAgeMs) inner.delete(hi);
-      if (inner.size === 0) this.lastUnite.delete(lo);
-    }
+    for (let e = 0; e <= this.uMask; e++) if (this.uHi[e] !== EMPTY && (nowS - this.uAt[e]!) * 1000 >= maxAgeMs) this.uHi[e] = EMPTY;
   }
 }

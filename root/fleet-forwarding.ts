@@ -326,7 +326,7 @@ export class FleetForwarding {
   publish(peer: RootPeer, isNew: boolean, now: number): void {
     const f = this.fleet;
     const where = `${peer.ip4}/${peer.port4} ${peer.ip6}/${peer.port6} ${peer.tunnelSock}`;
-    if (!isNew && where === peer.publishedWhere && now - peer.publishedAt < REPUBLISH_MS) return;
+    if (!isNew && peer.wasPublishedAs(where) && now - peer.publishedAt < REPUBLISH_MS) return;
     peer.publishedAt = now;
     peer.publishedWhere = where;
     if (isNew) f.store.putIdentity(peer.identity).catch(() => this.host.count('fleet_write_errors'));

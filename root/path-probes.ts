@@ -62,8 +62,9 @@ export class PathProbes {
 
   /** An authentic packet from `peer` arrived on a path that is not its current one: probe it (bounded). */
   probe(peer: RootPeer, sock: number, ip: string, port: number, now: number): void {
-    const pending = (peer.probes ??= []);
+    const pending = peer.probes ?? [];
     for (let i = pending.length - 1; i >= 0; i--) if (now - pending[i]!.sentAt >= PROBE_TIMEOUT_MS) pending.splice(i, 1);
+    peer.probes = pending; // the table keeps a list only while it holds probes
     if (pending.some((p) => p.sock === sock && p.port === port && p.ip === ip && now - p.sentAt < PROBE_RETRY_MS)) return;
     if (now - peer.probeWindowStart >= 1000) {
       peer.probeWindowStart = now;
@@ -75,6 +76,7 @@ export class PathProbes {
     peer.probesInWindow++;
     if (pending.length >= MAX_PENDING) pending.shift();
     pending.push({ id, sock, ip, port, sentAt: now });
+    peer.probes = pending;
     this.host.count('path_probes_sent');
   }
 
@@ -89,6 +91,7 @@ export class PathProbes {
     if (i < 0) return false;
     const p = pending[i]!;
     pending.splice(i, 1);
+    peer.probes = pending;
     if (p.sock !== sock || p.port !== port || p.ip !== ip || now - p.sentAt >= PROBE_TIMEOUT_MS) {
       this.host.count('path_probe_mismatch');
       return false;

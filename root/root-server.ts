@@ -610,7 +610,7 @@ export class RootServer extends EventEmitter {
       case Verb.HELLO: {
         // HELLO in suite 1/3 from a known peer (hello-encryption clients relay them encrypted): already authentic.
         const hello = decodeHello(payload);
-        if (!hello.identity.equals(peer.identity)) return this.count('drop_hello_identity_mismatch');
+        if (!peer.hasIdentity(hello.identity)) return this.count('drop_hello_identity_mismatch');
         return this.answerHello(peer, wireId, hello, null, family, sock, ip, port, now);
       }
       case Verb.ECHO:
@@ -645,7 +645,7 @@ export class RootServer extends EventEmitter {
     const wireId = packetIdOf(pkt);
 
     const known = this.peers.get(id.address);
-    if (known !== undefined && known.identity.equals(id)) {
+    if (known !== undefined && known.hasIdentity(id)) {
       dearmor(pkt, known.key); // throws BAD_MAC → counted by the caller
       this.count(known.probe ? 'probe_rx_HELLO' : 'rx_HELLO');
       // Answered where it came from; the path itself moves only once that address answers a probe.
@@ -698,17 +698,16 @@ export class RootServer extends EventEmitter {
         const later = this.now();
         let peer = this.peers.get(id.address);
         if (peer === undefined) {
-          peer = new RootPeer(id.publicOnly(), key);
+          peer = this.peers.insert(id, key);
           peer.probe = this.fleet?.isProbe(id.address) ?? false;
-          this.peers.set(peer);
           this.count('peers_added');
           this.emit('peer', peer);
-        } else if (!peer.identity.equals(id)) {
+        } else if (!peer.hasIdentity(id)) {
           return this.count('hello_identity_collision'); // lost a race with another claimant
         }
         for (const q of queued) {
           // A HELLO queued from another claimant of the same address was authenticated with its own key.
-          if (!q.id.equals(peer.identity)) {
+          if (!peer.hasIdentity(q.id)) {
             this.count('hello_identity_collision');
             continue;
           }
@@ -815,6 +814,7 @@ export class RootServer extends EventEmitter {
   }
 
   private answerWhois(peer: RootPeer, wireId: bigint, found: Identity[], sock: number, ip: string, port: number, now: number): void {
+    if (!peer.alive) return this.count('drop_unknown_peer'); // expired while the fleet was asked
     if (found.length === 0) return this.count('whois_miss'); // 1.14 sends nothing for unknown addresses
     if (!this.replyAllowed(peer, ip, now)) return;
     this.count('whois_answered');

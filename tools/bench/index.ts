@@ -21,6 +21,11 @@ const SUITES: Record<string, Suite> = {
   },
   agreement: { summary: "the root's X25519 agreement per new identity, key object kept vs imported per call", load: () => import('./agreement.js') },
   relay: { summary: 'root over loopback: relayed packets/s, HELLO/s, WHOIS/s, memory per peer at 100 k', load: () => import('./relay.js') },
+  memory: {
+    summary: 'memory per peer at 100 k and 1 M peers (before/after the compact table), each cache\'s bound, the relay step at that size (GBs; a minute)',
+    load: () => import('./memory.js'),
+    explicit: true,
+  },
   tcp: { summary: 'TCP relay: datagrams/s through tunnels beside UDP, concurrent connections held (target 100 k)', load: () => import('./tcp-relay.js') },
   fleet: { summary: 'relay step with the Redis fleet store beside the in-memory one; WHOIS misses through the store', load: () => import('./fleet.js') },
   tap: { summary: 'TAP layer alone: frames/s and per-frame latency through a kernel loop, beside a UDP socket pair (root)', load: () => import('./tap.js') },
