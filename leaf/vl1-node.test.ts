@@ -256,6 +256,9 @@ test('real root + two leaves: ONLINE, WHOIS, A→B relayed, RENDEZVOUS from the 
     assert.deepEqual(a.externalAddresses.get(R.address), { family: 4, ip: LO, port: portOf(a) }, 'the root reflected our address');
     const atRoot = root.peers.get(A.address)!;
     assert.ok(atRoot.identity.equals(A));
+    // The root takes a new peer's path only once it answers a probe (root/path-probes.ts), which may land just
+    // after the leaf is ONLINE: the batched UDP path sends the OK(HELLO) and the probe in one sendmmsg.
+    await until("the root holds A's path (proven by its probe)", () => atRoot.ip4 !== '');
     assert.deepEqual([atRoot.ip4, atRoot.port4, atRoot.protocolVersion], [LO, portOf(a), 12]);
 
     assert.ok((await a.whois(B.address, 2000)).equals(B));
