@@ -37,7 +37,7 @@ RUN set -eux; \
     apt-get install -y --no-install-recommends libcap2-bin; \
     setcap cap_net_bind_service=+ep "$(readlink -f "$(command -v node)")"; \
     apt-get purge -y --auto-remove libcap2-bin; \
-    rm -rf /var/lib/apt/lists/*; \
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log; \
     mkdir -p /var/lib/ztroot; \
     chown 10001:10001 /var/lib/ztroot; \
     chmod 0700 /var/lib/ztroot
