@@ -98,6 +98,7 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
     await Promise.all(machines.map((m) => waitForSsh(topo, control, key, m)));
 
     const token = randomBytes(24).toString('hex');
+    const redisPassword = randomBytes(16).toString('hex');
     const inventory = (endpoints: string[]) => ({
       all: {
         vars: { ansible_user: 'root', ansible_ssh_private_key_file: key, ansible_ssh_common_args: '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null' },
@@ -114,7 +115,7 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
             },
             hosts: Object.fromEntries(rootHosts.map((h, i) => [`root${i + 1}`, { ansible_host: h.ip4, ztroot_endpoints: [endpoints[i]!], ztroot_firewall_address: h.ip4 }])),
           },
-          ztroot_redis: { hosts: { redis1: { ansible_host: redisHost.ip4, ztroot_redis_bind: redisHost.ip4, ztroot_redis_password: randomBytes(16).toString('hex'), ztroot_firewall_address: redisHost.ip4 } } },
+          ztroot_redis: { hosts: { redis1: { ansible_host: redisHost.ip4, ztroot_redis_bind: redisHost.ip4, ztroot_redis_password: redisPassword, ztroot_firewall_address: redisHost.ip4 } } },
           ztroot_monitoring: { hosts: { monitor: { ansible_host: control.ip4, ansible_connection: 'local', ztroot_firewall_address: control.ip4 } } },
         },
       },
@@ -189,6 +190,8 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
     }
 
     // 4. Planet update: root2 moves to MOVED_IP. It answers at both until the leaves have the new planet.
+    // (promote_secondaries: the new address must outlive the old, primary one.)
+    await topo.exec(h0.ns, 'sysctl', ['-w', `net.ipv4.conf.${h0.iface}.promote_secondaries=1`]);
     await topo.exec(h0.ns, 'ip', ['addr', 'add', `${MOVED_IP}/25`, 'dev', h0.iface]);
     writeInventory([endpoints[0]!, `${MOVED_IP}/9993`, endpoints[2]!]);
     await playbook(topo, control, work, 'planet_update.yml', ['--limit', 'ztroot_roots']);

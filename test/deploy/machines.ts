@@ -4,7 +4,7 @@
  * VPS does. Ansible reaches them over SSH from another namespace of the topology (the control node).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Host, Topology } from '../netns.js';
 import { REPO_ROOT } from '../vectors.js';
@@ -42,7 +42,8 @@ export function machineTemplate(publicKeyFile: string): string {
 export function bootMachine(template: string, work: string, name: string, host: Host): Machine {
   const dir = join(work, `machine-${name}`);
   rmSync(dir, { recursive: true, force: true });
-  cpSync(template, dir, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+  // cp -a: device nodes, owners, modes and capabilities as they are (fs.cpSync cannot copy device nodes).
+  execFileSync('cp', ['-a', '--reflink=auto', template, dir]);
   writeFileSync(join(dir, 'etc', 'hostname'), `${name}\n`);
   // apt's lists count as fresh (the roles' apt tasks update the cache only when it is a day old; the machines
   // reach no mirror).
