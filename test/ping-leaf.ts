@@ -10,7 +10,8 @@
  *   {"cmd":"info","peer":"<10 hex>"}   prints {"event":"info","peer":…,"stats":…}
  *   {"cmd":"whois","peer":"<10 hex>"}  asks the root (a packet to the root, as 1.14 sends on demand); prints
  *       {"event":"whois","ok":true|false}
- * Every RENDEZVOUS it acts on is printed as {"event":"rendezvous","peer","endpoint":"ip/port"}.
+ * Every RENDEZVOUS it acts on is printed as {"event":"rendezvous","peer","endpoint":"ip/port"}, every planet update
+ * it adopts from a root as {"event":"planet","timestamp"}.
  * It exits on SIGTERM or stdin EOF.
  */
 import { createInterface } from 'node:readline';
@@ -25,6 +26,8 @@ interface Options {
   planetHex: string;
   bind4: string;
   port?: number;
+  /** HELLO interval to roots that have a path (default 1.14's 224 s); tests of planet updates shorten it. */
+  helloIntervalMs?: number;
 }
 
 interface PingCommand {
@@ -47,6 +50,7 @@ const node = new Vl1Node({
   planet: parseWorld(fromHex(opts.planetHex)),
   bind: { address: opts.bind4, port: opts.port ?? 9994 },
   helloRetryMs: 1000,
+  ...(opts.helloIntervalMs !== undefined ? { helloIntervalMs: opts.helloIntervalMs } : {}),
 });
 
 let stopping = false;
@@ -79,6 +83,7 @@ function pingAtRate(c: PingCommand): void {
   fire();
 }
 
+node.on('planet', (w) => print({ event: 'planet', timestamp: w.timestamp }));
 node.on('rendezvous', (r) => print({ event: 'rendezvous', peer: formatAddress(r.peer), endpoint: `${r.endpoint.ip}/${r.endpoint.port}` }));
 
 await node.start();

@@ -1,0 +1,229 @@
+/**
+ * The Ansible rollout against real targets: three roots and a Redis on systemd-nspawn machines (Debian booted
+ * with systemd, each in its own network namespace and address), driven over SSH from a control node in another
+ * namespace, which is also the monitoring host.
+ *
+ *   1. site.yml converges; a second run changes nothing (changed=0 on every host).
+ *   2. Our leaves, given the planet made on the control node, go ONLINE through the deployed roots; each reaches
+ *      only one root (different ones) and they ping each other across the fleet (Redis, forwarding).
+ *   3. rolling_restart.yml runs while both leaves ping every root each second: at no moment does a leaf lose every
+ *      root, and both stay online.
+ *   4. planet_update.yml moves one root to a new address; the leaves adopt the new planet over the air and reach
+ *      the moved root at its new address once the old one is gone.
+ *
+ * Part of `npm run test:deploy`, not `npm test` (about 10 minutes; the first run also debootstraps the machines'
+ * template).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Identity } from '../../vl1/identity.js';
+import { toHex } from '../../vl1/bytes.js';
+import { formatAddress } from '../../vl1/address.js';
+import { createTopology, netnsUnavailableReason, type Host, type Topology } from '../netns.js';
+import { block } from '../fleet-hosts.js';
+import { watchJsonLines, type JsonLine, type JsonLineWatch } from '../json-lines.js';
+import { REPO_ROOT } from '../vectors.js';
+import { bootMachine, machineTemplate, machinesUnavailableReason, stopMachine, waitForSsh, type Machine } from './machines.js';
+
+const skip = machinesUnavailableReason() ?? netnsUnavailableReason() ?? false;
+const PING_LEAF = join(REPO_ROOT, 'dist', 'test', 'ping-leaf.js');
+const ANSIBLE = join(REPO_ROOT, 'ansible');
+const MOVED_IP = '192.0.0.20';
+
+interface Recap {
+  output: string;
+  hosts: Record<string, { ok: number; changed: number; unreachable: number; failed: number }>;
+}
+
+/** ansible-playbook in the control node's namespace; resolves with the output and the PLAY RECAP per host. */
+async function playbook(topo: Topology, control: Host, work: string, name: string, extra: string[] = []): Promise<Recap> {
+  const t0 = Date.now();
+  const proc = topo.spawn(control.ns, 'ansible-playbook', ['-i', join(work, 'inventory', 'hosts.yml'), join(ANSIBLE, 'playbooks', name), ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ANSIBLE_CONFIG: join(ANSIBLE, 'ansible.cfg'), ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0', ANSIBLE_LOCAL_TEMP: join(work, 'ansible-tmp') },
+  });
+  let output = '';
+  proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+  writeFileSync(join(work, `${name}-${t0}.log`), output);
+  console.log(`# ${name}: exit ${code} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  const hosts: Recap['hosts'] = {};
+  for (const m of output.matchAll(/^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/gm)) {
+    hosts[m[1]!] = { ok: Number(m[2]), changed: Number(m[3]), unreachable: Number(m[4]), failed: Number(m[5]) };
+  }
+  assert.equal(code, 0, `${name} failed (exit ${code}):\n${output.slice(-6000)}`);
+  return { output, hosts };
+}
+
+interface Leaf {
+  host: Host;
+  identity: Identity;
+  proc: ChildProcess;
+  events: JsonLineWatch;
+  send(cmd: object): void;
+}
+
+async function startLeaf(topo: Topology, host: Host, planet: Uint8Array): Promise<Leaf> {
+  const identity = Identity.generate();
+  // HELLOs every 5 s (1.14: 224 s) so a planet update reaches the leaf within the test's patience.
+  const opts = { identity: identity.toString(true), planetHex: toHex(planet), bind4: host.ip4, port: 9994, helloIntervalMs: 5000 };
+  const proc = topo.spawn(host.ns, process.execPath, [PING_LEAF, JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const events = watchJsonLines(proc, `leaf@${host.ip4}`);
+  await events.waitFor((l) => l.event === 'online', 30_000, `leaf ${host.ip4} online`);
+  return { host, identity, proc, events, send: (cmd) => proc.stdin!.write(`${JSON.stringify(cmd)}\n`) };
+}
+
+const pings = (leaf: Leaf, tag: string): JsonLine[] => leaf.events.lines.filter((l) => (l.event === 'ping' || l.event === 'ping-failed') && l.tag === tag);
+
+test('Ansible rollout to three nspawn roots: converge, idempotence, leaves online, rolling restart, planet move', { skip, timeout: 40 * 60_000 }, async () => {
+  const work = mkdtempSync('/var/tmp/ztroot-deploy-');
+  const key = join(work, 'id_ed25519');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  const template = machineTemplate(`${key}.pub`);
+  execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', work], { cwd: REPO_ROOT, stdio: 'ignore' });
+  const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+  const topo = await createTopology({ publicHosts: 6, ipv6: false });
+  const [h0, h1, redisHost, control, leafA, leafB] = topo.publicHosts as [Host, Host, Host, Host, Host, Host];
+  const rootHosts = [topo.root, h0, h1];
+  const machines: Machine[] = [];
+  const leaves: Leaf[] = [];
+  try {
+    rootHosts.forEach((h, i) => machines.push(bootMachine(template, work, `root${i + 1}`, h)));
+    machines.push(bootMachine(template, work, 'redis1', redisHost));
+    await Promise.all(machines.map((m) => waitForSsh(topo, control, key, m)));
+
+    const token = randomBytes(24).toString('hex');
+    const redisPassword = randomBytes(16).toString('hex');
+    const inventory = (endpoints: string[]) => ({
+      all: {
+        vars: { ansible_user: 'root', ansible_ssh_private_key_file: key, ansible_ssh_common_args: '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null' },
+        children: {
+          ztroot_roots: {
+            vars: {
+              ztroot_release_tarball: join(work, `ztroot-${version}.tgz`),
+              ztroot_nodejs_install: 'none',
+              ztroot_node_bin: '/usr/local/bin/node',
+              ztroot_metrics_token: token,
+              ztroot_planet_dir: join(work, 'planet'),
+              ztroot_probe_port: 9995,
+              ztroot_extra_config: { validationWorkers: 1 },
+            },
+            hosts: Object.fromEntries(rootHosts.map((h, i) => [`root${i + 1}`, { ansible_host: h.ip4, ztroot_endpoints: [endpoints[i]!], ztroot_firewall_address: h.ip4 }])),
+          },
+          ztroot_redis: { hosts: { redis1: { ansible_host: redisHost.ip4, ztroot_redis_bind: redisHost.ip4, ztroot_redis_password: redisPassword, ztroot_firewall_address: redisHost.ip4 } } },
+          ztroot_monitoring: { hosts: { monitor: { ansible_host: control.ip4, ansible_connection: 'local', ztroot_firewall_address: control.ip4 } } },
+        },
+      },
+    });
+    mkdirSync(join(work, 'inventory'), { recursive: true });
+    // JSON is YAML: Ansible's YAML inventory reads it.
+    const writeInventory = (endpoints: string[]) => writeFileSync(join(work, 'inventory', 'hosts.yml'), JSON.stringify(inventory(endpoints), null, 2));
+    const endpoints = rootHosts.map((h) => `${h.ip4}/9993`);
+    writeInventory(endpoints);
+
+    // 1. First rollout, then idempotence. The monitoring host is this machine's namespace: not converged.
+    const first = await playbook(topo, control, work, 'site.yml', ['--limit', 'all:!monitor']);
+    for (const m of machines) assert.ok((first.hosts[m.name]?.changed ?? 0) > 0, `first run changed nothing on ${m.name}:\n${first.output.slice(-3000)}`);
+    const second = await playbook(topo, control, work, 'site.yml', ['--limit', 'all:!monitor']);
+    for (const m of machines) {
+      const r = second.hosts[m.name];
+      assert.ok(r !== undefined, `no recap for ${m.name}:\n${second.output.slice(-3000)}`);
+      assert.equal(r.changed, 0, `second run changed ${r.changed} task(s) on ${m.name}:\n${second.output.slice(-6000)}`);
+    }
+
+    // Hardening as deployed: the unit's user, capabilities and protections; metrics closed to non-monitoring hosts.
+    const unit = (await topo.exec(control.ns, 'ssh', ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-i', key, `root@${topo.root.ip4}`,
+      'systemctl show ztroot.service -p User -p NoNewPrivileges -p ProtectSystem -p AmbientCapabilities -p LimitNOFILE -p Restart -p ActiveState; ls -l /var/lib/ztroot; ss -lntu'])).stdout;
+    for (const want of ['User=ztroot', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'AmbientCapabilities=cap_net_bind_service', 'LimitNOFILE=1048576', 'Restart=on-failure', 'ActiveState=active', ':443']) {
+      assert.ok(unit.includes(want), `the deployed root lacks ${want}:\n${unit}`);
+    }
+    assert.doesNotMatch(unit, /update-key/, 'no signing key on a root');
+    const metricsFromControl = await topo.exec(control.ns, 'sh', ['-c', `curl -s -o /dev/null -w '%{http_code}' -m 5 -H 'Authorization: Bearer ${token}' http://${topo.root.ip4}:9980/metrics || true`]);
+    assert.equal(metricsFromControl.stdout.trim(), '200', 'the monitoring host scrapes /metrics');
+    const metricsFromLeaf = await topo.exec(leafA.ns, 'sh', ['-c', `curl -s -o /dev/null -w '%{http_code}' -m 3 http://${topo.root.ip4}:9980/metrics || true`]);
+    assert.equal(metricsFromLeaf.stdout.trim(), '000', '/metrics is firewalled from other hosts');
+
+    // 2. Leaves online through the deployed roots, each through a different root, pinging across the fleet.
+    const planet = new Uint8Array(readFileSync(join(work, 'planet', 'planet.state', 'planet')));
+    const unblockA = await block(topo, leafA, [h0.ip4, h1.ip4, leafB.ip4]);
+    const unblockB = await block(topo, leafB, [topo.root.ip4, h0.ip4, leafA.ip4]);
+    leaves.push(await startLeaf(topo, leafA, planet), await startLeaf(topo, leafB, planet));
+    const [a, b] = leaves as [Leaf, Leaf];
+    a.send({ cmd: 'ping', peer: formatAddress(b.identity.address), count: 10, intervalMs: 300, timeoutMs: 3000, tag: 'across' });
+    await a.events.waitFor((l) => l.event === 'ping-done' && l.tag === 'across', 30_000, 'pings across the fleet');
+    const across = pings(a, 'across');
+    const ok = across.filter((l) => l.event === 'ping').length;
+    console.log(`# across the fleet (leaf A via root1 → leaf B via root3): ${ok}/10 answered`);
+    assert.ok(ok >= 8, `only ${ok}/10 pings across the fleet answered: ${JSON.stringify(across)}`);
+    await unblockA();
+    await unblockB();
+
+    // 3. Rolling restart while both leaves ping every root once a second.
+    const rootAddrs = machines.slice(0, 3).map((m) => readFileSync(join(m.dir, 'var', 'lib', 'ztroot', 'identity.public'), 'utf8').slice(0, 10));
+    const t0 = Date.now();
+    const count = 300;
+    for (const leaf of leaves) for (const r of rootAddrs) leaf.send({ cmd: 'ping', peer: r, count, intervalMs: 1000, timeoutMs: 2500, tag: `rr-${r}` });
+    await playbook(topo, control, work, 'rolling_restart.yml', ['--limit', 'ztroot_roots', '-e', 'ztroot_restart_settle_seconds=5']);
+    const t1 = Date.now();
+    for (const leaf of leaves) {
+      // Seconds in which no root answered this leaf's ping sent then.
+      const answeredAt = new Set<number>();
+      let lost = 0;
+      for (const r of rootAddrs) {
+        for (const l of pings(leaf, `rr-${r}`)) {
+          const at = Number(l.sentAt);
+          if (at < t0 || at > t1 - 3000) continue;
+          if (l.event === 'ping') answeredAt.add(Math.floor((at - t0) / 1000));
+          else lost++;
+        }
+      }
+      const seconds = Math.floor((t1 - 3000 - t0) / 1000);
+      const dark: number[] = [];
+      for (let s = 0; s < seconds; s++) if (!answeredAt.has(s)) dark.push(s);
+      console.log(`# rolling restart, leaf ${leaf.host.ip4}: ${seconds} s, ${lost} root pings lost, seconds with no root answering: ${dark.length}`);
+      assert.deepEqual(dark, [], `leaf ${leaf.host.ip4} had no root answering in seconds ${dark.join(',')} of the rolling restart`);
+    }
+
+    // 4. Planet update: root2 moves to MOVED_IP. It answers at both until the leaves have the new planet.
+    // (promote_secondaries: the new address must outlive the old, primary one.)
+    await topo.exec(h0.ns, 'sysctl', ['-w', `net.ipv4.conf.${h0.iface}.promote_secondaries=1`]);
+    await topo.exec(h0.ns, 'ip', ['addr', 'add', `${MOVED_IP}/25`, 'dev', h0.iface]);
+    writeInventory([endpoints[0]!, `${MOVED_IP}/9993`, endpoints[2]!]);
+    await playbook(topo, control, work, 'planet_update.yml', ['--limit', 'ztroot_roots']);
+    const newPlanet = new Uint8Array(readFileSync(join(work, 'planet', 'planet.state', 'planet')));
+    assert.notDeepEqual(newPlanet, planet, 'the planet changed');
+    for (const leaf of leaves) await leaf.events.waitFor((l) => l.event === 'planet', 60_000, `leaf ${leaf.host.ip4} adopts the new planet over the air`);
+    // The old address goes; with the other roots out of reach, root2 answers only at its new address.
+    await topo.exec(h0.ns, 'ip', ['addr', 'del', `${h0.ip4}/25`, 'dev', h0.iface]);
+    const unblock = await block(topo, leafA, [topo.root.ip4, h1.ip4]);
+    // The leaf keeps the old path until it expires (ZT_PEER_PATH_EXPIRATION, 243 s, as 1.14), then HELLOs the
+    // root at the endpoints of the planet it holds: the new one.
+    const a2 = leaves[0]!;
+    const movedAt = Date.now();
+    a2.send({ cmd: 'ping', peer: rootAddrs[1]!, count: 330, intervalMs: 1000, timeoutMs: 2000, tag: 'moved' });
+    const reached = async (): Promise<boolean> => {
+      while (Date.now() - movedAt < 330_000) {
+        const answered = pings(a2, 'moved').slice(-3);
+        if (answered.length === 3 && answered.every((l) => l.event === 'ping')) return true;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      return false;
+    };
+    const ok2 = await reached();
+    const moved = pings(a2, 'moved');
+    console.log(`# moved root: reached at ${MOVED_IP} after ${((Date.now() - movedAt) / 1000).toFixed(0)} s (${moved.filter((l) => l.event === 'ping').length}/${moved.length} answered)`);
+    assert.ok(ok2, `the leaf does not reach root2 at its new address: ${JSON.stringify(moved.slice(-10))}`);
+    await unblock();
+  } finally {
+    for (const l of leaves) l.proc.kill('SIGTERM');
+    await Promise.all(machines.map((m) => stopMachine(m)));
+    await topo.destroy();
+    if (process.env.ZTROOT_KEEP_DEPLOY !== '1') rmSync(work, { recursive: true, force: true });
+  }
+});
