@@ -85,3 +85,18 @@ export async function describe(topo: Topology, c: RealLeaf): Promise<string> {
   }
   return parts.join('\n');
 }
+
+/**
+ * Pings `to`'s 6PLANE address from `from` once a second until an echo comes back or `timeoutMs` passes;
+ * ms until the first echo, or null (also once `stopped()`).
+ */
+export async function echoWithin(topo: Topology, from: Client, to: Client, timeoutMs: number, stopped: () => boolean): Promise<number | null> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs && !stopped()) {
+    // Never rejects: it runs unawaited while other steps do.
+    const r = await topo.exec(from.host.ns, 'sh', ['-c', `ping -6 -c 1 -W 1 ${sixPlane(to)}; exit 0`], { timeoutMs: 5000 }).catch(() => ({ stdout: '' }));
+    if (/1 received/.test(r.stdout)) return Date.now() - t0;
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+  return null;
+}
