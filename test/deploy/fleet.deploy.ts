@@ -24,13 +24,13 @@ import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cli } from '../interop-harness.js';
 import { randomBytes } from 'node:crypto';
 import { Identity } from '../../vl1/identity.js';
 import { toHex } from '../../vl1/bytes.js';
 import { formatAddress } from '../../vl1/address.js';
 import { createTopology, netnsUnavailableReason, type Host, type Topology } from '../netns.js';
 import { block } from '../fleet-hosts.js';
+import { cli } from '../interop-harness.js';
 import { watchJsonLines, type JsonLine, type JsonLineWatch } from '../json-lines.js';
 import { REPO_ROOT } from '../vectors.js';
 import { bootMachine, machineTemplate, machinesUnavailableReason, stopMachine, waitForSsh, type Machine } from './machines.js';
@@ -179,7 +179,8 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
     const rootAddrs = machines.slice(0, 3).map((m) => readFileSync(join(m.dir, 'var', 'lib', 'ztroot', 'identity.public'), 'utf8').slice(0, 10));
     const unblockA = await block(topo, leafA, [h0.ip4, h1.ip4, leafB.ip4]);
     const unblockB = await block(topo, leafB, [topo.root.ip4, h0.ip4, leafA.ip4]);
-    // The real leaves likewise: A reaches only root1, B only root3; they never reach each other (until the end).
+    // The real leaves likewise: A reaches only root1, B only root3; they never reach each other directly, so
+    // their frames always go through the roots.
     const realRootBlocks: Array<() => Promise<void>> = [];
     let realStartedAt = 0;
     if (!realSkip) {

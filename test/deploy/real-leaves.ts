@@ -13,6 +13,7 @@ import type { Host, Topology } from '../netns.js';
 
 /** Why the real-leaf part of the deploy test cannot run here (no ZT_ONE_BIN, no /dev/net/tun…), or false. */
 export function realLeavesSkipReason(): string | false {
+  if (ZT_ONE_BIN === undefined || ZT_ONE_BIN === '') return 'skipped: ZT_ONE_BIN is not set (point it at a zerotier-one 1.14.1 binary to include real leaves)';
   return interopSkipReason() || tapSkipReason();
 }
 
