@@ -5,9 +5,14 @@
  *
  *   1. site.yml converges; a second run changes nothing (changed=0 on every host).
  *   2. Our leaves, given the planet made on the control node, go ONLINE through the deployed roots; each reaches
- *      only one root (different ones) and they ping each other across the fleet (Redis, forwarding).
+ *      only one root (different ones) and they ping each other across the fleet (Redis, forwarding). With
+ *      ZT_ONE_BIN set, two real ZeroTier One leaves (the planet file in their homes) do the same: ONLINE with a
+ *      path to their one reachable root, both on the ad-hoc network, one pings the other's 6PLANE address while
+ *      they cannot reach each other (so every frame crosses root1 → Redis → root3).
  *   3. rolling_restart.yml runs while both leaves ping every root each second: at no moment does a leaf lose every
- *      root, and both stay online.
+ *      root, and both stay online. The real leaves (now reaching every root, still not each other) say ONLINE
+ *      at every poll; and they ping each other through the restarted roots again once they have re-HELLOed
+ *      them (1.14: every ~225 s; measured in the background during step 4).
  *   4. planet_update.yml moves one root to a new address; the leaves adopt the new planet over the air and reach
  *      the moved root at its new address once the old one is gone.
  *
@@ -25,14 +30,21 @@ import { toHex } from '../../vl1/bytes.js';
 import { formatAddress } from '../../vl1/address.js';
 import { createTopology, netnsUnavailableReason, type Host, type Topology } from '../netns.js';
 import { block } from '../fleet-hosts.js';
+import { cli } from '../interop-harness.js';
 import { watchJsonLines, type JsonLine, type JsonLineWatch } from '../json-lines.js';
 import { REPO_ROOT } from '../vectors.js';
 import { bootMachine, machineTemplate, machinesUnavailableReason, stopMachine, waitForSsh, type Machine } from './machines.js';
+import { describe as describeRealLeaf, echoWithin, info, joinNetwork, pingAcross, realLeavesSkipReason, rootPaths, startRealLeaf, waitOnline, type RealLeaf } from './real-leaves.js';
 
 const skip = machinesUnavailableReason() ?? netnsUnavailableReason() ?? false;
 const PING_LEAF = join(REPO_ROOT, 'dist', 'test', 'ping-leaf.js');
 const ANSIBLE = join(REPO_ROOT, 'ansible');
 const MOVED_IP = '192.0.0.20';
+/** Why no real ZeroTier One leaves take part, or false. */
+const realSkip = realLeavesSkipReason();
+const REAL_PINGS = 10;
+/** 1.14's HELLO to a root every 224 s + its 5-s tick + slack: a restarted fleet relays again within this. */
+const REAL_RECOVERY_MS = 260_000;
 
 interface Recap {
   output: string;
@@ -88,11 +100,24 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
   execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', work], { cwd: REPO_ROOT, stdio: 'ignore' });
   const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-  const topo = await createTopology({ publicHosts: 6, ipv6: false });
-  const [h0, h1, redisHost, control, leafA, leafB] = topo.publicHosts as [Host, Host, Host, Host, Host, Host];
+  const topo = await createTopology({ publicHosts: 8, ipv6: false });
+  const [h0, h1, redisHost, control, leafA, leafB, realHostA, realHostB] = topo.publicHosts as [Host, Host, Host, Host, Host, Host, Host, Host];
   const rootHosts = [topo.root, h0, h1];
   const machines: Machine[] = [];
   const leaves: Leaf[] = [];
+  const real: RealLeaf[] = [];
+  let realRecovery: Promise<number | null> | undefined;
+  let finished = false;
+  if (realSkip) console.log(`# real ZeroTier One leaves: ${realSkip} (only our leaves are checked)`);
+  // A failing real-leaf step comes with what zerotier-one said and saw.
+  const withRealDump = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      const dumps = await Promise.all(real.map((c) => describeRealLeaf(topo, c)));
+      throw new Error(`${(e as Error).message}\n${dumps.join('\n')}`, { cause: e });
+    }
+  };
   try {
     rootHosts.forEach((h, i) => machines.push(bootMachine(template, work, `root${i + 1}`, h)));
     machines.push(bootMachine(template, work, 'redis1', redisHost));
@@ -151,8 +176,19 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
 
     // 2. Leaves online through the deployed roots, each through a different root, pinging across the fleet.
     const planet = new Uint8Array(readFileSync(join(work, 'planet', 'planet.state', 'planet')));
+    const rootAddrs = machines.slice(0, 3).map((m) => readFileSync(join(m.dir, 'var', 'lib', 'ztroot', 'identity.public'), 'utf8').slice(0, 10));
     const unblockA = await block(topo, leafA, [h0.ip4, h1.ip4, leafB.ip4]);
     const unblockB = await block(topo, leafB, [topo.root.ip4, h0.ip4, leafA.ip4]);
+    // The real leaves likewise: A reaches only root1, B only root3; they never reach each other directly, so
+    // their frames always go through the roots.
+    const realRootBlocks: Array<() => Promise<void>> = [];
+    let realStartedAt = 0;
+    if (!realSkip) {
+      realRootBlocks.push(await block(topo, realHostA, [h0.ip4, h1.ip4]), await block(topo, realHostB, [topo.root.ip4, h0.ip4]));
+      await block(topo, realHostA, [realHostB.ip4]);
+      realStartedAt = Date.now();
+      real.push(startRealLeaf(topo, work, 'real-a', realHostA, planet), startRealLeaf(topo, work, 'real-b', realHostB, planet));
+    }
     leaves.push(await startLeaf(topo, leafA, planet), await startLeaf(topo, leafB, planet));
     const [a, b] = leaves as [Leaf, Leaf];
     a.send({ cmd: 'ping', peer: formatAddress(b.identity.address), count: 10, intervalMs: 300, timeoutMs: 3000, tag: 'across' });
@@ -164,13 +200,65 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
     await unblockA();
     await unblockB();
 
-    // 3. Rolling restart while both leaves ping every root once a second.
-    const rootAddrs = machines.slice(0, 3).map((m) => readFileSync(join(m.dir, 'var', 'lib', 'ztroot', 'identity.public'), 'utf8').slice(0, 10));
+    if (!realSkip) {
+      await withRealDump(async () => {
+        const [ra, rb] = real as [RealLeaf, RealLeaf];
+        for (const [c, root, ip] of [[ra, rootAddrs[0]!, topo.root.ip4], [rb, rootAddrs[2]!, h1.ip4]] as const) {
+          const ms = await waitOnline(topo, c, realStartedAt);
+          const roots = await rootPaths(topo, c);
+          const via = roots.find((r) => r.address === root);
+          console.log(`# real leaf ${c.address} (${(await info(topo, c)).version}) at ${c.host.ip4}: ONLINE ${ms} ms after start; roots ${JSON.stringify(roots)}`);
+          assert.ok(via?.paths.includes(`${ip}/9993`), `real leaf ${c.address} has no live path to root ${root} at ${ip}/9993: ${JSON.stringify(roots)}`);
+        }
+        for (const c of real) await joinNetwork(topo, c);
+        const run = await pingAcross(topo, ra, rb, REAL_PINGS);
+        console.log(`# real leaves across the fleet (via root1 → root3), 6PLANE: first echo after ${run.firstEchoMs} ms, then ${run.summary}`);
+        assert.ok(run.received >= REAL_PINGS - 2, `real leaves across the fleet: ${run.summary}`);
+      });
+      // For the rolling restart the real leaves reach every root, like ours; still not each other.
+      for (const lift of realRootBlocks) await lift();
+    }
+
+    // 3. Rolling restart while both leaves ping every root once a second (and the real leaves are polled).
     const t0 = Date.now();
     const count = 300;
     for (const leaf of leaves) for (const r of rootAddrs) leaf.send({ cmd: 'ping', peer: r, count, intervalMs: 1000, timeoutMs: 2500, tag: `rr-${r}` });
-    await playbook(topo, control, work, 'rolling_restart.yml', ['--limit', 'ztroot_roots', '-e', 'ztroot_restart_settle_seconds=5']);
+    const realPolls: Array<{ leaf: string; at: number; online: boolean | string }> = [];
+    let polling = !realSkip;
+    const poller = (async () => {
+      while (polling) {
+        for (const c of real) {
+          realPolls.push({ leaf: c.address, at: Date.now() - t0, online: await info(topo, c).then((x) => x.online, (e: Error) => `error: ${e.message}`) });
+        }
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    })();
+    try {
+      await playbook(topo, control, work, 'rolling_restart.yml', ['--limit', 'ztroot_roots', '-e', 'ztroot_restart_settle_seconds=5']);
+    } finally {
+      polling = false;
+      await poller;
+    }
     const t1 = Date.now();
+    if (!realSkip) {
+      await withRealDump(async () => {
+        for (const c of real) {
+          const mine = realPolls.filter((p) => p.leaf === c.address);
+          const offline = mine.filter((p) => p.online === false);
+          const errors = mine.filter((p) => typeof p.online === 'string');
+          console.log(`# rolling restart, real leaf ${c.address}: ${mine.length} polls of zerotier-cli info over ${((t1 - t0) / 1000).toFixed(0)} s, ${offline.length} OFFLINE, ${errors.length} failed`);
+          assert.ok(mine.length >= 5, `too few polls of real leaf ${c.address}: ${JSON.stringify(mine)}`);
+          assert.deepEqual(offline, [], `real leaf ${c.address} went OFFLINE during the rolling restart`);
+          assert.ok(errors.length * 2 < mine.length, `zerotier-cli info failed too often: ${JSON.stringify(errors)}`);
+        }
+        for (const c of real) console.log(`# after the rolling restart, real leaf ${c.address} peers:\n${(await cli(topo, c, 'peers')).trimEnd().replace(/^/gm, '#   ')}`);
+      });
+      // 1.14 keeps ONLINE for 500 s without hearing a root (vl1.md §7.3), so also: frames cross the restarted
+      // fleet again. A restarted root knows a real leaf's path again only once that leaf re-HELLOs it, which 1.14
+      // does every ~225 s (vl1.md §7.2): measured in the background, during the planet move's wait.
+      const [ra, rb] = real as [RealLeaf, RealLeaf];
+      realRecovery = echoWithin(topo, ra, rb, REAL_RECOVERY_MS, () => finished);
+    }
     for (const leaf of leaves) {
       // Seconds in which no root answered this leaf's ping sent then.
       const answeredAt = new Set<number>();
@@ -220,8 +308,22 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
     console.log(`# moved root: reached at ${MOVED_IP} after ${((Date.now() - movedAt) / 1000).toFixed(0)} s (${moved.filter((l) => l.event === 'ping').length}/${moved.length} answered)`);
     assert.ok(ok2, `the leaf does not reach root2 at its new address: ${JSON.stringify(moved.slice(-10))}`);
     await unblock();
+
+    if (realRecovery !== undefined) {
+      await withRealDump(async () => {
+        const ms = await realRecovery!;
+        console.log(`# real leaves across the restarted fleet: first relayed echo ${ms === null ? `none within ${REAL_RECOVERY_MS / 1000} s` : `${(ms / 1000).toFixed(0)} s`} after the rolling restart's checks (${((Date.now() - realStartedAt) / 1000).toFixed(0)} s after the real leaves started)`);
+        assert.ok(ms !== null, `real leaves do not reach each other across the restarted fleet within ${REAL_RECOVERY_MS / 1000} s`);
+        const [ra, rb] = real as [RealLeaf, RealLeaf];
+        const run = await pingAcross(topo, ra, rb, REAL_PINGS);
+        console.log(`# real leaves across the restarted fleet, 6PLANE: ${run.summary}`);
+        assert.ok(run.received >= REAL_PINGS - 2, `real leaves across the restarted fleet: ${run.summary}`);
+      });
+    }
   } finally {
+    finished = true;
     for (const l of leaves) l.proc.kill('SIGTERM');
+    for (const c of real) c.proc.kill('SIGTERM');
     await Promise.all(machines.map((m) => stopMachine(m)));
     await topo.destroy();
     if (process.env.ZTROOT_KEEP_DEPLOY !== '1') rmSync(work, { recursive: true, force: true });
