@@ -19,6 +19,7 @@ const noToolchain = missingTool ? `'${missingTool}' not found: the addon cannot 
 before(() => {
   mkdirSync(DIR, { recursive: true });
   for (const f of ['binding.gyp', 'hash.c', 'build.mjs']) copyFileSync(join(REPO, 'native', 'hash', f), join(DIR, f));
+  copyFileSync(join(REPO, 'native', 'build-addon.mjs'), join(DIR, '..', 'build-addon.mjs')); // what build.mjs imports
 });
 after(() => rmSync(DIR, { recursive: true, force: true }));
 

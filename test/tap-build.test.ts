@@ -23,6 +23,7 @@ const noToolchain = linux || (missingTool ? `'${missingTool}' not found: the add
 before(() => {
   mkdirSync(DIR, { recursive: true });
   for (const f of ['binding.gyp', 'tap.cc', 'build.mjs']) copyFileSync(join(REPO, 'native', 'tap', f), join(DIR, f));
+  copyFileSync(join(REPO, 'native', 'build-addon.mjs'), join(DIR, '..', 'build-addon.mjs')); // what build.mjs imports
 });
 after(() => rmSync(DIR, { recursive: true, force: true }));
 

@@ -22,6 +22,7 @@ const noToolchain = linux || (missingTool ? `'${missingTool}' not found: the add
 before(() => {
   mkdirSync(DIR, { recursive: true });
   for (const f of ['binding.gyp', 'udp.cc', 'build.mjs']) copyFileSync(join(REPO, 'native', 'udp', f), join(DIR, f));
+  copyFileSync(join(REPO, 'native', 'build-addon.mjs'), join(DIR, '..', 'build-addon.mjs')); // what build.mjs imports
 });
 after(() => rmSync(DIR, { recursive: true, force: true }));
 
