@@ -15,6 +15,7 @@
  *   leaf.join(0xff0016001600_0000n);
  *   await leaf.stop();
  */
+import type { UdpOpener } from './udp.js';
 import { Verb, ErrorCode } from '../vl1/constants.js';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
 import { formatInetAddress, type InetAddress } from '../vl1/inet-address.js';
@@ -73,6 +74,8 @@ export interface LeafOptions {
   /** The housekeeping period (default {@link LEAF_TICK_MS}; tests shorten it). */
   tickMs?: number;
   now?: () => number;
+  /** The UDP sockets (default node:dgram): tools/leaf.ts gives the batched ones when native/udp loads. */
+  udpOpener?: UdpOpener;
 }
 
 interface PendingSend {
@@ -123,6 +126,7 @@ export class Leaf implements LeafModel {
       helloRetryMs: opts.helloRetryMs,
       helloIntervalMs: opts.helloIntervalMs,
       allowPath: (a) => pathAllowed(a, this.ownPrefixes),
+      udpOpener: opts.udpOpener,
       tcpRelay: relay === null ? undefined : { address: relay, force: s.forceTcpRelay, fallbackAfterMs: opts.tcpFallbackAfterMs },
     });
     // Only a random secondary port moves: one fixed in local.conf stays (1.14 the same).

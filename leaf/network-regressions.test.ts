@@ -35,7 +35,7 @@ class FakeTap extends EventEmitter {
   readonly name = 'ztfake0000';
   readonly written: Uint8Array[] = [];
   write(f: Uint8Array): boolean {
-    this.written.push(f);
+    this.written.push(f.slice()); // as the kernel does: the caller reuses its buffer
     return true;
   }
   async setMtu(): Promise<void> {}

@@ -40,7 +40,7 @@ import { verifyCoo } from '../vl1/netconf/certificate-of-ownership.js';
 import { filterIncoming, filterOutgoing, ownsByCoos, type FilterFrame, type FilterVerdict, type RuleContext } from '../vl1/netconf/rule-engine.js';
 import { NetworkConfigFlag, NetworkType } from '../vl1/netconf/constants.js';
 import { ndpEmulationReply } from '../vl1/netconf/ndp-emulation.js';
-import { addressResolutionGroup, BROADCAST_GROUP, buildEthernetFrame, ETHERNET_HEADER_LENGTH, isMulticastMac, outgoingMulticastGroup, parseEthernetFrame } from '../vl1/netconf/ethernet.js';
+import { addressResolutionGroup, BROADCAST_GROUP, ETHERNET_HEADER_LENGTH, writeEthernetFrame, isMulticastMac, outgoingMulticastGroup, parseEthernetFrame } from '../vl1/netconf/ethernet.js';
 import { admitsPeer, credentialTimely, inboundOwnership } from '../vl1/netconf/membership.js';
 import type { TapDevice, TapRoute } from './tap.js';
 import { parsePrefix, prefixContains, type BytePrefix } from './path-policy.js';
@@ -57,6 +57,12 @@ export const TAP_GROUPS_INTERVAL_MS = 5_000;
 /** Frames from a member that failed `gate` wait this long for its credentials (1.14's RX queue), at most this many. */
 const GATE_RETRY_MS = 5_000;
 const GATE_RETRY_MAX = 32;
+/**
+ * Where frames for the TAPs are built (one per process: the event loop writes one frame at a time, and the TAP's
+ * write() copies it): a frame per allocation was one more 2.8 kB buffer per received frame for the GC. Grows to the
+ * largest frame seen (≤ MTU + header).
+ */
+let tapScratch = new Uint8Array(4096);
 
 
 /** What a network needs of the leaf around it. */
@@ -621,9 +627,14 @@ export class Network extends EventEmitter<NetworkEvents> {
     if (v.redirect !== undefined) send(v.redirect.to, v.redirect.flags, f.payload);
   }
 
+  /** Writes one frame to the TAP, built in a scratch buffer: the TAP's write() copies it into the kernel. */
   private toTap(dest: bigint, source: bigint, etherType: number, payload: Uint8Array): void {
     const tap = this.tap;
-    if (tap === null || !tap.write(buildEthernetFrame({ dest, source, etherType, payload }))) this.drop('tap-write');
+    if (tap === null) return this.drop('tap-write');
+    const n = ETHERNET_HEADER_LENGTH + payload.length;
+    if (n > tapScratch.length) tapScratch = new Uint8Array(Math.max(n, tapScratch.length * 2));
+    writeEthernetFrame(tapScratch, dest, source, etherType, payload);
+    if (!tap.write(tapScratch.subarray(0, n))) this.drop('tap-write');
   }
 
   // ---- frames from the TAP (vl2.md §5.5) -------------------------------------------------------------------

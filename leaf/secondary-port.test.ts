@@ -13,7 +13,9 @@ import { c25519Generate } from '../vl1/c25519.js';
 import { Identity } from '../vl1/identity.js';
 import { serializeWorld, signWorld } from '../planet/world.js';
 import { SecondaryPortRepick } from './secondary-port.js';
-import { UdpSockets } from './udp.js';
+import { UdpSockets, type UdpOpener } from './udp.js';
+import { leafUdp } from '../tools/leaf-udp.js';
+import { loadUdpAddon } from '../relay/udp-socket.js';
 import { Leaf } from './leaf.js';
 import { portIsFree } from './leaf-ports.js';
 
@@ -36,33 +38,45 @@ async function send(port: number, text: string): Promise<void> {
   s.close();
 }
 
-test('replacePort: the extra port moves (the new one receives, the old one is free), the primary stays; a busy new port changes nothing', async () => {
-  const got: string[] = [];
-  const udp = new UdpSockets({ onDatagram: (d) => void got.push(Buffer.from(d).toString()), onSendError: () => undefined, log: undefined });
-  const blocker = createSocket('udp4');
-  try {
-    await udp.open('127.0.0.1', 0, [0]);
-    const [primary, extra] = udp.bound().map((a) => a.port) as [number, number];
-    await new Promise<void>((r) => blocker.bind(0, '127.0.0.1', () => r()));
-    const busy = blocker.address().port;
-    await assert.rejects(udp.replacePort(extra, busy), /EADDRINUSE/);
-    assert.deepEqual(udp.bound().map((a) => a.port), [primary, extra], 'a failed move leaves the ports as they were');
+// Both socket implementations: node:dgram (leaf/udp.ts's own) and the batched sockets `ztroot leaf` injects.
+const batchedWhy = (() => {
+  const l = loadUdpAddon();
+  return 'why' in l ? l.why : null;
+})();
+const PATHS: Array<{ name: string; opener: UdpOpener | undefined; skip: string | false }> = [
+  { name: 'node:dgram', opener: undefined, skip: false },
+  { name: 'batched', opener: batchedWhy === null ? leafUdp('batched').opener : undefined, skip: batchedWhy ?? false },
+];
 
-    let next = 0;
-    for (let p = 40000; p < 40100 && next === 0; p++) if (p !== extra && (await portIsFree(p, '127.0.0.1'))) next = p;
-    await udp.replacePort(extra, next);
-    assert.deepEqual(udp.bound().map((a) => a.port), [primary, next]);
-    assert.equal(await portIsFree(extra, '127.0.0.1'), true, 'the old port is closed');
-    await send(next, 'to-new');
-    await send(primary, 'to-primary');
-    const deadline = Date.now() + 2000;
-    while (got.length < 2 && Date.now() < deadline) await sleep(10);
-    assert.deepEqual(got.sort(), ['to-new', 'to-primary']);
-  } finally {
-    blocker.close();
-    await udp.close();
-  }
-});
+for (const { name, opener, skip } of PATHS) {
+  test(`${name}: replacePort: the extra port moves (the new one receives, the old one is free), the primary stays; a busy new port changes nothing`, { skip }, async () => {
+    const got: string[] = [];
+    const udp = new UdpSockets({ onDatagram: (d) => void got.push(Buffer.from(d).toString()), log: undefined, opener });
+    const blocker = createSocket('udp4');
+    try {
+      await udp.open('127.0.0.1', 0, [0]);
+      const [primary, extra] = udp.bound().map((a) => a.port) as [number, number];
+      await new Promise<void>((r) => blocker.bind(0, '127.0.0.1', () => r()));
+      const busy = blocker.address().port;
+      await assert.rejects(udp.replacePort(extra, busy), { code: 'EADDRINUSE' });
+      assert.deepEqual(udp.bound().map((a) => a.port), [primary, extra], 'a failed move leaves the ports as they were');
+
+      let next = 0;
+      for (let p = 40000; p < 40100 && next === 0; p++) if (p !== extra && (await portIsFree(p, '127.0.0.1'))) next = p;
+      await udp.replacePort(extra, next);
+      assert.deepEqual(udp.bound().map((a) => a.port), [primary, next]);
+      assert.equal(await portIsFree(extra, '127.0.0.1'), true, 'the old port is closed');
+      await send(next, 'to-new');
+      await send(primary, 'to-primary');
+      const deadline = Date.now() + 2000;
+      while (got.length < 2 && Date.now() < deadline) await sleep(10);
+      assert.deepEqual(got.sort(), ['to-new', 'to-primary']);
+    } finally {
+      blocker.close();
+      await udp.close();
+    }
+  });
+}
 
 /** A home whose one root (192.0.2.1, TEST-NET-1) never answers: the leaf stays offline. */
 function offlineHome(settings: object): string {

@@ -181,7 +181,8 @@ export class TapDevice extends EventEmitter<TapEvents> {
 
   /**
    * Passes one whole Ethernet frame (dst MAC, src MAC, ethertype, payload) to the kernel as if it arrived on the
-   * device: one write(). Never throws: a frame that cannot go is counted in `stats.drops` and false returned.
+   * device: one write(), which copies it, so the caller may reuse `frame` on return. Never throws: a frame that
+   * cannot go is counted in `stats.drops` and false returned.
    */
   write(frame: Uint8Array): boolean {
     if (this.fd < 0) {

@@ -6,6 +6,7 @@ import type { Identity } from '../vl1/identity.js';
 import type { InetAddress } from '../vl1/inet-address.js';
 import type { World } from '../planet/world.js';
 import type { DropReason } from './errors.js';
+import type { UdpOpener } from './udp.js';
 
 /** pino-compatible subset (`logger.info({ ...fields }, 'message')`). */
 export interface Vl1Logger {
@@ -34,6 +35,11 @@ export interface Vl1NodeOptions {
    * per family (1.14's secondary and tertiary ports); a peer is answered from the one it spoke to.
    */
   bind?: { address?: string; port?: number; extraPorts?: number[] };
+  /**
+   * Opens the UDP sockets; default node:dgram. The process gives the batched sockets of native/udp here when that
+   * addon loads (tools/leaf.ts): leaf/ itself loads no addon (leaf/udp.ts).
+   */
+  udpOpener?: UdpOpener;
   /** Clock in ms since the epoch (HELLO timestamps, path ages, RTTs). Default `Date.now`. */
   now?: () => number;
   logger?: Vl1Logger;
@@ -98,8 +104,8 @@ export interface Vl1NodeStats {
   received: Record<string, number>;
   /** Unused datagrams by reason. */
   drops: Partial<Record<DropReason, number>>;
-  /** Datagrams whose send failed at the socket. */
-  sendErrors: number;
+  /** Datagrams the UDP sockets failed to send. */
+  readonly sendErrors: number;
 }
 
 export interface PathInfo {

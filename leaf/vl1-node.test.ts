@@ -4,6 +4,7 @@
  * leaf and the root agree on the wire. The first test uses a raw socket as the root instead, to look at
  * the leaf's bytes exactly as 1.14 would send them.
  */
+import { leafUdp } from '../tools/leaf-udp.js';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
@@ -31,7 +32,9 @@ const ids = readVectorJson<{ identities: Array<{ secret_string: string }> }>('id
 );
 const [R, A, B, C, D] = ids as [Identity, Identity, Identity, Identity, Identity];
 const LO = '127.0.0.1';
-const FAST = { helloRetryMs: 200, helloIntervalMs: 60000 };
+// The process's UDP sockets, as `ztroot leaf` picks them: batched when native/udp is built, unless ZTROOT_UDP=dgram
+// (test/run-tests.mjs runs this file a second time so). Their datagrams are borrowed: what the node keeps, it copies.
+const FAST = { helloRetryMs: 200, helloIntervalMs: 60000, udpOpener: leafUdp().opener };
 
 // One worker pool for every root in this file (starting a worker costs more than a test's HELLOs).
 let validator: IdentityValidator;

@@ -85,7 +85,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   readonly identity: Identity;
   readonly address: number;
   /** Counters; read at any time. */
-  readonly stats: Vl1NodeStats = { datagramsIn: 0, datagramsOut: 0, sent: {}, received: {}, drops: {}, sendErrors: 0 };
+  readonly stats: Vl1NodeStats;
   /** Planets adopted from OK(HELLO), oldest first. */
   readonly receivedPlanetUpdates: World[] = [];
   /** Our physical address as each root reported it in OK(HELLO) (root address → address). */
@@ -141,16 +141,25 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     this.echoReplyIntervalMs = opts.echoReplyIntervalMs ?? 0;
     this.bindOpt = opts.bind ?? {};
     this.udp = new UdpSockets({
-      onDatagram: (data, from) => {
+      onDatagram: (data, from, borrowed) => {
         if (data.length >= 16) this.lastUdpReceive = this.now();
-        this.onDatagram(data, from);
-      },
-      onSendError: (to, err) => {
-        this.stats.sendErrors++;
-        this.log?.debug({ to: pathKey(to), err: String(err) }, 'send failed');
+        this.onDatagram(data, from, borrowed);
       },
       log: this.log,
+      opener: opts.udpOpener,
     });
+    const udp = this.udp;
+    this.stats = {
+      datagramsIn: 0,
+      datagramsOut: 0,
+      sent: {},
+      received: {},
+      drops: {},
+      // Counted by the sockets (the batched ones in native code).
+      get sendErrors(): number {
+        return udp.sendFailures();
+      },
+    };
     this.tcp =
       opts.tcpRelay === undefined
         ? null
@@ -158,7 +167,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
             relay: opts.tcpRelay.address,
             version: { major: this.ver.major, minor: this.ver.minor, revision: this.ver.revision },
             // As 1.14 injects them: as if received over UDP from the framed source (vl1.md §9.2).
-            onDatagram: (data, from) => this.onDatagram(data, from),
+            onDatagram: (data, from) => this.onDatagram(data, from, false),
             log: this.log,
           });
     this.tcpForce = opts.tcpRelay?.force === true;
@@ -587,9 +596,10 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
 
   // ---- Internals: receive path -------------------------------------------------------------------------
 
-  private onDatagram(data: Uint8Array, from: InetAddress): void {
+  /** `borrowed`: `data` is overwritten once this returns (batched sockets), so what outlives the call is copied. */
+  private onDatagram(data: Uint8Array, from: InetAddress, borrowed: boolean): void {
     this.stats.datagramsIn++;
-    this.guarded(from, () => this.receive(data, from));
+    this.guarded(from, () => this.receive(data, from, borrowed));
   }
 
   /** Runs one step of the receive path; whatever it throws becomes a counted drop. */
@@ -606,7 +616,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
   }
 
   /** `Switch::onRemotePacket` (§3.4): size thresholds, fragments, then the packet itself. */
-  private receive(data: Uint8Array, from: InetAddress): void {
+  private receive(data: Uint8Array, from: InetAddress, borrowed: boolean): void {
     if (data.length <= 16) {
       // 13 bytes = legacy LAN beacon; 4-byte junk is NAT traversal (§3.4): neither is for us to answer.
       this.drop(data.length === 13 ? 'beacon' : 'runt', from);
@@ -627,10 +637,11 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
       }
       pkt = this.reassembler.offerHead(data, now);
     }
-    if (pkt !== null) this.handlePacket(pkt, from);
+    // A reassembled packet is a new buffer (the fragments it kept were copied): only a whole datagram is borrowed.
+    if (pkt !== null) this.handlePacket(pkt, from, borrowed && pkt === data);
   }
 
-  private handlePacket(pkt: Uint8Array, from: InetAddress): void {
+  private handlePacket(pkt: Uint8Array, from: InetAddress, borrowed: boolean): void {
     const source = packetSource(pkt);
     if (source === this.address) {
       this.drop('from-self', from);
@@ -639,14 +650,19 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
     const hops = getHops(pkt);
     const peer = this.peers.get(source);
     if (cipherSuite(pkt) === 0 && (pkt[IDX_VERB]! & VERB_MASK) === Verb.HELLO) {
-      this.handlePlainHello(pkt, from, hops, peer);
+      this.handlePlainHello(borrowed ? packetCopy(pkt) : pkt, from, hops, peer); // kept across the identity's validation
       return;
     }
     if (peer === undefined) {
       this.holdForWhois(source, pkt, from);
       return;
     }
-    const { verb, payload } = openPacket(pkt, peer.key);
+    const opened = openPacket(pkt, peer.key);
+    const verb = opened.verb;
+    // What the handlers and 'packet' listeners get is theirs to keep (decoders keep views of it; a frame may wait for
+    // its sender's credentials): a borrowed datagram's payload is copied — a reassembled packet (every full-size
+    // frame) or a node:dgram datagram is already ours.
+    const payload = borrowed ? packetCopy(opened.payload) : opened.payload;
     let expected: Expect | undefined;
     let ok: Ok | undefined;
     if (verb === Verb.OK) {
@@ -688,7 +704,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
         this.onEcho(peer, payload, from, packetId(pkt));
         return;
       default:
-        this.emit('packet', { source, verb, payload: packetCopy(payload), via, hops, from, packetId: packetId(pkt) });
+        this.emit('packet', { source, verb, payload, via, hops, from, packetId: packetId(pkt) });
     }
   }
 
@@ -835,7 +851,7 @@ export class Vl1Node extends EventEmitter<Vl1NodeEvents> {
       this.addPeer(id);
       const known = this.peers.get(id.address);
       if (known !== undefined && known.identity.equals(id)) {
-        for (const held of this.whoisQueue.answer(id.address, known.identity)) this.guarded(held.from, () => this.handlePacket(held.pkt, held.from));
+        for (const held of this.whoisQueue.answer(id.address, known.identity)) this.guarded(held.from, () => this.handlePacket(held.pkt, held.from, false));
       }
     } else {
       // A config comes back as one OK per chunk, all naming the one request (vl2.md §2.3): keep expecting it.

@@ -12,6 +12,8 @@ import { PLANET_FILE } from '../leaf/home.js';
 import { parseWorld, describeWorld, type World } from '../planet/world.js';
 import { parseCommand, str, strs, UsageError, type CommandSpec } from './args.js';
 import { CommandFailure } from './run-main.js';
+import { leafUdp } from './leaf-udp.js';
+import type { UdpPathMode } from '../relay/udp-socket.js';
 
 export const DEFAULT_LEAF_HOME = '/var/lib/ztroot-leaf';
 
@@ -35,6 +37,11 @@ There is no fallback to ZeroTier's public roots. TAP devices need CAP_NET_ADMIN 
     },
     join: { type: 'string', multiple: true, arg: 'nwid', help: 'join this network at start (16 hex digits; kept, like zerotier-cli join)' },
     'log-level': { type: 'string', arg: 'level', help: 'trace|debug|info|warn|error|fatal|silent (default info)' },
+    udp: {
+      type: 'string',
+      arg: 'path',
+      help: 'UDP sockets: auto (batched recvmmsg/sendmmsg when the native addon is built, else node:dgram; ZTROOT_UDP overrides), batched (fail without the addon) or dgram (default auto)',
+    },
   },
   epilogue: `example:
   ztroot leaf --home /var/lib/ztroot-leaf --planet /etc/ztroot/planet --join ff00160016000000
@@ -49,7 +56,10 @@ interface LeafArgs {
   planet: string | undefined;
   join: bigint[];
   logLevel: string;
+  udp: UdpPathMode;
 }
+
+const UDP_MODES: readonly UdpPathMode[] = ['auto', 'batched', 'dgram'];
 
 export function parseLeafArgs(argv: string[]): LeafArgs | { kind: 'print'; text: string } {
   const line = parseCommand(SPEC, argv);
@@ -61,7 +71,9 @@ export function parseLeafArgs(argv: string[]): LeafArgs | { kind: 'print'; text:
     if (!/^[0-9a-fA-F]{16}$/.test(s) || /^0+$/.test(s)) throw new UsageError(`--join ${JSON.stringify(s)}: a network id is 16 hex digits, not all zero`);
     return BigInt(`0x${s}`);
   });
-  return { home: resolve(str(v, 'home') ?? DEFAULT_LEAF_HOME), planet: str(v, 'planet'), join, logLevel };
+  const udp = str(v, 'udp') ?? 'auto';
+  if (!(UDP_MODES as readonly string[]).includes(udp)) throw new UsageError(`--udp ${JSON.stringify(udp)}: expected ${UDP_MODES.join('|')}`);
+  return { home: resolve(str(v, 'home') ?? DEFAULT_LEAF_HOME), planet: str(v, 'planet'), join, logLevel, udp: udp as UdpPathMode };
 }
 
 function readPlanet(file: string, what: string): World {
@@ -113,7 +125,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   const log = pino({ level: args.logLevel, base: { svc: 'ztroot-leaf' } });
   if (args.planet !== undefined) installPlanet(args.home, args.planet, log);
-  const leaf = await Leaf.start({ home: args.home, logger: log, apiHostPolicy: (host) => new HostPolicy(host) });
+  let udp: ReturnType<typeof leafUdp>;
+  try {
+    udp = leafUdp(args.udp);
+  } catch (e) {
+    throw new CommandFailure((e as Error).message);
+  }
+  log.info({ udp: udp.path.path, why: udp.path.why ?? undefined }, `UDP sockets: ${udp.path.path === 'batched' ? 'batched (recvmmsg/sendmmsg)' : `node:dgram (${udp.path.why})`}`);
+  const leaf = await Leaf.start({ home: args.home, logger: log, apiHostPolicy: (host) => new HostPolicy(host), udpOpener: udp.opener });
   for (const nwid of args.join) leaf.join(nwid);
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));

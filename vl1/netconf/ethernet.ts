@@ -42,12 +42,23 @@ export function parseEthernetFrame(frame: Uint8Array): EthernetFrame {
 /** A frame to write to the TAP. */
 export function buildEthernetFrame(f: EthernetFrame): Uint8Array {
   const out = packetBytes(ETHERNET_HEADER_LENGTH + f.payload.length);
-  writeMac48(out, 0, f.dest);
-  writeMac48(out, 6, f.source);
-  out[12] = (f.etherType >> 8) & 0xff;
-  out[13] = f.etherType & 0xff;
-  out.set(f.payload, ETHERNET_HEADER_LENGTH);
+  writeEthernetFrame(out, f.dest, f.source, f.etherType, f.payload);
   return out;
+}
+
+/**
+ * {@link buildEthernetFrame} into `out` (a scratch buffer reused per frame); returns the frame's length.
+ * @throws {ZtError} TOO_LONG when `out` cannot hold it
+ */
+export function writeEthernetFrame(out: Uint8Array, dest: bigint, source: bigint, etherType: number, payload: Uint8Array): number {
+  const n = ETHERNET_HEADER_LENGTH + payload.length;
+  if (n > out.length) throw new ZtError(ZtErrorCode.TOO_LONG, `Ethernet frame of ${n} bytes exceeds the ${out.length}-byte buffer`);
+  writeMac48(out, 0, dest);
+  writeMac48(out, 6, source);
+  out[12] = (etherType >> 8) & 0xff;
+  out[13] = etherType & 0xff;
+  out.set(payload, ETHERNET_HEADER_LENGTH);
+  return n;
 }
 
 /** A 48-bit MAC, big-endian, at `out[o..o+6)`, without the intermediate array of `macToBytes`. */
