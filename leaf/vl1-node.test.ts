@@ -296,6 +296,13 @@ test('real root + two leaves: ONLINE, WHOIS, A→B relayed, RENDEZVOUS from the 
     await until('B receives the direct message', () => got.length > 1);
     assert.equal(got[1]!.via, 'direct');
     assert.equal(got[1]!.hops, 0);
+    // A payload handed out is the listener's to keep: on the batched path the datagram's bytes are the next batch's
+    // buffer, and two packets of one length land in the same slot (the second would overwrite a view of the first).
+    for (const text of ['AAAA', 'BBBB']) {
+      assert.equal(await a.send(B.address, Verb.USER_MESSAGE, new TextEncoder().encode(text)), 'direct');
+      await until(`B receives ${text}`, () => got.some((g) => g !== got[0] && g !== got[1] && new TextDecoder().decode(g.payload) === text));
+    }
+    assert.deepEqual(got.slice(2).map((g) => new TextDecoder().decode(g.payload)), ['AAAA', 'BBBB'], 'the first payload kept is still the first');
     assert.equal(relayedBy(root), relayedBefore, 'direct traffic does not touch the root');
     assert.equal(a.stats.drops.internal ?? 0, 0);
     assert.equal(b.stats.drops.internal ?? 0, 0);
