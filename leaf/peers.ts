@@ -48,8 +48,21 @@ export interface Peer {
 }
 
 export function pathKey(a: InetAddress): string {
-  return formatInetAddress(a);
+  // A stream's datagrams share one source object (leaf/udp.ts) and its sends one path object, and each packet asks
+  // for both keys: two remembered answers spare formatting the address per packet. Addresses are never modified.
+  if (a === keyCache0) return keyText0;
+  if (a === keyCache1) return keyText1;
+  const k = formatInetAddress(a);
+  keyCache1 = keyCache0;
+  keyText1 = keyText0;
+  keyCache0 = a;
+  keyText0 = k;
+  return k;
 }
+let keyCache0: InetAddress | null = null;
+let keyText0 = '';
+let keyCache1: InetAddress | null = null;
+let keyText1 = '';
 
 /** `Peer::aesKeysIfSupported` (§4.4): AES-GMAC-SIV once the peer said it speaks protocol ≥ 12. */
 export function suiteFor(peer: Peer): ArmorSuite {
