@@ -12,6 +12,7 @@ import { PLANET_FILE } from '../leaf/home.js';
 import { parseWorld, describeWorld, type World } from '../planet/world.js';
 import { parseCommand, str, strs, UsageError, type CommandSpec } from './args.js';
 import { CommandFailure } from './run-main.js';
+import { aesEngineLogFields } from './aes-engine.js';
 
 export const DEFAULT_LEAF_HOME = '/var/lib/ztroot-leaf';
 
@@ -112,6 +113,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const log = pino({ level: args.logLevel, base: { svc: 'ztroot-leaf' } });
+  const aes = aesEngineLogFields();
+  if (aes.why !== undefined) log.info(aes, 'AES-GMAC-SIV on node:crypto (packet suite 3)');
   if (args.planet !== undefined) installPlanet(args.home, args.planet, log);
   const leaf = await Leaf.start({ home: args.home, logger: log, apiHostPolicy: (host) => new HostPolicy(host) });
   for (const nwid of args.join) leaf.join(nwid);
