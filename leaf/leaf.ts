@@ -38,6 +38,7 @@ import { parsePrefix, pathAllowed, type BytePrefix } from './path-policy.js';
 import { DirectPaths } from './direct-paths.js';
 import { localInterfaceAddresses } from './local-addresses.js';
 import type { LeafModel, LeafNetwork, LeafPeer, LeafStatus, NetworkSettings } from './model.js';
+import { aesGmacSivEngine } from '../vl1/aes-gmac-siv-engine.js';
 
 /** The housekeeping period: network ticks (config requests, LIKEs, expiry). */
 export const LEAF_TICK_MS = 5_000;
@@ -197,7 +198,7 @@ export class Leaf implements LeafModel {
     this.timers.push(setInterval(() => this.checkLocalConf(), LOCAL_CONF_CHECK_MS));
     for (const t of this.timers) t.unref();
     this.log?.info(
-      { address: hex10(node.address), ports: this.ports, api: this.api.listening, networks: [...this.joined.keys()].map(hex16) },
+      { address: hex10(node.address), ports: this.ports, api: this.api.listening, networks: [...this.joined.keys()].map(hex16), aes: aesGmacSivEngine().name },
       'leaf started',
     );
   }

@@ -23,6 +23,7 @@ import { coarseSeconds, type RootPeer } from './peer-table.js';
 import { serveDashboardAsset } from './live-dashboard.js';
 import { HostPolicy } from './host-check.js';
 import type { ProbeApi } from './probe-api.js';
+import { aesGmacSivEngine } from '../vl1/aes-gmac-siv-engine.js';
 
 /** What the API reads from the root (RootServer satisfies it). */
 export interface HttpApiSource {
@@ -147,6 +148,7 @@ export function createHttpApiHandler(
             identity: root.identity.toString(false),
             version: opts.version,
             identityHash: opts.identityHash ?? null,
+            aes: aesGmacSivEngine().name,
             uptimeSec: Math.floor((now() - started) / 1000),
             ports: root.ports,
             udp: root.udpPath ?? null,

@@ -22,6 +22,7 @@ import { Verb } from '../vl1/constants.js';
 import { decodeOk } from '../vl1/verbs/ok.js';
 import { parseWorld } from '../planet/world.js';
 import { memoryHardHasher } from '../root/identity-validator-hash.js';
+import { chooseAesEngine } from '../tools/aes-engine.js';
 import { HEADER_LENGTH, RECORD_LENGTH, VALIDATED_IDENTITIES_FILE } from '../root/validated-identities.js';
 
 const N = 4;
@@ -93,8 +94,9 @@ test('a root restarted after a crash re-admits every peer it held without hashin
   // 1. First run: every peer is new and hashed.
   const first = await startRoot(httpPort);
   children.push(first.child);
-  const status = (await (await fetch(`http://127.0.0.1:${httpPort}/api/status`)).json()) as { identityHash: string };
+  const status = (await (await fetch(`http://127.0.0.1:${httpPort}/api/status`)).json()) as { identityHash: string; aes: string };
   assert.equal(status.identityHash, hasher.name, '/api/status says which hash validates');
+  assert.equal(status.aes, chooseAesEngine().engine.name, '/api/status says which AES-GMAC-SIV engine runs suite 3');
   await helloAll(first.port);
   assert.equal((await validations(httpPort)).valid, N);
   // Remembered on disk off the packet path (within the 1 s batch), then the process dies without a goodbye.

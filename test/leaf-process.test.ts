@@ -16,6 +16,7 @@ import { serializeWorld, signWorld } from '../planet/world.js';
 import { netnsUnavailableReason, withTopology, type Host, type Topology } from './netns.js';
 import { waitFor } from './interop-harness.js';
 import { tapUnavailableReason } from '../leaf/tap-access.js';
+import { chooseAesEngine } from '../tools/aes-engine.js';
 
 const NWID = 'ff0a000000000001';
 
@@ -112,6 +113,7 @@ test('ztroot leaf: a busy primary port exits 1 at once naming it; SIGTERM exits 
       // Started again without --join: the network is back, with its saved config, and its device.
       const again = await leafIn(t, host, ['--home', home], 'leaf started');
       assert.match(again.out(), new RegExp(`"networks":\\["${NWID}"\\]`));
+      assert.match(again.out(), new RegExp(`"aes":"${chooseAesEngine().engine.name}"[^\\n]*"msg":"leaf started"`), 'the start-up line names the suite-3 engine');
       const dev = await waitFor('the TAP device back', 10_000, async () => {
         const links = (await t.exec(host.ns, 'ip', ['-o', 'link', 'show'])).stdout;
         return /\d+: (zt\w+):/.exec(links)?.[1];

@@ -6,6 +6,7 @@
  */
 import { UsageError, versionLine } from './args.js';
 import { runMain } from './run-main.js';
+import { useAesEngine } from './aes-engine.js';
 
 interface Subcommand {
   summary: string;
@@ -55,5 +56,6 @@ async function top(argv: string[]): Promise<number> {
 
 const [cmd, ...rest] = process.argv.slice(2);
 const sub = cmd !== undefined && Object.hasOwn(SUBCOMMANDS, cmd) ? SUBCOMMANDS[cmd] : undefined;
-if (sub !== undefined) await runMain(`ztroot ${cmd}`, async (argv) => (await sub.load()).main(argv), rest);
+// The suite-3 engine (ZTROOT_AES) is registered before any subcommand makes a key: roots, leaves, probes, benchmarks.
+if (sub !== undefined) await runMain(`ztroot ${cmd}`, async (argv) => (useAesEngine(), (await sub.load()).main(argv)), rest);
 else await runMain('ztroot', top, process.argv.slice(2));

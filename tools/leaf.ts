@@ -14,6 +14,7 @@ import { parseCommand, str, strs, UsageError, type CommandSpec } from './args.js
 import { CommandFailure } from './run-main.js';
 import { leafUdp } from './leaf-udp.js';
 import type { UdpPathMode } from '../relay/udp-socket.js';
+import { aesEngineLogFields } from './aes-engine.js';
 
 export const DEFAULT_LEAF_HOME = '/var/lib/ztroot-leaf';
 
@@ -124,6 +125,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const log = pino({ level: args.logLevel, base: { svc: 'ztroot-leaf' } });
+  const aes = aesEngineLogFields();
+  if (aes.why !== undefined) log.info(aes, 'AES-GMAC-SIV on node:crypto (packet suite 3)');
   if (args.planet !== undefined) installPlanet(args.home, args.planet, log);
   let udp: ReturnType<typeof leafUdp>;
   try {

@@ -49,6 +49,7 @@ import { httpExposureProblem } from '../root/host-check.js';
 import { CommandFailure, describeFailure } from './run-main.js';
 import { describeFileError, describeListenError } from './listen-errors.js';
 import { VERSION } from './version.js';
+import { aesEngineLogFields } from './aes-engine.js';
 import { probeOff, type ProbeApi } from '../root/probe-api.js';
 import type { ProbeService } from './probe/probe-service.js';
 
@@ -231,6 +232,7 @@ async function serve(config: RootConfig, state: PreparedState, tls: { cert: Buff
   const workers = config.validationWorkers > 0 ? config.validationWorkers : Math.max(1, availableParallelism() - 1);
   const validator = new IdentityValidator({ workers });
   teardown.add('identity validator', () => validator.close());
+  log.info(aesEngineLogFields(), 'AES-GMAC-SIV engine (packet suite 3)');
   log.info({ identityHash: validator.hashImplementation, ...(validator.hashFallbackReason ? { why: validator.hashFallbackReason } : {}) }, 'identity validation hash');
   // Identities validated before (this state directory, or the fleet once its store exists) skip the hash.
   const remembered = ValidatedIdentities.open(join(config.stateDir, VALIDATED_IDENTITIES_FILE), { logger: log });

@@ -7,7 +7,7 @@
  *                                                        built in the `Peer` constructor, `node/Peer.cpp`)
  */
 import { createHmac } from 'node:crypto';
-import { AesGmacSiv } from './aes-gmac-siv.js';
+import { createSivCipher, type SivCipher } from './aes-gmac-siv-engine.js';
 import { SYMMETRIC_KEY_SIZE } from './constants.js';
 import { ZtError, ZtErrorCode } from './errors.js';
 
@@ -48,7 +48,7 @@ export class PeerKey {
   readonly k0: Uint8Array;
   /** AES-GMAC-SIV K1 (keys the tag block and CTR). */
   readonly k1: Uint8Array;
-  private sivCache: AesGmacSiv | null = null;
+  private sivCache: SivCipher | null = null;
 
   /** @throws {ZtError} BAD_VALUE unless `key48` is 48 bytes. */
   constructor(key48: Uint8Array) {
@@ -65,8 +65,8 @@ export class PeerKey {
     this.k1 = new Uint8Array(kbkdfHmacSha384(key48, '1').subarray(0, 32));
   }
 
-  /** The suite-3 cipher under (K0, K1), created on first use. */
-  get siv(): AesGmacSiv {
-    return (this.sivCache ??= new AesGmacSiv(this.k0, this.k1));
+  /** The suite-3 cipher under (K0, K1), created on first use by the registered engine (vl1/aes-gmac-siv-engine.ts). */
+  get siv(): SivCipher {
+    return (this.sivCache ??= createSivCipher(this.k0, this.k1));
   }
 }

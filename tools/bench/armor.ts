@@ -1,18 +1,25 @@
 /**
  * Packet crypto benchmark: armor + dearmor round trips per second for suite 1 (Salsa20/12 +
- * Poly1305, pure JS) and suite 3 (AES-GMAC-SIV on node:crypto) at 100 and 1400 bytes, each beside
- * node:crypto `aes-256-gcm` encrypt + decrypt of the same size with `createCipheriv` per packet (what a
- * one-shot AEAD costs in Node) measured in the same run. A last table backs the choice made in
+ * Poly1305, pure JS) and suite 3 (AES-GMAC-SIV, on the engine the process registered) at 100 and 1400 bytes, each
+ * beside node:crypto `aes-256-gcm` encrypt + decrypt of the same size with `createCipheriv` per packet (what a
+ * one-shot AEAD costs in Node) measured in the same run. Then suite 3's seal and open on its two engines side by
+ * side — the native addon (native/aes: OpenSSL contexts made once per key) and node:crypto (vl1/aes-gmac-siv.ts) —
+ * in µs of wall time and of process CPU (all threads: the GC's too) per packet. A last table backs a choice made in
  * `vl1/aes-gmac-siv.ts`: CTR keystream from ECB-encrypted counter blocks vs `aes-256-ctr` per packet.
  * ZTROOT_BENCH_MS sets the time per measurement.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { AesGmacSiv } from '../../vl1/aes-gmac-siv.js';
+import { aesGmacSivEngine, JS_AES_GMAC_SIV, registerAesGmacSivEngine, type AesGmacSivEngine } from '../../vl1/aes-gmac-siv-engine.js';
 import { armor, buildPacket, dearmor, type ArmorSuite } from '../../vl1/packet.js';
 import { PeerKey } from '../../vl1/peer-key.js';
 import { measure, report, type Measurement } from './harness.js';
+import { aesAddon, nativeAesGmacSivEngine, nativeAesUnavailableReason } from '../aes-engine.js';
 
 const SIZES = [100, 1400] as const;
+/** Suite 3 engines compared at these packet sizes (2800: a full frame of the default 2800-byte virtual MTU). */
+const ENGINE_SIZES = [100, 400, 1400, 2800] as const;
 const BATCH = 64;
 
 function armorRoundTrip(size: number, suite: ArmorSuite, key: PeerKey, ms: number): Measurement {
@@ -88,6 +95,7 @@ export async function run(): Promise<void> {
   const ms = Number(process.env.ZTROOT_BENCH_MS ?? 1000);
   const key = new PeerKey(new Uint8Array(randomBytes(48)));
 
+  const engineName = aesGmacSivEngine().name;
   const rows: Array<{ ours: Measurement; reference: Measurement }> = [];
   for (const size of SIZES) {
     const [ref, s1, s3] = interleaved([
@@ -95,10 +103,14 @@ export async function run(): Promise<void> {
       (t) => armorRoundTrip(size, 1, key, t),
       (t) => armorRoundTrip(size, 3, key, t),
     ], ms) as [Measurement, Measurement, Measurement];
+    s3.name += ` (${engineName})`;
     rows.push({ ours: s1, reference: ref }, { ours: s3, reference: ref });
   }
   report('crypto: packet armor + dearmor (one core, best of 3 interleaved rounds)', rows);
 
+  engineTable(ms);
+
+  const jsSiv = new AesGmacSiv(key.k0, key.k1);
   const ctrRows: Array<{ ours: Measurement; reference: Measurement }> = [];
   for (const size of SIZES) {
     const data = new Uint8Array(size + 27).subarray(27); // packet payload alignment
@@ -106,7 +118,7 @@ export async function run(): Promise<void> {
     const alt = sivWithCtrCipher(key.k0, key.k1);
     const [ours, reference] = interleaved([
       (t) => measure(`SIV encrypt, ECB counter blocks ${size} B`, () => {
-        for (let i = 0; i < BATCH; i++) key.siv.encryptInPlace(iv, aad, data, tag);
+        for (let i = 0; i < BATCH; i++) jsSiv.encryptInPlace(iv, aad, data, tag);
       }, { ms: t, batch: BATCH, bytesPerOp: size }),
       (t) => measure(`SIV encrypt, aes-256-ctr cipher ${size} B`, () => {
         for (let i = 0; i < BATCH; i++) alt(iv, aad, data, tag);
@@ -115,4 +127,97 @@ export async function run(): Promise<void> {
     ctrRows.push({ ours, reference });
   }
   report('crypto: AES-GMAC-SIV CTR keystream strategy (best of 5 interleaved rounds)', ctrRows);
+}
+
+/** A PeerKey whose suite-3 cipher comes from `engine` (the process's engine is put back at once). */
+function keyWith(engine: AesGmacSivEngine, key48: Uint8Array): PeerKey {
+  const prev = aesGmacSivEngine();
+  registerAesGmacSivEngine(engine);
+  try {
+    const k = new PeerKey(key48);
+    void k.siv; // made now, from `engine`, and kept
+    return k;
+  } finally {
+    registerAesGmacSivEngine(prev);
+  }
+}
+
+interface PerOp {
+  /** Wall time per packet, µs. */
+  us: number;
+  /** Process CPU (user + system, every thread) per packet, µs. */
+  cpuUs: number;
+}
+
+/** Runs `fn` (BATCH packets per call) for `ms` after a warm-up: wall and CPU time per packet. */
+function perOp(fn: () => void, ms: number): PerOp {
+  const warmUntil = performance.now() + Math.min(100, ms / 5);
+  while (performance.now() < warmUntil) fn();
+  let calls = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let now = t0;
+  while (now - t0 < ms) {
+    fn();
+    calls++;
+    now = performance.now();
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const ops = calls * BATCH;
+  return { us: ((now - t0) * 1000) / ops, cpuUs: (cpu.user + cpu.system) / ops };
+}
+
+/** Seal (armor) and open (dearmor) of one suite-3 packet of `size` bytes, restored from a template before each. */
+function sealOpen(size: number, key: PeerKey): { seal: () => void; open: () => void } {
+  const template = buildPacket({ dest: 0x0f7b349d9f, source: 0xf38b69a8b4, verb: 6, payload: new Uint8Array(randomBytes(size - 28)) });
+  const sealed = template.slice();
+  armor(sealed, key, 3);
+  const work = new Uint8Array(size);
+  return {
+    seal: () => {
+      for (let i = 0; i < BATCH; i++) {
+        work.set(template);
+        armor(work, key, 3);
+      }
+    },
+    open: () => {
+      for (let i = 0; i < BATCH; i++) {
+        work.set(sealed);
+        dearmor(work, key);
+      }
+    },
+  };
+}
+
+/** Suite 3 on both engines, interleaved (best of 5 rounds each, by wall time), with one key per engine. */
+function engineTable(ms: number): void {
+  const why = nativeAesUnavailableReason();
+  console.log('\n## crypto: suite 3 seal / open per packet, native addon vs node:crypto (µs wall, µs process CPU; best of 5 interleaved rounds)');
+  if (why !== null) {
+    console.log(`(native not measured: ${why})`);
+    return;
+  }
+  const key48 = new Uint8Array(randomBytes(48));
+  const engines = [{ name: 'native', key: keyWith(nativeAesGmacSivEngine(), key48) }, { name: 'js', key: keyWith(JS_AES_GMAC_SIV, key48) }];
+  const roundMs = Math.max(50, Math.floor(ms / 5));
+  const fmt = (p: PerOp) => `${p.us.toFixed(2).padStart(6)} (${p.cpuUs.toFixed(2).padStart(6)})`;
+  console.log(`${'size'.padStart(6)} | ${'seal native'.padStart(15)} ${'seal js'.padStart(15)} ${'js/nat'.padStart(6)} | ${'open native'.padStart(15)} ${'open js'.padStart(15)} ${'js/nat'.padStart(6)}`);
+  for (const size of ENGINE_SIZES) {
+    const runs = engines.map((e) => ({ fns: sealOpen(size, e.key), seal: null as PerOp | null, open: null as PerOp | null }));
+    for (let r = 0; r < 5; r++) {
+      for (const x of runs) {
+        for (const op of ['seal', 'open'] as const) {
+          const p = perOp(x.fns[op], roundMs);
+          const best = x[op];
+          if (best === null || p.us < best.us) x[op] = p;
+        }
+      }
+    }
+    const [n, j] = runs as [(typeof runs)[0], (typeof runs)[0]];
+    console.log(
+      `${`${size} B`.padStart(6)} | ${fmt(n.seal!)} ${fmt(j.seal!)} ${(j.seal!.us / n.seal!.us).toFixed(2).padStart(5)}× | ` +
+        `${fmt(n.open!)} ${fmt(j.open!)} ${(j.open!.us / n.open!.us).toFixed(2).padStart(5)}×`,
+    );
+  }
+  console.log(`native: ${aesAddon().contextBytes} B of OpenSSL contexts per key (a root keeps keys for at most ~8192 peers)`);
 }

@@ -12,7 +12,7 @@ interface Suite {
 }
 
 const SUITES: Record<string, Suite> = {
-  crypto: { summary: 'packet armor + dearmor, suites 1 and 3, 100 B and 1400 B', load: () => import('./armor.js') },
+  crypto: { summary: 'packet armor + dearmor, suites 1 and 3, 100 B and 1400 B; suite 3 seal/open on the native addon vs node:crypto, 100–2800 B', load: () => import('./armor.js') },
   identity: { summary: 'identity validations (memory-hard hash) per second', load: () => import('./identity.js') },
   admission: {
     summary: 'a root process admitting newcomers (validated/s per core, native vs JS hash), re-admission after a restart, restart with 100 k peers (minutes)',
