@@ -13,13 +13,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { AesGmacSiv } from '../vl1/aes-gmac-siv.js';
-import { aesGmacSivEngine, JS_AES_GMAC_SIV, registerAesGmacSivEngine, type AesGmacSivEngine } from '../vl1/aes-gmac-siv-engine.js';
+import { JS_AES_GMAC_SIV } from '../vl1/aes-gmac-siv-engine.js';
 import { fromHex, toHex } from '../vl1/bytes.js';
 import { isZtError, ZtErrorCode } from '../vl1/errors.js';
 import { armor, buildPacket, dearmor } from '../vl1/packet.js';
-import { PeerKey } from '../vl1/peer-key.js';
 import { readVectorJson } from '../test/vectors.js';
-import { aesAddon, chooseAesEngine, NativeAesGmacSiv, nativeAesGmacSivEngine, nativeAesUnavailableReason } from './aes-engine.js';
+import { aesAddon, chooseAesEngine, NativeAesGmacSiv, nativeAesGmacSivEngine, nativeAesUnavailableReason, peerKeyWithEngine } from './aes-engine.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const unavailable = nativeAesUnavailableReason();
@@ -190,28 +189,15 @@ test('dropped ciphers are freed by the garbage collector: 50,000 keys made and d
   assert.ok(grew < 50_000 * aesAddon().contextBytes * 0.4, `RSS grew by ${(grew / 1e6).toFixed(0)} MB`);
 });
 
-/** A PeerKey whose suite-3 cipher comes from `engine` (the engine is process-wide: restored at once). */
-function keyWith(engine: AesGmacSivEngine, key48: Uint8Array): PeerKey {
-  const prev = aesGmacSivEngine();
-  registerAesGmacSivEngine(engine);
-  try {
-    const k = new PeerKey(key48);
-    void k.siv; // made now, from `engine`, and kept
-    return k;
-  } finally {
-    registerAesGmacSivEngine(prev);
-  }
-}
-
 test('PeerKey makes its cipher from the registered engine', needsAddon, () => {
   const key48 = new Uint8Array(randomBytes(48));
-  assert.ok(keyWith(nativeAesGmacSivEngine(), key48).siv instanceof NativeAesGmacSiv);
-  assert.ok(keyWith(JS_AES_GMAC_SIV, key48).siv instanceof AesGmacSiv);
+  assert.ok(peerKeyWithEngine(nativeAesGmacSivEngine(), key48).siv instanceof NativeAesGmacSiv);
+  assert.ok(peerKeyWithEngine(JS_AES_GMAC_SIV, key48).siv instanceof AesGmacSiv);
 });
 
 test('suite-3 packets armored through the native engine are byte-identical to the JS path for the same IV, and each dearmors the other', needsAddon, () => {
   const key48 = new Uint8Array(randomBytes(48));
-  const native = keyWith(nativeAesGmacSivEngine(), key48), js = keyWith(JS_AES_GMAC_SIV, key48);
+  const native = peerKeyWithEngine(nativeAesGmacSivEngine(), key48), js = peerKeyWithEngine(JS_AES_GMAC_SIV, key48);
   for (const payloadLen of [0, 1, 100, 229, 230, 1400, 2800, 10_024 - 28]) {
     for (const flags of [0, 0x40]) {
       const pkt = buildPacket({ dest: 0x0f7b349d9f, source: 0xf38b69a8b4, verb: 6, flags, payload: new Uint8Array(randomBytes(payloadLen)) });

@@ -12,8 +12,9 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { GMAC_SIV_IV_LENGTH, GMAC_SIV_TAG_LENGTH } from '../vl1/aes-gmac-siv.js';
-import { JS_AES_GMAC_SIV, registerAesGmacSivEngine, type AesGmacSivEngine, type SivCipher } from '../vl1/aes-gmac-siv-engine.js';
+import { aesGmacSivEngine, JS_AES_GMAC_SIV, registerAesGmacSivEngine, type AesGmacSivEngine, type SivCipher } from '../vl1/aes-gmac-siv-engine.js';
 import { ZtError, ZtErrorCode } from '../vl1/errors.js';
+import { PeerKey } from '../vl1/peer-key.js';
 
 /** Where `npm install` (or `node native/aes/build.mjs`) leaves the addon. */
 export const AES_ADDON_PATH = fileURLToPath(new URL('../../native/aes/build/Release/aes.node', import.meta.url));
@@ -170,4 +171,17 @@ export function useAesEngine(env: NodeJS.ProcessEnv = process.env): AesEngineCho
 /** What {@link useAesEngine} chose, for start-up lines: `{ aes, why? }`. */
 export function aesEngineLogFields(): { aes: string; why?: string } {
   return { aes: chosen.engine.name, ...(chosen.fallbackReason !== null ? { why: chosen.fallbackReason } : {}) };
+}
+
+/** A PeerKey whose suite-3 cipher comes from `engine` (the process's engine is put back at once): tests, benchmarks. */
+export function peerKeyWithEngine(engine: AesGmacSivEngine, key48: Uint8Array): PeerKey {
+  const prev = aesGmacSivEngine();
+  registerAesGmacSivEngine(engine);
+  try {
+    const k = new PeerKey(key48);
+    void k.siv; // made now, from `engine`, and kept
+    return k;
+  } finally {
+    registerAesGmacSivEngine(prev);
+  }
 }

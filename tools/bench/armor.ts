@@ -11,11 +11,11 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { AesGmacSiv } from '../../vl1/aes-gmac-siv.js';
-import { aesGmacSivEngine, JS_AES_GMAC_SIV, registerAesGmacSivEngine, type AesGmacSivEngine } from '../../vl1/aes-gmac-siv-engine.js';
+import { aesGmacSivEngine, JS_AES_GMAC_SIV } from '../../vl1/aes-gmac-siv-engine.js';
 import { armor, buildPacket, dearmor, type ArmorSuite } from '../../vl1/packet.js';
 import { PeerKey } from '../../vl1/peer-key.js';
 import { measure, report, type Measurement } from './harness.js';
-import { aesAddon, nativeAesGmacSivEngine, nativeAesUnavailableReason } from '../aes-engine.js';
+import { aesAddon, nativeAesGmacSivEngine, nativeAesUnavailableReason, peerKeyWithEngine } from '../aes-engine.js';
 
 const SIZES = [100, 1400] as const;
 /** Suite 3 engines compared at these packet sizes (2800: a full frame of the default 2800-byte virtual MTU). */
@@ -129,19 +129,6 @@ export async function run(): Promise<void> {
   report('crypto: AES-GMAC-SIV CTR keystream strategy (best of 5 interleaved rounds)', ctrRows);
 }
 
-/** A PeerKey whose suite-3 cipher comes from `engine` (the process's engine is put back at once). */
-function keyWith(engine: AesGmacSivEngine, key48: Uint8Array): PeerKey {
-  const prev = aesGmacSivEngine();
-  registerAesGmacSivEngine(engine);
-  try {
-    const k = new PeerKey(key48);
-    void k.siv; // made now, from `engine`, and kept
-    return k;
-  } finally {
-    registerAesGmacSivEngine(prev);
-  }
-}
-
 interface PerOp {
   /** Wall time per packet, µs. */
   us: number;
@@ -198,7 +185,7 @@ function engineTable(ms: number): void {
     return;
   }
   const key48 = new Uint8Array(randomBytes(48));
-  const engines = [{ name: 'native', key: keyWith(nativeAesGmacSivEngine(), key48) }, { name: 'js', key: keyWith(JS_AES_GMAC_SIV, key48) }];
+  const engines = [{ name: 'native', key: peerKeyWithEngine(nativeAesGmacSivEngine(), key48) }, { name: 'js', key: peerKeyWithEngine(JS_AES_GMAC_SIV, key48) }];
   const roundMs = Math.max(50, Math.floor(ms / 5));
   const fmt = (p: PerOp) => `${p.us.toFixed(2).padStart(6)} (${p.cpuUs.toFixed(2).padStart(6)})`;
   console.log(`${'size'.padStart(6)} | ${'seal native'.padStart(15)} ${'seal js'.padStart(15)} ${'js/nat'.padStart(6)} | ${'open native'.padStart(15)} ${'open js'.padStart(15)} ${'js/nat'.padStart(6)}`);
