@@ -118,7 +118,8 @@ test('ztroot leaf: a busy primary port exits 1 at once naming it; SIGTERM exits 
         const links = (await t.exec(host.ns, 'ip', ['-o', 'link', 'show'])).stdout;
         return /\d+: (zt\w+):/.exec(links)?.[1];
       }, 100);
-      assert.match((await t.exec(host.ns, 'ip', ['-4', 'addr', 'show', 'dev', dev])).stdout, /inet 10\.\d+\.\d+\.\d+\/8/);
+      // The device is made first and addressed just after (leaf/tap.ts): wait for the address, not only the device.
+      await waitFor('the saved address on the TAP device', 10_000, async () => /inet 10\.\d+\.\d+\.\d+\/8/.test((await t.exec(host.ns, 'ip', ['-4', 'addr', 'show', 'dev', dev])).stdout) || undefined, 100);
       again.child.kill('SIGTERM');
       await again.closed;
       assert.equal(again.child.exitCode, 0, again.err());
