@@ -52,5 +52,5 @@ runtime=()
 # crun refuses cgroup v1/v2 hybrid hosts; runc does not.
 if [[ -d /sys/fs/cgroup/unified && -d /sys/fs/cgroup/memory ]]; then runtime=(--runtime runc); fi
 t0=$SECONDS
-podman "${runtime[@]}" build --quiet --format docker --build-arg NODE_IMAGE="${ZTROOT_BASE_IMAGE:-localhost/ztroot-node-base:20}" -t localhost/ztroot:ci .
+podman "${runtime[@]}" build --quiet --format docker --build-arg NODE_IMAGE="${ZTROOT_BASE_IMAGE:-localhost/ztroot-node-base:20-bookworm-slim}" -t localhost/ztroot:ci .
 echo "deploy: podman build passed in $((SECONDS - t0)) s ($(podman image inspect --format '{{.Size}}' localhost/ztroot:ci | awk '{printf "%d MB", $1/1e6}'))"
