@@ -57,7 +57,7 @@ podman "${runtime[@]}" build --quiet --format docker --build-arg NODE_IMAGE="${Z
 echo "deploy: podman build passed in $((SECONDS - t0)) s ($(podman image inspect --format '{{.Size}}' localhost/ztroot:ci | awk '{printf "%d MB", $1/1e6}'))"
 t0=$SECONDS
 # The image's own loaders decide, as the root does at start-up: any fallback is a failure, with its reason.
-podman "${runtime[@]}" run --rm --network none --health-cmd none --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --entrypoint sh localhost/ztroot:ci -c '
+podman "${runtime[@]}" run --rm --network none --no-healthcheck --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --entrypoint sh localhost/ztroot:ci -c '
   tools=$(for t in cc gcc g++ c++ make; do command -v "$t"; done)
   [ -z "$tools" ] || { echo "the runtime image carries build tools: $tools" >&2; exit 1; }
   exec node --input-type=module -e "
