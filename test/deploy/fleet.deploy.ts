@@ -21,7 +21,7 @@
  *   5. A failed addon build where the addons are required (the default) fails the play for that root with the
  *      build's reason, and the root keeps serving.
  *
- * Part of `npm run test:deploy`, not `npm test` (about 10 minutes; the first run also debootstraps the machines'
+ * Part of `npm run test:deploy`, not `npm test` (about 12 minutes; the first run also debootstraps the machines'
  * template).
  */
 import { test } from 'node:test';
