@@ -5,13 +5,27 @@
 # or any image laid out like it (node and npm on the PATH), e.g. one made by test/deploy/base-image.sh.
 ARG NODE_IMAGE=docker.io/library/node:20-bookworm-slim
 
-# ---- build: dev dependencies, TypeScript → dist/, then production dependencies only -------------------------
+# ---- build: the native addons, dev dependencies, TypeScript → dist/, then production dependencies only ---------
+# Only this stage has a compiler; the runtime stage below gets the built addons (.node files) and nothing else
+# of it. Same base image in both stages, so the addons are built against the glibc they run on.
 FROM ${NODE_IMAGE} AS build
+# First, as it changes least: gcc, g++, make and python3 for node-gyp (npm's own; the image's Node headers, as the
+# official image has them in /usr/local/include/node).
+RUN set -eux; \
+    export DEBIAN_FRONTEND=noninteractive; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends gcc g++ make python3; \
+    rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
-# --ignore-scripts: the root needs no native addon (native/tap is the leaf's TAP device), and the sources are
-# not here yet for `prepare`.
+# --ignore-scripts: the sources are not here yet for `prepare`, nor native/ for `install` (built next, one by one).
 RUN npm ci --ignore-scripts --no-audit --no-fund
+# The addons a root runs on: native/udp (batched recvmmsg/sendmmsg UDP; without it node:dgram, ~4× the CPU per
+# relayed packet) and native/hash (the memory-hard identity hash; without it the pure-JS one, ~3-5× slower).
+# Without --optional a failed build fails the image build, with the reason: an image never ships without them.
+# (native/tap is the leaf's TAP device: a root has no use for it.)
+COPY native native
+RUN node native/udp/build.mjs && node native/hash/build.mjs
 COPY tsconfig.json ./
 COPY vl1 vl1
 COPY planet planet
@@ -27,7 +41,7 @@ RUN npx tsc -p tsconfig.json \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
  && rm -rf node_modules/.cache
 
-# ---- runtime: node, production dependencies and dist/ ---------------------------------------------------------
+# ---- runtime: node, production dependencies, dist/ and the built addons ---------------------------------------
 FROM ${NODE_IMAGE}
 # setcap gives node CAP_NET_BIND_SERVICE as a file capability, so the non-root user can bind 443 (the TCP relay)
 # with no other capability; the tool is removed again in the same layer.
@@ -45,6 +59,10 @@ WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules node_modules
 COPY --from=build /src/dist dist
+# Where dist/ looks for them (native/<name>/build/Release/<name>.node); /api/status shows them in use
+# (udp.path "batched", identityHash "native-…").
+COPY --from=build /src/native/udp/build/Release/udp.node native/udp/build/Release/udp.node
+COPY --from=build /src/native/hash/build/Release/hash.node native/hash/build/Release/hash.node
 COPY bin bin
 # Every setting is one of ztroot's environment variables (README, "Running a root"); these are the container's
 # defaults. The HTTP API stays on loopback (it needs ZTROOT_METRICS_TOKEN to listen elsewhere); the

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Makes a local stand-in for the official Node image (node:20-bookworm-slim) where no container registry is
 # reachable: debootstrap a minimal Debian bookworm, add this machine's own Node (Debian's nodejs is 18, older
-# than package.json's engines) and npm at the official image's paths (/usr/local/bin/node,
-# /usr/local/lib/node_modules/npm), and import it into podman as $ZTROOT_BASE_IMAGE (default
-# localhost/ztroot-node-base:20). Then: podman build --build-arg NODE_IMAGE=localhost/ztroot-node-base:20 .
+# than package.json's engines), npm and Node's headers at the official image's paths (/usr/local/bin/node,
+# /usr/local/lib/node_modules/npm, /usr/local/include/node: what node-gyp builds the native addons against), and
+# import it into podman as $ZTROOT_BASE_IMAGE (default localhost/ztroot-node-base:20-bookworm-slim; the earlier
+# localhost/ztroot-node-base:20 had no headers). Then:
+#   podman build --build-arg NODE_IMAGE=localhost/ztroot-node-base:20-bookworm-slim .
 #
 # The rootfs is cached in $ZTROOT_BASE_CACHE (default /var/tmp/ztroot-base); an existing image is kept unless
 # --force. Needs root, debootstrap, podman and Debian's apt mirror.
 set -euo pipefail
-IMAGE=${ZTROOT_BASE_IMAGE:-localhost/ztroot-node-base:20}
+IMAGE=${ZTROOT_BASE_IMAGE:-localhost/ztroot-node-base:20-bookworm-slim}
 CACHE=${ZTROOT_BASE_CACHE:-/var/tmp/ztroot-base}
 MIRROR=${ZTROOT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 FORCE=0
@@ -23,6 +25,8 @@ for tool in debootstrap podman node npm; do
 done
 NODE=$(readlink -f "$(command -v node)")
 NPM_DIR=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+HEADERS=$(dirname "$(dirname "$NODE")")/include/node
+[[ -f $HEADERS/node_api.h && -f $HEADERS/common.gypi ]] || { echo "base-image.sh: this machine's Node has no headers in $HEADERS (node-gyp needs them)" >&2; exit 1; }
 major=$("$NODE" -p 'process.versions.node.split(".")[0]')
 [[ $major -ge 20 ]] || { echo "base-image.sh: this machine's node is $("$NODE" --version); package.json needs >= 20.19" >&2; exit 1; }
 
@@ -39,6 +43,9 @@ mkdir -p "$ROOTFS/usr/local/lib/node_modules"
 cp -a "$NPM_DIR" "$ROOTFS/usr/local/lib/node_modules/npm"
 ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$ROOTFS/usr/local/bin/npm"
 ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$ROOTFS/usr/local/bin/npx"
+rm -rf "$ROOTFS/usr/local/include/node"
+mkdir -p "$ROOTFS/usr/local/include"
+cp -a "$HEADERS" "$ROOTFS/usr/local/include/node"
 # This machine's own CAs (an egress proxy's, say), so npm and apt inside builds trust what the host trusts. An
 # official image pulled from a registry has no such thing: it is only for machines like this one.
 extra_env=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI's deploy checks, lean (the full ones are `npm run test:deploy`): ansible-lint's production profile on
 # ansible/, and `podman build` of the Dockerfile, unchanged, on the local base image (test/deploy/base-image.sh;
-# cached after the first run: its debootstrap takes minutes). Each step prints how long it took.
+# cached after the first run: its debootstrap takes minutes), whose root must load its native addons (batched UDP,
+# native identity hash: what the build stage compiled) and carry no compiler. Each step prints how long it took.
 #
 #   bash test/deploy/ci.sh prepare   npm's pretest starts this in the background: the missing tools and the base
 #                                    image (network-bound minutes) are made while the tests run, not after them
@@ -52,5 +53,16 @@ runtime=()
 # crun refuses cgroup v1/v2 hybrid hosts; runc does not.
 if [[ -d /sys/fs/cgroup/unified && -d /sys/fs/cgroup/memory ]]; then runtime=(--runtime runc); fi
 t0=$SECONDS
-podman "${runtime[@]}" build --quiet --format docker --build-arg NODE_IMAGE="${ZTROOT_BASE_IMAGE:-localhost/ztroot-node-base:20}" -t localhost/ztroot:ci .
+podman "${runtime[@]}" build --quiet --format docker --build-arg NODE_IMAGE="${ZTROOT_BASE_IMAGE:-localhost/ztroot-node-base:20-bookworm-slim}" -t localhost/ztroot:ci .
 echo "deploy: podman build passed in $((SECONDS - t0)) s ($(podman image inspect --format '{{.Size}}' localhost/ztroot:ci | awk '{printf "%d MB", $1/1e6}'))"
+t0=$SECONDS
+# The image's own loaders decide, as the root does at start-up: any fallback is a failure, with its reason.
+podman "${runtime[@]}" run --rm --network none --no-healthcheck --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --entrypoint sh localhost/ztroot:ci -c '
+  tools=$(for t in cc gcc g++ c++ make; do command -v "$t"; done)
+  [ -z "$tools" ] || { echo "the runtime image carries build tools: $tools" >&2; exit 1; }
+  exec node --input-type=module -e "
+    const { resolveUdpPath } = await import(\"/app/dist/relay/udp-socket.js\");
+    const { nativeHashUnavailableReason } = await import(\"/app/dist/root/identity-validator-hash.js\");
+    const udp = resolveUdpPath(\"auto\"), hash = nativeHashUnavailableReason();
+    if (udp.path !== \"batched\" || hash !== null) { console.error(\"the image root falls back:\", udp.why ?? \"\", hash ?? \"\"); process.exit(1); }"'
+echo "deploy: the image loads its native addons (batched UDP, native hash) and has no compiler: $((SECONDS - t0)) s"

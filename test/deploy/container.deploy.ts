@@ -1,7 +1,8 @@
 /**
  * The Dockerfile as an operator uses it: built unchanged with podman on a locally made base image (no registry
  * here), started in a network namespace of its own as a non-root user with only CAP_NET_BIND_SERVICE, state in
- * a volume, TCP relay on 443. Our leaf, given the planet the container made, goes ONLINE through it (a real
+ * a volume, TCP relay on 443. It runs on the native addons the build stage compiled (batched UDP, native
+ * identity hash: /api/status says so), and the runtime image carries no compiler. Our leaf, given the planet the container made, goes ONLINE through it (a real
  * HELLO); the HEALTHCHECK passes; SIGTERM (podman stop) stops it cleanly and promptly.
  *
  * Part of `npm run test:deploy` (not `npm test`): the first run debootstraps the base image (minutes).
@@ -16,6 +17,7 @@ import { Identity } from '../../vl1/identity.js';
 import { createTopology, netnsUnavailableReason } from '../netns.js';
 import { startLeaf } from '../fleet-hosts.js';
 import { IMAGE, buildImage, ensureBaseImage, podman, podmanGlobalArgs, podmanUnavailableReason, ulimitArgs } from './podman.js';
+import { FIND_TOOLCHAIN, assertNativeAddons } from './native-status.js';
 
 const skip = podmanUnavailableReason() ?? netnsUnavailableReason() ?? false;
 
@@ -49,6 +51,11 @@ test('the container image serves a real HELLO and stops cleanly on SIGTERM', { s
     assert.match(podman(['exec', name, 'id', '-u']), /^10001\s*$/, 'runs as the non-root user');
     // 443 bound by the non-root user: the TCP relay listens.
     assert.match(logs, /443/, 'the TCP relay on 443 is in the start-up log');
+    // The native addons, as the root itself reports them (the API listens on the container's loopback).
+    const status = await topo.exec(topo.root.ns, 'curl', ['-s', '-m', '5', 'http://127.0.0.1:9980/api/status']);
+    console.log(`# container root: ${assertNativeAddons(status.stdout, 'the container root', logs)}`);
+    const toolchain = podman(['exec', name, 'sh', '-c', FIND_TOOLCHAIN]).trim();
+    assert.equal(toolchain, '', `the runtime image carries build tools: ${toolchain}`);
 
     const leaf = await startLeaf({ topo }, topo.publicHosts[0]!, Identity.generate(), new Uint8Array(readFileSync(planetFile)));
     leaf.proc.kill('SIGTERM');

@@ -3,7 +3,10 @@
  * with systemd, each in its own network namespace and address), driven over SSH from a control node in another
  * namespace, which is also the monitoring host.
  *
- *   1. site.yml converges; a second run changes nothing (changed=0 on every host).
+ *   1. site.yml converges; root3, given no compiler and ztroot_native_addons_required: false, comes up on the
+ *      fallback (node:dgram, pure-JS hash) with the play warning why. A second run (compiler back) builds root3's
+ *      addons and restarts it on them, and changes nothing anywhere else. Every root then runs on the native
+ *      addons the role built on it (/api/status: batched UDP, a native identity hash), and no compiler is left.
  *   2. Our leaves, given the planet made on the control node, go ONLINE through the deployed roots; each reaches
  *      only one root (different ones) and they ping each other across the fleet (Redis, forwarding). With
  *      ZT_ONE_BIN set, two real ZeroTier One leaves (the planet file in their homes) do the same: ONLINE with a
@@ -15,8 +18,10 @@
  *      them (1.14: every ~225 s; measured in the background during step 4).
  *   4. planet_update.yml moves one root to a new address; the leaves adopt the new planet over the air and reach
  *      the moved root at its new address once the old one is gone.
+ *   5. A failed addon build where the addons are required (the default) fails the play for that root with the
+ *      build's reason, and the root keeps serving.
  *
- * Part of `npm run test:deploy`, not `npm test` (about 10 minutes; the first run also debootstraps the machines'
+ * Part of `npm run test:deploy`, not `npm test` (about 12 minutes; the first run also debootstraps the machines'
  * template).
  */
 import { test } from 'node:test';
@@ -33,6 +38,7 @@ import { block } from '../fleet-hosts.js';
 import { cli } from '../interop-harness.js';
 import { watchJsonLines, type JsonLine, type JsonLineWatch } from '../json-lines.js';
 import { REPO_ROOT } from '../vectors.js';
+import { FIND_TOOLCHAIN, assertNativeAddons } from './native-status.js';
 import { bootMachine, machineTemplate, machinesUnavailableReason, stopMachine, waitForSsh, type Machine } from './machines.js';
 import { describe as describeRealLeaf, echoWithin, info, joinNetwork, pingAcross, realLeavesSkipReason, rootPaths, startRealLeaf, waitOnline, type RealLeaf } from './real-leaves.js';
 
@@ -48,11 +54,11 @@ const REAL_RECOVERY_MS = 260_000;
 
 interface Recap {
   output: string;
-  hosts: Record<string, { ok: number; changed: number; unreachable: number; failed: number }>;
+  hosts: Record<string, { ok: number; changed: number; unreachable: number; failed: number; ignored: number }>;
 }
 
 /** ansible-playbook in the control node's namespace; resolves with the output and the PLAY RECAP per host. */
-async function playbook(topo: Topology, control: Host, work: string, name: string, extra: string[] = []): Promise<Recap> {
+async function playbook(topo: Topology, control: Host, work: string, name: string, extra: string[] = [], expect: 'success' | 'failure' = 'success'): Promise<Recap> {
   const t0 = Date.now();
   const proc = topo.spawn(control.ns, 'ansible-playbook', ['-i', join(work, 'inventory', 'hosts.yml'), join(ANSIBLE, 'playbooks', name), ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -65,10 +71,11 @@ async function playbook(topo: Topology, control: Host, work: string, name: strin
   writeFileSync(join(work, `${name}-${t0}.log`), output);
   console.log(`# ${name}: exit ${code} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   const hosts: Recap['hosts'] = {};
-  for (const m of output.matchAll(/^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/gm)) {
-    hosts[m[1]!] = { ok: Number(m[2]), changed: Number(m[3]), unreachable: Number(m[4]), failed: Number(m[5]) };
+  for (const m of output.matchAll(/^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=\d+\s+rescued=\d+\s+ignored=(\d+)/gm)) {
+    hosts[m[1]!] = { ok: Number(m[2]), changed: Number(m[3]), unreachable: Number(m[4]), failed: Number(m[5]), ignored: Number(m[6]) };
   }
-  assert.equal(code, 0, `${name} failed (exit ${code}):\n${output.slice(-6000)}`);
+  if (expect === 'success') assert.equal(code, 0, `${name} failed (exit ${code}):\n${output.slice(-6000)}`);
+  else assert.notEqual(code, 0, `${name} succeeded, but was to fail:\n${output.slice(-6000)}`);
   return { output, hosts };
 }
 
@@ -125,7 +132,7 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
 
     const token = randomBytes(24).toString('hex');
     const redisPassword = randomBytes(16).toString('hex');
-    const inventory = (endpoints: string[]) => ({
+    const inventory = (endpoints: string[], root3Vars: Record<string, unknown> = {}) => ({
       all: {
         vars: { ansible_user: 'root', ansible_ssh_private_key_file: key, ansible_ssh_common_args: '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null' },
         children: {
@@ -139,7 +146,7 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
               ztroot_probe_port: 9995,
               ztroot_extra_config: { validationWorkers: 1 },
             },
-            hosts: Object.fromEntries(rootHosts.map((h, i) => [`root${i + 1}`, { ansible_host: h.ip4, ztroot_endpoints: [endpoints[i]!], ztroot_firewall_address: h.ip4 }])),
+            hosts: Object.fromEntries(rootHosts.map((h, i) => [`root${i + 1}`, { ansible_host: h.ip4, ztroot_endpoints: [endpoints[i]!], ztroot_firewall_address: h.ip4, ...(i === 2 ? root3Vars : {}) }])),
           },
           ztroot_redis: { hosts: { redis1: { ansible_host: redisHost.ip4, ztroot_redis_bind: redisHost.ip4, ztroot_redis_password: redisPassword, ztroot_firewall_address: redisHost.ip4 } } },
           ztroot_monitoring: { hosts: { monitor: { ansible_host: control.ip4, ansible_connection: 'local', ztroot_firewall_address: control.ip4 } } },
@@ -148,18 +155,32 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
     });
     mkdirSync(join(work, 'inventory'), { recursive: true });
     // JSON is YAML: Ansible's YAML inventory reads it.
-    const writeInventory = (endpoints: string[]) => writeFileSync(join(work, 'inventory', 'hosts.yml'), JSON.stringify(inventory(endpoints), null, 2));
+    const writeInventory = (endpoints: string[], root3Vars: Record<string, unknown> = {}) => writeFileSync(join(work, 'inventory', 'hosts.yml'), JSON.stringify(inventory(endpoints, root3Vars), null, 2));
     const endpoints = rootHosts.map((h) => `${h.ip4}/9993`);
-    writeInventory(endpoints);
+    // root3 first gets no compiler (its addons' build fails) and may run on the fallback: it must come up on it,
+    // with the play saying why; the next run builds its addons and restarts it on them.
+    writeInventory(endpoints, { ztroot_native_build_packages: [], ztroot_native_addons_required: false });
+    const ssh = (ip: string, cmd: string) => topo.exec(control.ns, 'ssh', ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-i', key, `root@${ip}`, cmd], { timeoutMs: 30_000 });
+    const apiStatus = async (ip: string) => (await topo.exec(control.ns, 'curl', ['-s', '-m', '5', '-H', `Authorization: Bearer ${token}`, `http://${ip}:9980/api/status`])).stdout;
 
     // 1. First rollout, then idempotence. The monitoring host is this machine's namespace: not converged.
     const first = await playbook(topo, control, work, 'site.yml', ['--limit', 'all:!monitor']);
     for (const m of machines) assert.ok((first.hosts[m.name]?.changed ?? 0) > 0, `first run changed nothing on ${m.name}:\n${first.output.slice(-3000)}`);
+    // root3, without a compiler, runs on the fallback, and the play says so loudly (an ignored failure) with why.
+    assert.ok((first.hosts['root3']?.ignored ?? 0) > 0, `root3's failed build is not reported in the recap:\n${first.output.slice(-6000)}`);
+    assert.match(first.output, /WARNING root3 runs on the fallback \(node:dgram, pure-JS hash\): ztroot: the batched UDP addon was not built: node-gyp exited/, 'the warning names the build\'s reason');
+    const fallback = JSON.parse(await apiStatus(rootHosts[2]!.ip4)) as { udp: { path: string }; identityHash: string };
+    console.log(`# root3 without a compiler: serving, on udp ${fallback.udp.path} and identity hash ${fallback.identityHash}`);
+    assert.deepEqual([fallback.udp.path, fallback.identityHash], ['dgram', 'js'], 'root3 serves on the fallback');
+    // With a compiler, the next run builds root3's addons and restarts it on them; it changes nothing elsewhere.
+    writeInventory(endpoints);
     const second = await playbook(topo, control, work, 'site.yml', ['--limit', 'all:!monitor']);
     for (const m of machines) {
       const r = second.hosts[m.name];
       assert.ok(r !== undefined, `no recap for ${m.name}:\n${second.output.slice(-3000)}`);
-      assert.equal(r.changed, 0, `second run changed ${r.changed} task(s) on ${m.name}:\n${second.output.slice(-6000)}`);
+      if (m.name === 'root3') assert.ok(r.changed > 0, `the second run did not build root3's addons:\n${second.output.slice(-6000)}`);
+      else assert.equal(r.changed, 0, `second run changed ${r.changed} task(s) on ${m.name}:\n${second.output.slice(-6000)}`);
+      assert.equal(r.ignored, 0, `second run ignored a failure on ${m.name}:\n${second.output.slice(-6000)}`);
     }
 
     // Hardening as deployed: the unit's user, capabilities and protections; metrics closed to non-monitoring hosts.
@@ -173,6 +194,14 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
     assert.equal(metricsFromControl.stdout.trim(), '200', 'the monitoring host scrapes /metrics');
     const metricsFromLeaf = await topo.exec(leafA.ns, 'sh', ['-c', `curl -s -o /dev/null -w '%{http_code}' -m 3 http://${topo.root.ip4}:9980/metrics || true`]);
     assert.equal(metricsFromLeaf.stdout.trim(), '000', '/metrics is firewalled from other hosts');
+
+    // The native addons the role built on each root, as each root reports them; the compiler is gone again.
+    for (const [i, h] of rootHosts.entries()) {
+      const journal = (await ssh(h.ip4, 'journalctl -u ztroot.service -o cat --no-pager | tail -100')).stdout;
+      console.log(`# root${i + 1}: ${assertNativeAddons(await apiStatus(h.ip4), `root${i + 1} (${h.ip4})`, journal)}`);
+      const toolchain = (await ssh(h.ip4, FIND_TOOLCHAIN)).stdout.trim();
+      assert.equal(toolchain, '', `root${i + 1} (${h.ip4}) keeps build tools after the rollout: ${toolchain}`);
+    }
 
     // 2. Leaves online through the deployed roots, each through a different root, pinging across the fleet.
     const planet = new Uint8Array(readFileSync(join(work, 'planet', 'planet.state', 'planet')));
@@ -320,6 +349,18 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
         assert.ok(run.received >= REAL_PINGS - 2, `real leaves across the restarted fleet: ${run.summary}`);
       });
     }
+
+    // 5. A failed build where the addons are required (the default) fails the play for that root, with the build's
+    // reason, and the root keeps serving. (root3 loses its built addons and gets no compiler.)
+    await ssh(h1.ip4, 'rm -rf /opt/ztroot/current/native/udp/build /opt/ztroot/current/native/hash/build');
+    const failed = await playbook(topo, control, work, 'site.yml', ['--limit', 'root3', '-e', JSON.stringify({ ztroot_native_build_packages: [] })], 'failure');
+    assert.equal(failed.hosts['root3']?.failed, 1, `root3's failed build does not fail the play:\n${failed.output.slice(-6000)}`);
+    assert.match(failed.output, /root3: ztroot: the batched UDP addon was not built: node-gyp exited/, 'the failure names the build\'s reason');
+    assert.match(failed.output, /set ztroot_native_addons_required: false/, 'the failure names the way to the fallback');
+    const stillUp = (await ssh(h1.ip4, 'systemctl is-active ztroot.service || true')).stdout.trim();
+    const stillServing = JSON.parse(await apiStatus(h1.ip4)) as { address?: string };
+    assert.equal(stillUp, 'active', 'root3 keeps running after its failed build');
+    assert.equal(stillServing.address, rootAddrs[2], 'root3 keeps serving its API after its failed build');
   } finally {
     finished = true;
     for (const l of leaves) l.proc.kill('SIGTERM');

@@ -4,8 +4,9 @@
  * VPS does. Ansible reaches them over SSH from another namespace of the topology (the control node).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import type { Host, Topology } from '../netns.js';
 import { REPO_ROOT } from '../vectors.js';
 
@@ -32,9 +33,20 @@ export function machinesUnavailableReason(): string | null {
   return null;
 }
 
-/** The machines' template (debootstrapped once, cached), with `publicKey` allowed to log in as root. */
+/** The packages the root role installs to build the native addons (its ztroot_native_build_packages). */
+export function nativeBuildPackages(): string[] {
+  const defaults = parseYaml(readFileSync(join(REPO_ROOT, 'ansible', 'roles', 'root', 'defaults', 'main.yml'), 'utf8')) as { ztroot_native_build_packages?: unknown };
+  const pkgs = defaults.ztroot_native_build_packages;
+  if (!Array.isArray(pkgs) || !pkgs.every((p) => typeof p === 'string')) throw new Error(`ansible/roles/root/defaults/main.yml: ztroot_native_build_packages is not a list of package names: ${JSON.stringify(pkgs)}`);
+  return pkgs;
+}
+
+/**
+ * The machines' template (debootstrapped once, cached), with `publicKey` allowed to log in as root and the .debs
+ * of the role's compiler packages in apt's cache (the machines reach no mirror).
+ */
 export function machineTemplate(publicKeyFile: string): string {
-  const out = execFileSync('bash', [join(REPO_ROOT, 'test', 'deploy', 'machine-image.sh'), publicKeyFile], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 20 * 60_000 });
+  const out = execFileSync('bash', [join(REPO_ROOT, 'test', 'deploy', 'machine-image.sh'), publicKeyFile, ...nativeBuildPackages()], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 20 * 60_000 });
   return out.toString().trim().split('\n').pop()!;
 }
 

@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../vectors.js';
 
-export const BASE_IMAGE = process.env.ZTROOT_BASE_IMAGE ?? 'localhost/ztroot-node-base:20';
+export const BASE_IMAGE = process.env.ZTROOT_BASE_IMAGE ?? 'localhost/ztroot-node-base:20-bookworm-slim';
 export const IMAGE = 'localhost/ztroot:deploy-test';
 
 /** Why the container tests cannot run here, or null. */
