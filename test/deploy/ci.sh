@@ -2,7 +2,7 @@
 # CI's deploy checks, lean (the full ones are `npm run test:deploy`): ansible-lint's production profile on
 # ansible/, and `podman build` of the Dockerfile, unchanged, on the local base image (test/deploy/base-image.sh;
 # cached after the first run: its debootstrap takes minutes), whose root must load its native addons (batched UDP,
-# native identity hash: what the build stage compiled) and carry no compiler. Each step prints how long it took.
+# native identity hash, native AES-GMAC-SIV: what the build stage compiled) and carry no compiler. Each step prints how long it took.
 #
 #   bash test/deploy/ci.sh prepare   npm's pretest starts this in the background: the missing tools and the base
 #                                    image (network-bound minutes) are made while the tests run, not after them
@@ -63,6 +63,7 @@ podman "${runtime[@]}" run --rm --network none --no-healthcheck --ulimit nofile=
   exec node --input-type=module -e "
     const { resolveUdpPath } = await import(\"/app/dist/relay/udp-socket.js\");
     const { nativeHashUnavailableReason } = await import(\"/app/dist/root/identity-validator-hash.js\");
-    const udp = resolveUdpPath(\"auto\"), hash = nativeHashUnavailableReason();
-    if (udp.path !== \"batched\" || hash !== null) { console.error(\"the image root falls back:\", udp.why ?? \"\", hash ?? \"\"); process.exit(1); }"'
-echo "deploy: the image loads its native addons (batched UDP, native hash) and has no compiler: $((SECONDS - t0)) s"
+    const { nativeAesUnavailableReason } = await import(\"/app/dist/tools/aes-engine.js\");
+    const udp = resolveUdpPath(\"auto\"), hash = nativeHashUnavailableReason(), aes = nativeAesUnavailableReason();
+    if (udp.path !== \"batched\" || hash !== null || aes !== null) { console.error(\"the image root falls back:\", udp.why ?? \"\", hash ?? \"\", aes ?? \"\"); process.exit(1); }"'
+echo "deploy: the image loads its native addons (batched UDP, native hash, native AES) and has no compiler: $((SECONDS - t0)) s"

@@ -169,9 +169,9 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
     // root3, without a compiler, runs on the fallback, and the play says so loudly (an ignored failure) with why.
     assert.ok((first.hosts['root3']?.ignored ?? 0) > 0, `root3's failed build is not reported in the recap:\n${first.output.slice(-6000)}`);
     assert.match(first.output, /WARNING root3 runs on the fallback \(node:dgram, pure-JS hash\): ztroot: the batched UDP addon was not built: node-gyp exited/, 'the warning names the build\'s reason');
-    const fallback = JSON.parse(await apiStatus(rootHosts[2]!.ip4)) as { udp: { path: string }; identityHash: string };
-    console.log(`# root3 without a compiler: serving, on udp ${fallback.udp.path} and identity hash ${fallback.identityHash}`);
-    assert.deepEqual([fallback.udp.path, fallback.identityHash], ['dgram', 'js'], 'root3 serves on the fallback');
+    const fallback = JSON.parse(await apiStatus(rootHosts[2]!.ip4)) as { udp: { path: string }; identityHash: string; aes: string };
+    console.log(`# root3 without a compiler: serving, on udp ${fallback.udp.path}, identity hash ${fallback.identityHash} and AES ${fallback.aes}`);
+    assert.deepEqual([fallback.udp.path, fallback.identityHash, fallback.aes], ['dgram', 'js', 'js'], 'root3 serves on the fallback');
     // With a compiler, the next run builds root3's addons and restarts it on them; it changes nothing elsewhere.
     writeInventory(endpoints);
     const second = await playbook(topo, control, work, 'site.yml', ['--limit', 'all:!monitor']);

@@ -1,6 +1,6 @@
 /**
- * What a deployed root must say about its native addons in /api/status: the batched UDP path (native/udp) and a
- * native memory-hard hash (native/hash). A root on node:dgram or the pure-JS hash still works, at ~4× the relay
+ * What a deployed root must say about its native addons in /api/status: the batched UDP path (native/udp), a
+ * native memory-hard hash (native/hash) and the native AES-GMAC-SIV engine (native/aes). A root on node:dgram or the pure-JS hash still works, at ~4× the relay
  * CPU per packet and ~3-5× slower identity validation: a deployment that ships it has silently lost the addons.
  */
 import assert from 'node:assert/strict';
@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 interface NativeStatus {
   udp?: { path?: string; why?: string | null } | null;
   identityHash?: string | null;
+  aes?: string | null;
 }
 
 /**
@@ -23,12 +24,13 @@ export function assertNativeAddons(body: string, where: string, log = ''): strin
   }
   const why = log
     .split('\n')
-    .filter((l) => /identity validation hash|root listening/.test(l))
+    .filter((l) => /identity validation hash|root listening|AES-GMAC-SIV/.test(l))
     .map((l) => `\n  log: ${l.trim()}`)
     .join('');
-  const summary = `udp ${status.udp?.path ?? 'null'}, identityHash ${status.identityHash ?? 'null'}`;
+  const summary = `udp ${status.udp?.path ?? 'null'}, identityHash ${status.identityHash ?? 'null'}, aes ${status.aes ?? 'null'}`;
   assert.equal(status.udp?.path, 'batched', `${where} runs on the ${status.udp?.path ?? 'unknown'} UDP path, not the batched addon: ${status.udp?.why ?? '(no reason given)'}${why}`);
   assert.match(status.identityHash ?? '', /^native-/, `${where} validates identities with the ${status.identityHash ?? 'unknown'} hash, not the native addon${why}`);
+  assert.equal(status.aes, 'native', `${where} runs packet suite 3 on the ${status.aes ?? 'unknown'} AES-GMAC-SIV engine, not the native addon${why}`);
   return summary;
 }
 
