@@ -168,7 +168,7 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
     for (const m of machines) assert.ok((first.hosts[m.name]?.changed ?? 0) > 0, `first run changed nothing on ${m.name}:\n${first.output.slice(-3000)}`);
     // root3, without a compiler, runs on the fallback, and the play says so loudly (an ignored failure) with why.
     assert.ok((first.hosts['root3']?.ignored ?? 0) > 0, `root3's failed build is not reported in the recap:\n${first.output.slice(-6000)}`);
-    assert.match(first.output, /WARNING root3 runs on the fallback \(node:dgram, pure-JS hash\): ztroot: the batched UDP addon was not built: node-gyp exited/, 'the warning names the build\'s reason');
+    assert.match(first.output, /WARNING root3 runs on the fallback \(node:dgram, pure-JS hash, node:crypto AES\): ztroot: the batched UDP addon was not built: node-gyp exited/, 'the warning names the build\'s reason');
     const fallback = JSON.parse(await apiStatus(rootHosts[2]!.ip4)) as { udp: { path: string }; identityHash: string; aes: string };
     console.log(`# root3 without a compiler: serving, on udp ${fallback.udp.path}, identity hash ${fallback.identityHash} and AES ${fallback.aes}`);
     assert.deepEqual([fallback.udp.path, fallback.identityHash, fallback.aes], ['dgram', 'js', 'js'], 'root3 serves on the fallback');
