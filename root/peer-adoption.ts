@@ -32,13 +32,15 @@
  */
 import { Identity } from '../vl1/identity.js';
 import { PeerKey } from '../vl1/peer-key.js';
-import { PROTO_VERSION, Verb } from '../vl1/constants.js';
+import { FLAGS_HOPS_MASK, IDX_FLAGS, PROTO_VERSION, Verb } from '../vl1/constants.js';
 import { readU40, toHex } from '../vl1/bytes.js';
 import { openPacket, sealPacket } from '../vl1/packet.js';
 import { encodeHello } from '../vl1/verbs/hello.js';
 import { decodeOk, type OkHello } from '../vl1/verbs/ok.js';
 import type { InetAddress } from '../vl1/inet-address.js';
+import type { PeerStoreCache } from '../fleet/cached-store.js';
 import { RateGate, sourcePrefixKey } from './rate-gate.js';
+import type { PeerTable, RootPeer } from './peer-table.js';
 
 /** Why an adoption was refused: `ztroot_peer_adoption_refusals_total{reason}`. */
 export const ADOPTION_REFUSAL_REASONS = [
@@ -105,38 +107,31 @@ export const DEFAULT_ADOPTION_OPTIONS: Readonly<PeerAdoptionOptions> = Object.fr
   version: { major: 0, minor: 0, revision: 0 },
 });
 
-/** A peer whose path answered its probe: the root creates it. */
-export interface AdoptedPeer {
-  identity: Identity;
-  key: PeerKey;
-  family: 4 | 6;
-  sock: number;
-  ip: string;
-  port: number;
-  /** The OK(HELLO) that answered: the peer's versions. */
-  ok: OkHello;
-  now: number;
+/** What adoption needs of the store side: the fleet's identities and where this root last saw a peer. */
+export interface AdoptionFleet {
+  readonly rootId: string;
+  readonly cache: Pick<PeerStoreCache, 'lookupIdentity' | 'lookupLocations'>;
+  isProbe(address: number): boolean;
+  publish(peer: RootPeer, isNew: boolean, now: number): void;
 }
 
 /** What adoption needs of the root. */
 export interface AdoptionHost {
   /** The root's identity (with its private key: it agrees keys). */
   readonly identity: Identity;
-  /** Whether the root's table holds `address` now (a HELLO may have won the race). */
-  known(address: number): boolean;
-  /** The fleet store's identity for `address` (through its cache); never rejects on an outage (undefined). */
-  lookupIdentity(address: number): Promise<Identity | undefined>;
+  /** The root's table: an adopted peer goes in (a HELLO may have put it there first). */
+  readonly peers: PeerTable;
+  readonly fleet: AdoptionFleet;
   /** Whether exactly this identity was validated before (state directory, fleet tags), without hashing. */
   validatedBefore(identity: Identity): Promise<boolean>;
-  /** Where this root last saw `address` (its own entry in the fleet's locations): candidate paths to probe. */
-  lastPaths(address: number): Promise<readonly InetAddress[]>;
   /** The root's UDP socket of `family` (−1 if none), and the family of socket `sock`. */
   socketOf(family: 4 | 6): number;
   familyOf(sock: number): 4 | 6 | undefined;
-  /** The per-IP reply budget (reflection bound), counting what it refuses. */
+  /** The root's per-IP reply budget (the reflection bound every reply and probe passes). */
   replyAllowed(ip: string, now: number): boolean;
   sendOn(sock: number, buf: Uint8Array, ip: string, port: number): void;
-  adopted(peer: AdoptedPeer): void;
+  /** A peer was adopted (the root emits 'peer'). */
+  adopted(peer: RootPeer): void;
   count(name: string, n?: number): void;
   now(): number;
 }
@@ -203,6 +198,8 @@ export class PeerAdoption {
    * otherwise the caller drops it as before.
    */
   fromUnknownSource(buf: Uint8Array, forMe: boolean, sock: number, ip: string, port: number): boolean {
+    // Relayed on its way here (hops > 0): it did not come from its sender's address, so there is nothing to probe.
+    if ((buf[IDX_FLAGS]! & FLAGS_HOPS_MASK) !== 0) return false;
     const address = readU40(buf, 13);
     const now = this.host.now();
     const p = this.live(address, now);
@@ -232,7 +229,7 @@ export class PeerAdoption {
 
   private addStorePaths(p: Pending): void {
     p.storeAsked = true;
-    this.host.lastPaths(p.address).then(
+    this.lastPaths(p.address).then(
       (paths) => {
         if (this.pending.get(p.address) !== p) return;
         if (p.key === null) p.storePaths = paths.slice(0, MAX_STORE_PATHS);
@@ -254,7 +251,7 @@ export class PeerAdoption {
   /** Forgets expired adoptions and refusals (housekeeping). */
   sweep(now = this.host.now()): void {
     for (const [a, p] of this.pending) {
-      if (this.host.known(a)) this.pending.delete(a);
+      if (this.known(a)) this.pending.delete(a);
       else if (now - p.since >= this.opts.pendingTtlMs) {
         this.pending.delete(a);
         if (p.key !== null) this.refuse('unanswered');
@@ -311,14 +308,14 @@ export class PeerAdoption {
     const p: Pending = { address, since: now, identity: null, key: null, waiting, probes: [], storeAsked: fromStore, storePaths: [] };
     this.pending.set(address, p);
     const h = this.host;
-    void Promise.all([h.lookupIdentity(address), fromStore ? h.lastPaths(address) : Promise.resolve([])])
+    void Promise.all([h.fleet.cache.lookupIdentity(address), fromStore ? this.lastPaths(address) : Promise.resolve([])])
       .then(async ([identity, paths]) => {
         if (this.pending.get(address) !== p) return;
         if (identity === undefined || identity.address !== address) return this.refuseAddress(p, 'not_in_fleet');
         // For a destination, the store must say this root held it, and where: nothing else is worth an X25519.
         if (fromStore && paths.length === 0) return this.refuseAddress(p, 'not_held_here');
         if (!(await h.validatedBefore(identity))) return this.refuseAddress(p, 'not_validated');
-        if (this.pending.get(address) !== p || h.known(address)) return void this.pending.delete(address);
+        if (this.pending.get(address) !== p || this.known(address)) return void this.pending.delete(address);
         // The X25519, here: after the packet that asked for it was dropped, and once per adoption.
         p.identity = identity;
         p.key = new PeerKey(h.identity.agree(identity));
@@ -382,10 +379,34 @@ export class PeerAdoption {
       return MISMATCH;
     }
     this.pending.delete(p.address);
-    if (this.host.known(p.address)) return MISMATCH; // a HELLO won the race: the root holds it already
-    this.host.count('peer_adoptions');
-    this.host.adopted({ identity: p.identity!, key: p.key!, family, sock, ip, port, ok, now });
+    if (this.known(p.address)) return MISMATCH; // a HELLO won the race: the root holds it already
+    this.create(p.identity!, p.key!, ok, family, sock, ip, port, now);
     return ADOPTED;
+  }
+
+  /** The peer, with the one path it proved and the versions its OK(HELLO) gave; published to the fleet. */
+  private create(identity: Identity, key: PeerKey, ok: OkHello, family: 4 | 6, sock: number, ip: string, port: number, now: number): void {
+    const { peers, fleet } = this.host;
+    const peer = peers.insert(identity, key, now);
+    peer.probe = fleet.isProbe(identity.address);
+    peer.protocolVersion = ok.protocolVersion;
+    peer.versionMajor = ok.versionMajor;
+    peer.versionMinor = ok.versionMinor;
+    peer.versionRevision = ok.versionRevision;
+    peer.heardFrom(family, ip, port, sock, now);
+    this.host.count('peer_adoptions');
+    this.host.adopted(peer);
+    fleet.publish(peer, true, now);
+  }
+
+  private known(address: number): boolean {
+    return this.host.peers.get(address) !== undefined;
+  }
+
+  /** Where this root last saw `address`: its own entry in the fleet's locations (rootId survives a restart). */
+  private async lastPaths(address: number): Promise<readonly InetAddress[]> {
+    const f = this.host.fleet;
+    return (await f.cache.lookupLocations(address)).filter((l) => l.rootId === f.rootId).flatMap((l) => l.endpoints);
   }
 
   /** A HELLO to (sock, ip, port) with a fresh packet id, whose OK only the peer's key can make. */
@@ -396,7 +417,8 @@ export class PeerAdoption {
     const evict = p.probes.length < MAX_PROBES ? -1 : p.probes.findIndex((x) => !x.trusted);
     if (p.probes.length >= MAX_PROBES && evict < 0) return;
     const family = this.host.familyOf(sock);
-    if (family === undefined || !this.host.replyAllowed(ip, now)) return;
+    if (family === undefined) return;
+    if (!this.host.replyAllowed(ip, now)) return this.host.count('drop_ip_rate_limited');
     if (evict >= 0) p.probes.splice(evict, 1);
     const v = this.opts.version;
     const payload = encodeHello({

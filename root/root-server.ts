@@ -53,7 +53,7 @@ import { SourceBudget, type SourceBudgetOptions } from './source-budget.js';
 import { TunnelPaths } from './tunnel-paths.js';
 import { isCurrentPath, PathProbes } from './path-probes.js';
 import { FleetForwarding, type RootFleet } from './fleet-forwarding.js';
-import { PeerAdoption, type AdoptedPeer } from './peer-adoption.js';
+import { PeerAdoption } from './peer-adoption.js';
 
 export type { RootFleet } from './fleet-forwarding.js';
 
@@ -315,34 +315,17 @@ export class RootServer extends EventEmitter {
   private adoptionFor(fleet: FleetForwarding): PeerAdoption {
     return new PeerAdoption({ version: this.opts.version }, {
       identity: this.identity,
-      known: (a) => this.peers.get(a) !== undefined,
-      lookupIdentity: (a) => fleet.cache.lookupIdentity(a),
+      peers: this.peers,
+      fleet,
       validatedBefore: (id) => this.validator.validatedBefore?.(id) ?? Promise.resolve(false),
-      lastPaths: async (a) => (await fleet.cache.lookupLocations(a)).filter((l) => l.rootId === fleet.rootId).flatMap((l) => l.endpoints),
       socketOf: (family) => this.sockets.findIndex((x) => x.family === family),
       familyOf: (sock) => this.familyOf(sock),
-      replyAllowed: (ip, now) => {
-        if (this.ipReplyGate.allow(ip, now)) return true;
-        this.count('drop_ip_rate_limited');
-        return false;
-      },
+      replyAllowed: (ip, now) => this.ipReplyGate.allow(ip, now),
       sendOn: (sock, buf, ip, port) => this.sendOn(sock, buf, ip, port),
-      adopted: (p) => this.adopted(p),
+      adopted: (peer) => this.emit('peer', peer),
       count: (name, n) => this.count(name, n),
       now: () => this.now(),
     });
-  }
-
-  private adopted({ identity, key, family, sock, ip, port, ok, now }: AdoptedPeer): void {
-    const peer = this.peers.insert(identity, key, now);
-    peer.probe = this.fleet?.isProbe(identity.address) ?? false;
-    peer.protocolVersion = ok.protocolVersion;
-    peer.versionMajor = ok.versionMajor;
-    peer.versionMinor = ok.versionMinor;
-    peer.versionRevision = ok.versionRevision;
-    peer.heardFrom(family, ip, port, sock, now);
-    this.emit('peer', peer);
-    this.fleet?.publish(peer, true, now);
   }
 
   /** This root's part in the fleet: forwarding, publishing and introductions across roots (root/fleet-forwarding.ts). */
