@@ -9,6 +9,8 @@
  * - identities the store lacks, or holds without a validation record: refused (not_in_fleet / not_validated), looked
  *   up once per refusal period however many packets come, nothing sent;
  * - a replayed OK(HELLO) (the answer to an earlier probe) adopts nothing: probe ids are fresh;
+ * - a destination the store does not say this root held is not probed, and that refusal does not hold up the
+ *   peer's own adoption;
  * - a flood of packets from 1000 unknown sources across 40 prefixes, with a store that answers slowly: adoptions under
  *   way never exceed the bound (queue_full and rate_limited counted), store reads stay bounded, and the event loop
  *   keeps turning (a timer's lateness stays small) while a known peer's relaying continues.
@@ -221,6 +223,36 @@ test('a replayed OK(HELLO) adopts nothing: each probe asks with a fresh id', asy
   } finally {
     x.close();
     attacker.close();
+    await close();
+  }
+});
+
+test('a destination this root never held is not probed, and that refusal does not hold up the peer\'s own adoption', async () => {
+  const store = new SlowStore();
+  await inFleet(store, xId);
+  await inFleet(store, yId);
+  const { root, close } = await fleetRoot(store, 'not-held');
+  const x = await new Endpoint(xId).open();
+  const y = await new Endpoint(yId).open();
+  try {
+    y.send(whois(yId, realKey(yId)), root);
+    await until('Y adopted', () => root.peers.get(yId.address) !== undefined);
+    // Y → X through the root: X is in the store, but no location of this root names it (it never held X).
+    const yToX = sealPacket({ dest: xId.address, source: yId.address, verb: Verb.ECHO, payload: new Uint8Array(8) }, new PeerKey(yId.agree(xId)), 3);
+    // The first datagrams wait for the fleet's location look-up (fleet-forwarding.ts holds them); later ones miss.
+    for (let i = 0; i < 10 && c(root, 'adoption_refused_not_held_here') === 0; i++) {
+      y.send(yToX.slice(), root);
+      await settle(100);
+    }
+    assert.equal(c(root, 'adoption_refused_not_held_here'), 1, 'refused as not held here, once (then remembered)');
+    assert.equal(x.got.length, 0, 'nothing sent towards X');
+    // X speaks itself at once: adopted from its own packet, not refused for the destination's sake.
+    x.send(whois(xId, realKey(xId)), root);
+    await until('X adopted', () => root.peers.get(xId.address) !== undefined);
+    assert.equal(c(root, 'adoption_refused_recently_refused'), 0);
+  } finally {
+    x.close();
+    y.close();
     await close();
   }
 });

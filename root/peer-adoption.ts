@@ -71,6 +71,8 @@ type Answer = typeof NOT_AN_ANSWER | typeof MISMATCH | typeof ADOPTED;
 
 /** Paths from the store probed per adoption, at most (a location carries at most 16 endpoints). */
 const MAX_STORE_PATHS = 8;
+/** How long a destination the store does not say this root held is not looked at again (its locations' cache TTL). */
+const NOT_HELD_TTL_MS = 2000;
 /** How often a full pending table may be swept for expired entries on the packet path (ms). */
 const FULL_SWEEP_MS = 100;
 
@@ -173,6 +175,8 @@ export class PeerAdoption {
   private readonly pending = new Map<number, Pending>();
   /** Address → until when it stays refused. Insertion-ordered: the first is the oldest. */
   private readonly refused = new Map<number, number>();
+  /** Destinations the store does not say this root held → until when (see notHeldHere). */
+  private readonly notHeld = new Map<number, number>();
   private readonly prefixGate: RateGate;
   private readonly globalGate: RateGate;
   private lastFullSweep = -Infinity;
@@ -223,6 +227,11 @@ export class PeerAdoption {
       if (!p.storeAsked) this.addStorePaths(p);
       return;
     }
+    const notHeldUntil = this.notHeld.get(address);
+    if (notHeldUntil !== undefined) {
+      if (notHeldUntil > now) return this.refuse('not_held_here');
+      this.notHeld.delete(address);
+    }
     if (!this.mayStart(address, ip, now)) return;
     this.start(address, now, [], true);
   }
@@ -257,9 +266,11 @@ export class PeerAdoption {
         if (p.key !== null) this.refuse('unanswered');
       }
     }
-    for (const [a, until] of this.refused) {
-      if (until > now) break; // ordered by insertion, all with one TTL: the rest are younger
-      this.refused.delete(a);
+    for (const m of [this.refused, this.notHeld]) {
+      for (const [a, until] of m) {
+        if (until > now) break; // ordered by insertion, all with one TTL: the rest are younger
+        m.delete(a);
+      }
     }
     this.prefixGate.sweep(now);
   }
@@ -313,9 +324,10 @@ export class PeerAdoption {
         if (this.pending.get(address) !== p) return;
         if (identity === undefined || identity.address !== address) return this.refuseAddress(p, 'not_in_fleet');
         // For a destination, the store must say this root held it, and where: nothing else is worth an X25519.
-        if (fromStore && paths.length === 0) return this.refuseAddress(p, 'not_held_here');
+        if (fromStore && paths.length === 0) return this.notHeldHere(p);
         if (!(await h.validatedBefore(identity))) return this.refuseAddress(p, 'not_validated');
-        if (this.pending.get(address) !== p || this.known(address)) return void this.pending.delete(address);
+        if (this.pending.get(address) !== p) return;
+        if (this.known(address)) return void this.pending.delete(address); // a HELLO won the race
         // The X25519, here: after the packet that asked for it was dropped, and once per adoption.
         p.identity = identity;
         p.key = new PeerKey(h.identity.agree(identity));
@@ -435,6 +447,18 @@ export class PeerAdoption {
     this.host.count('tx_HELLO');
     this.host.count('peer_adoption_probes');
     this.host.sendOn(sock, out, ip, port);
+  }
+
+  /**
+   * Remembered apart from `refused`, and only for destinations: the peer may still speak to this root itself
+   * (then it is adopted from its own packets), and the store's locations change within seconds.
+   */
+  private notHeldHere(p: Pending): void {
+    this.pending.delete(p.address);
+    this.notHeld.delete(p.address);
+    this.notHeld.set(p.address, this.host.now() + NOT_HELD_TTL_MS);
+    while (this.notHeld.size > this.opts.maxRefused) this.notHeld.delete(this.notHeld.keys().next().value as number);
+    this.refuse('not_held_here');
   }
 
   private refuseAddress(p: Pending, reason: AdoptionRefusal): void {
