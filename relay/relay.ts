@@ -66,6 +66,13 @@ export interface RelayDeps<P extends RelayPeer> {
    * handled elsewhere (another root of the fleet holds the peer), false to count it as unknown.
    */
   elsewhere?(buf: Uint8Array): boolean;
+  /**
+   * A whole datagram straight from its sender (hops 0) whose source address no local peer has: the control plane
+   * may start adopting the sender (root/peer-adoption.ts). Must not block; may read only the source address (the hop bits may be raised).
+   */
+  unknownSource?(buf: Uint8Array): void;
+  /** A datagram for an address no local peer has and nothing else handled (before it is counted as dropped). */
+  unknownDestination?(buf: Uint8Array): void;
 }
 
 export class Relay<P extends RelayPeer> {
@@ -119,11 +126,14 @@ export class Relay<P extends RelayPeer> {
     }
     const destPeer = this.deps.lookupAt(buf, 8);
     if (destPeer === undefined) {
+      // A miss, not the hot path: its sender may be unknown too (a restarted root knows neither end).
+      if (!fragment && hops === 0 && this.deps.unknownSource !== undefined && this.deps.lookupAt(buf, 13) === undefined) this.deps.unknownSource(buf);
       if (this.deps.elsewhere !== undefined) {
         buf[hopIdx] = (hopByte & ~FLAGS_HOPS_MASK) | (hops + 1);
         if (this.deps.elsewhere(buf)) return true;
         buf[hopIdx] = hopByte;
       }
+      this.deps.unknownDestination?.(buf);
       this.deps.drop('unknown_destination');
       return false;
     }
@@ -138,9 +148,8 @@ export class Relay<P extends RelayPeer> {
     // Whole packets straight from their source introduce the pair (fragments never do, as in 1.14).
     if (!fragment && hops === 0) {
       const srcPeer = this.deps.lookupAt(buf, 13);
-      if (srcPeer !== undefined && srcPeer !== destPeer && this.shouldUnite(srcPeer, destPeer, nowS)) {
-        this.deps.unite(srcPeer, destPeer);
-      }
+      if (srcPeer === undefined) this.deps.unknownSource?.(buf);
+      else if (srcPeer !== destPeer && this.shouldUnite(srcPeer, destPeer, nowS)) this.deps.unite(srcPeer, destPeer);
     }
     return true;
   }

@@ -69,6 +69,34 @@ export class RememberingValidator implements IdentityValidatorLike {
     );
   }
 
+  /**
+   * Whether exactly this identity (address and key: the tag binds both) passed validation before — on this root
+   * (state directory) or any root of the fleet — without ever hashing: what peer adoption admits on
+   * (root/peer-adoption.ts). An unreachable store means "not known". Never rejects.
+   */
+  validatedBefore(identity: Identity): Promise<boolean> {
+    const tag = validatedIdentityTag(identity);
+    if (this.remembered.has(tag)) {
+      this.counters.rememberedHits++;
+      return Promise.resolve(true);
+    }
+    const fleet = this.fleet;
+    if (fleet === null || !fleet.healthy) return Promise.resolve(false);
+    return fleet.isValidated(tag).then(
+      (known) => {
+        if (known) {
+          this.counters.fleetHits++;
+          this.remembered.add(tag);
+        }
+        return known;
+      },
+      () => {
+        this.counters.fleetErrors++;
+        return false;
+      },
+    );
+  }
+
   cached(identity: Identity): boolean | undefined {
     return this.pool.cached?.(identity);
   }

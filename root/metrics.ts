@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type { World } from '../planet/world.js';
 import { Verb } from '../vl1/constants.js';
 import { ZtErrorCode } from '../vl1/errors.js';
+import { ADOPTION_REFUSAL_REASONS } from './peer-adoption.js';
 
 /** What a metrics registry reads from the root (RootServer satisfies it). */
 export interface RootMetricsSource {
@@ -117,6 +118,8 @@ const KNOWN_OTHER_COUNTERS = [
   'rx_extended_armor',
   'fleet_forwarded', 'fleet_delivered', 'fleet_read_errors', 'fleet_hold_full', 'hello_queued_for_validation', 'tunnel_sent_udp',
   'fleet_location_miss', 'fleet_root_id_conflicts',
+  // root/peer-adoption.ts
+  'peer_adoptions', 'peer_adoption_probes', ...ADOPTION_REFUSAL_REASONS.map((r) => `adoption_refused_${r}`),
 ];
 
 /**
@@ -170,6 +173,7 @@ export function classifyCounter(name: string): { family: string; labels: Record<
   if (name.startsWith('tx_')) return { family: 'ztroot_packets_total', labels: { direction: 'out', verb: name.slice(3) } };
   if (name.startsWith('probe_rx_')) return { family: 'ztroot_probe_leaf_packets_total', labels: { direction: 'in', verb: name.slice(9) } };
   if (name.startsWith('probe_tx_')) return { family: 'ztroot_probe_leaf_packets_total', labels: { direction: 'out', verb: name.slice(9) } };
+  if (name.startsWith('adoption_refused_')) return { family: 'ztroot_peer_adoption_refusals_total', labels: { reason: name.slice('adoption_refused_'.length) } };
   switch (name) {
     case 'relayed':
       return { family: 'ztroot_packets_relayed_total', labels: {} };
@@ -221,6 +225,10 @@ export function classifyCounter(name: string): { family: string; labels: Record<
       return { family: 'ztroot_path_probes_total', labels: { result: 'rate_limited' } };
     case 'path_adopted':
       return { family: 'ztroot_paths_adopted_total', labels: {} };
+    case 'peer_adoptions':
+      return { family: 'ztroot_peer_adoptions_total', labels: {} };
+    case 'peer_adoption_probes':
+      return { family: 'ztroot_peer_adoption_probes_total', labels: {} };
     default:
       return { family: 'ztroot_events_total', labels: { event: name } };
   }
@@ -244,6 +252,9 @@ const COUNTER_FAMILIES: Record<string, { help: string; labelNames: string[] }> =
   ztroot_identity_collisions_total: { help: 'HELLOs claiming a known address with another key.', labelNames: [] },
   ztroot_path_probes_total: { help: 'Probes of addresses a peer spoke from that are not its path (sent; confirmed by an authentic OK from there; mismatch: answered from elsewhere; rate_limited: not sent).', labelNames: ['result'] },
   ztroot_paths_adopted_total: { help: 'Peer paths moved to an address that answered a probe (new peers, roaming).', labelNames: [] },
+  ztroot_peer_adoptions_total: { help: 'Peers the fleet knew taken back from their own packets without a HELLO (after a restart), once a probe proved their path.', labelNames: [] },
+  ztroot_peer_adoption_probes_total: { help: 'HELLO probes sent to the claimed paths of peers being adopted.', labelNames: [] },
+  ztroot_peer_adoption_refusals_total: { help: 'Packets from or to unknown peers that did not lead to an adoption, by reason (not_in_fleet, not_validated, bad_mac, rate_limited, queue_full, …).', labelNames: ['reason'] },
   ztroot_fleet_operations_total: { help: 'Operations on the fleet store, by kind.', labelNames: ['op'] },
   ztroot_fleet_errors_total: { help: 'Failed operations on the fleet store, by kind.', labelNames: ['op'] },
   ztroot_tcp_connections_total: { help: 'TCP relay connections by outcome: accepted, then tunnel or tls (handed to HTTPS); or refused by a limit (total, per IP, per prefix), or an accept error (descriptors exhausted).', labelNames: ['result'] },
@@ -454,6 +465,7 @@ export function addRelayMetrics(registry: Registry, relay: RelayMetricsSource): 
 export interface Validates<I> {
   validate(identity: I, source?: string): Promise<boolean>;
   cached?(identity: I): boolean | undefined;
+  validatedBefore?(identity: I): Promise<boolean>;
 }
 
 /**
@@ -471,8 +483,9 @@ export function timeValidations<I>(validator: Validates<I>, registry: Registry):
   });
   for (const result of ['valid', 'invalid', 'error']) h.zero({ result }); // exported from the first scrape
   return {
-    // The verdict cache and the requester's prefix (for fairness) pass through untimed.
+    // The verdict cache, the remembered verdicts (no hash) and the requester's prefix (for fairness) pass through untimed.
     ...(validator.cached !== undefined ? { cached: (identity: I) => validator.cached!(identity) } : {}),
+    ...(validator.validatedBefore !== undefined ? { validatedBefore: (identity: I) => validator.validatedBefore!(identity) } : {}),
     validate(identity: I, source?: string): Promise<boolean> {
       const t0 = performance.now();
       return validator.validate(identity, source).then(

@@ -53,6 +53,7 @@ import { SourceBudget, type SourceBudgetOptions } from './source-budget.js';
 import { TunnelPaths } from './tunnel-paths.js';
 import { isCurrentPath, PathProbes } from './path-probes.js';
 import { FleetForwarding, type RootFleet } from './fleet-forwarding.js';
+import { PeerAdoption } from './peer-adoption.js';
 
 export type { RootFleet } from './fleet-forwarding.js';
 
@@ -62,6 +63,8 @@ export interface IdentityValidatorLike {
   validate(identity: Identity, source?: string): Promise<boolean>;
   /** A remembered verdict, or undefined: lets a replayed HELLO of a known-bad identity cost nothing. */
   cached?(identity: Identity): boolean | undefined;
+  /** Whether exactly this identity was validated before (remembered, never hashed): peer adoption relies on it. */
+  validatedBefore?(identity: Identity): Promise<boolean>;
 }
 
 /** Minimal logger shape (pino's). */
@@ -211,6 +214,8 @@ export class RootServer extends EventEmitter {
   private readonly validator: IdentityValidatorLike;
   /** This root's part in a fleet (root/fleet-forwarding.ts), when it is one of several. */
   readonly fleet: FleetForwarding | undefined;
+  /** Taking back peers the fleet knows from their first packet (root/peer-adoption.ts): with a fleet only. */
+  private readonly adoption: PeerAdoption | undefined;
   private readonly relay: Relay<RootPeer>;
   private readonly newIdentityGate: RateGate;
   private readonly sourceBudget: SourceBudget;
@@ -265,6 +270,7 @@ export class RootServer extends EventEmitter {
     this.log = deps.logger ?? silentLogger;
     this.now = deps.now ?? Date.now;
     this.fleet = deps.fleet === undefined ? undefined : this.joinFleet(deps.fleet);
+    this.adoption = this.fleet === undefined ? undefined : this.adoptionFor(this.fleet);
     this.tunnels = new TunnelPaths(
       { destinations: this.opts.tunnelDestinations, minPort: this.opts.tunnelMinPort },
       {
@@ -300,6 +306,25 @@ export class RootServer extends EventEmitter {
         if (this.peers.getAt(buf, 13)?.probe === true) this.countProbeRelayed(buf.length);
         return true;
       },
+      unknownSource: (buf) => this.adoption?.fromUnknownSource(buf, false, this.rxSock, this.rxIp, this.rxPort),
+      unknownDestination: (buf) => this.adoption?.forUnknownDestination(buf, this.rxIp),
+    });
+  }
+
+  /** Adoption of peers the fleet knows (root/peer-adoption.ts); the peer is created only once a probe proved its path. */
+  private adoptionFor(fleet: FleetForwarding): PeerAdoption {
+    return new PeerAdoption({ version: this.opts.version }, {
+      identity: this.identity,
+      peers: this.peers,
+      fleet,
+      validatedBefore: (id) => this.validator.validatedBefore?.(id) ?? Promise.resolve(false),
+      socketOf: (family) => this.sockets.findIndex((x) => x.family === family),
+      familyOf: (sock) => this.familyOf(sock),
+      replyAllowed: (ip, now) => this.ipReplyGate.allow(ip, now),
+      sendOn: (sock, buf, ip, port) => this.sendOn(sock, buf, ip, port),
+      adopted: (peer) => this.emit('peer', peer),
+      count: (name, n) => this.count(name, n),
+      now: () => this.now(),
     });
   }
 
@@ -521,6 +546,7 @@ export class RootServer extends EventEmitter {
     this.sourceBudget.sweep(now);
     this.ipReplyGate.sweep(now);
     this.fleet?.sweep(now);
+    this.adoption?.sweep(now);
     this.fleet?.tick();
   }
 
@@ -587,7 +613,11 @@ export class RootServer extends EventEmitter {
         return this.onHello(pkt, family, sock, ip, port, now);
       }
       const peer = this.peers.get(source);
-      if (peer === undefined) return this.count('drop_unknown_peer');
+      if (peer === undefined) {
+        // A peer of the fleet is taken back once it proves its path (root/peer-adoption.ts): this may be that proof.
+        if (this.adoption?.fromUnknownSource(pkt, true, sock, ip, port) === true) return this.count('rx_OK');
+        return this.count('drop_unknown_peer');
+      }
       // The in-re id of our reply is the id as it was on the wire (for suite 3, the tag half), §3.2.
       const wireId = packetIdOf(pkt);
       const opened = openPacket(pkt, peer.key);

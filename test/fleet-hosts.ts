@@ -143,9 +143,12 @@ export interface LeafProcess {
   send(cmd: object): void;
 }
 
-/** Our own leaf (test/ping-leaf.ts) on `host`'s IPv4 address, port 9994. Resolves once it is ONLINE. */
-export async function startLeaf(f: { topo: Topology }, host: Host, identity: Identity, planet: Uint8Array): Promise<LeafProcess> {
-  const opts = { identity: identity.toString(true), planetHex: toHex(planet), bind4: host.ip4, port: 9994 };
+/**
+ * Our own leaf (test/ping-leaf.ts) on `host`'s IPv4 address, port 9994. Resolves once it is ONLINE.
+ * `helloIntervalMs`: its HELLO interval to roots that have a path (default 1.14's 224 s).
+ */
+export async function startLeaf(f: { topo: Topology }, host: Host, identity: Identity, planet: Uint8Array, extra: { helloIntervalMs?: number } = {}): Promise<LeafProcess> {
+  const opts = { identity: identity.toString(true), planetHex: toHex(planet), bind4: host.ip4, port: 9994, ...extra };
   const proc = f.topo.spawn(host.ns, process.execPath, [PING_LEAF, JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'pipe'] });
   const events = watchJsonLines(proc, `leaf@${host.ip4}`);
   await events.waitFor((l) => l.event === 'online', 30_000, `leaf ${host.ip4} online`);

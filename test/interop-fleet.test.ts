@@ -10,12 +10,15 @@
  * - once the block between the leaves is lifted, each lists the other over a DIRECT path within 6 s.
  *
  * Two roots; three roots (leaves on the first and the third, the second idle); one root identity served by two hosts.
+ * And a rolling restart's step with real leaves (root/peer-adoption.ts): one root relaying for both leaves is
+ * restarted; the pings are answered again within RESUME_WITHIN_MS, not at the leaves' next HELLO (~225 s).
  * Skipped, saying why, without ZT_ONE_BIN, root, or /dev/net/tun.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { Identity } from '../vl1/identity.js';
@@ -37,6 +40,8 @@ const FIRST_REPLY_MS = 1000;
 const MAX_LOSS = 0.01;
 const DIRECT_WITHIN_MS = 6000;
 const MAX_LOCATION_LOOKUPS = 100;
+/** A restarted root relays for the real leaves it held again within this long (their next HELLO is ~225 s away). */
+const RESUME_WITHIN_MS = 3000;
 
 function startRealLeaf(topo: Topology, work: string, name: string, host: Host, planet: Uint8Array): Client {
   const home = join(work, name);
@@ -150,4 +155,52 @@ test('real leaves, three roots: leaves on the first and the third, the second id
 
 test('real leaves, one root identity served by two hosts', { skip, timeout: 240_000 }, async (t) => {
   await runShape(t, [ids[0]!, ids[0]!], [0, 1]);
+});
+
+test('real leaves: a restarted root relays for them again within seconds, not at their next HELLO', { skip, timeout: 240_000 }, async (t) => {
+  const work = mkdtempSync(join(tmpdir(), 'ztroot-interop-restart-'));
+  let f: FleetHosts | undefined;
+  let redis: RedisServer | undefined;
+  let root: RootProcess | undefined;
+  const clients: Client[] = [];
+  try {
+    f = await createFleetHosts(1, 2);
+    const fh = f;
+    const planet = makePlanet([{ identity: ids[0]!, hosts: [f.roots[0]!] }]);
+    redis = await startRedisHost(f);
+    root = await startRootProcess(f, f.roots[0]!, join(work, 'root'), ids[0]!, planet.bytes, redis.url);
+    for (const [k, leafHost] of f.leaves.entries()) await block(f.topo, leafHost, ipsOf(f.leaves[1 - k]!));
+    for (const [k, h] of f.leaves.entries()) clients.push(startRealLeaf(f.topo, work, `leaf${k}`, h, planet.bytes));
+    for (const c of clients) {
+      c.address = (await waitFor(`${c.host.ip4} ONLINE`, 60_000, async () => {
+        const i = await cliJson<{ address: string; online: boolean }>(fh.topo, c, 'info');
+        return i.online ? i : undefined;
+      })).address;
+    }
+    const nwid = BigInt(`0x${ADHOC_NWID}`);
+    const sixPlane = (c: Client): string => ipv6SixPlane(nwid, parseAddress(c.address));
+    for (const c of clients) await joinAdhoc(f.topo, c, sixPlane(c));
+    const [a, b] = clients as [Client, Client];
+    const before = await pingRun(f.topo, a.host.ns, sixPlane(b), 10);
+    t.diagnostic(`relayed before the restart: ${before.summary}`);
+    assert.ok(before.received > 0, 'the leaves met through the root');
+
+    root.proc.kill('SIGTERM');
+    if (root.proc.exitCode === null) await once(root.proc, 'exit');
+    root = await startRootProcess(f, root.host, root.home, ids[0]!, planet.bytes, redis.url);
+    const after = await pingRun(f.topo, a.host.ns, sixPlane(b), 40);
+    const metrics = await scrapeMetrics(fh, root.host);
+    t.diagnostic(`after the restart: ${after.summary}; first reply ${after.firstReplyMs} ms after the first ping; adoptions ${metricValue(metrics, 'ztroot_peer_adoptions_total')}, probes ${metricValue(metrics, 'ztroot_peer_adoption_probes_total')}`);
+    assert.ok(after.firstReplyMs <= RESUME_WITHIN_MS, `relaying resumed within ${RESUME_WITHIN_MS} ms: first reply ${after.firstReplyMs} ms after the first ping`);
+    assert.equal(metricValue(metrics, 'ztroot_peer_adoptions_total'), 2, 'both real leaves adopted');
+  } catch (e) {
+    if (root !== undefined) t.diagnostic(`root log tail:\n${root.log.lines.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`);
+    for (const c of clients) t.diagnostic(`leaf ${c.host.ip4} output:\n${readFileSync(c.log, 'utf8').slice(-1500)}`);
+    throw e;
+  } finally {
+    await f?.topo.destroy();
+    await redis?.stop();
+    await sleep(100);
+    rmSync(work, { recursive: true, force: true });
+  }
 });
