@@ -318,6 +318,7 @@ export async function runFuzz(opts: FuzzOptions, deps: { validator?: IdentityVal
     // Settle: in-flight validations and replies; rate gates refill.
     await new Promise((r) => setTimeout(r, 1100));
     rss.end = process.memoryUsage().rss;
+    rss.peak = Math.max(rss.peak, rss.end); // the peak of every sample, the last one included (it can be the highest)
     answersAfter = { udp: await answersUdp(root, seeds.hello), tunnel: await answersTunnel(tunnel.port, seeds.hello) };
   } finally {
     for (const c of conns) c.sock.destroy();
