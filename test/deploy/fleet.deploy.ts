@@ -62,6 +62,9 @@ interface Recap {
 }
 
 /** ansible-playbook in the control node's namespace; resolves with the output and the PLAY RECAP per host. */
+/** What a failed play adds to its message: the machines' own account of their units (set once they are up). */
+let diagnose: (() => Promise<string>) | undefined;
+
 async function playbook(topo: Topology, control: Host, work: string, name: string, extra: string[] = [], expect: 'success' | 'failure' = 'success'): Promise<Recap> {
   const t0 = Date.now();
   const proc = topo.spawn(control.ns, 'ansible-playbook', ['-i', join(work, 'inventory', 'hosts.yml'), join(ANSIBLE, 'playbooks', name), ...extra], {
@@ -78,7 +81,8 @@ async function playbook(topo: Topology, control: Host, work: string, name: strin
   for (const m of output.matchAll(/^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=\d+\s+rescued=\d+\s+ignored=(\d+)/gm)) {
     hosts[m[1]!] = { ok: Number(m[2]), changed: Number(m[3]), unreachable: Number(m[4]), failed: Number(m[5]), ignored: Number(m[6]) };
   }
-  if (expect === 'success') assert.equal(code, 0, `${name} failed (exit ${code}):\n${output.slice(-6000)}`);
+  if (expect === 'success' && code !== 0 && diagnose !== undefined) output += `\n${await diagnose().catch((e: Error) => `(diagnosis failed: ${e.message})`)}`;
+  if (expect === 'success') assert.equal(code, 0, `${name} failed (exit ${code}):\n${output.slice(-8000)}`);
   else assert.notEqual(code, 0, `${name} succeeded, but was to fail:\n${output.slice(-6000)}`);
   return { output, hosts };
 }
@@ -165,6 +169,14 @@ test('Ansible rollout to three nspawn roots: converge, idempotence, leaves onlin
     // with the play saying why; the next run builds its addons and restarts it on them.
     writeInventory(endpoints, { ztroot_native_build_packages: [], ztroot_native_addons_required: false });
     const ssh = (ip: string, cmd: string) => topo.exec(control.ns, 'ssh', ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-i', key, `root@${ip}`, cmd], { timeoutMs: 30_000 });
+    diagnose = async () => {
+      const parts: string[] = [];
+      for (const h of rootHosts) {
+        const r = await ssh(h.ip4, 'systemctl --no-pager status nftables.service 2>&1 | tail -15; journalctl -u nftables.service -o cat --no-pager | tail -15').catch((e: Error) => ({ stdout: e.message }));
+        parts.push(`--- ${h.ip4}: nftables\n${r.stdout}`);
+      }
+      return parts.join('\n');
+    };
     const apiStatus = async (ip: string) => (await topo.exec(control.ns, 'curl', ['-s', '-m', '5', '-H', `Authorization: Bearer ${token}`, `http://${ip}:9980/api/status`])).stdout;
 
     // 1. First rollout, then idempotence. The monitoring host is this machine's namespace: not converged.
