@@ -13,9 +13,8 @@ import { c25519Generate } from '../vl1/c25519.js';
 import { Identity } from '../vl1/identity.js';
 import { serializeWorld, signWorld } from '../planet/world.js';
 import { SecondaryPortRepick } from './secondary-port.js';
-import { UdpSockets, type UdpOpener } from './udp.js';
-import { leafUdp } from '../tools/leaf-udp.js';
-import { loadUdpAddon } from '../relay/udp-socket.js';
+import { UdpSockets } from './udp.js';
+import { UDP_PATHS as PATHS } from '../test/leaf-udp-paths.js';
 import { Leaf } from './leaf.js';
 import { portIsFree } from './leaf-ports.js';
 
@@ -38,15 +37,6 @@ async function send(port: number, text: string): Promise<void> {
   s.close();
 }
 
-// Both socket implementations: node:dgram (leaf/udp.ts's own) and the batched sockets `ztroot leaf` injects.
-const batchedWhy = (() => {
-  const l = loadUdpAddon();
-  return 'why' in l ? l.why : null;
-})();
-const PATHS: Array<{ name: string; opener: UdpOpener | undefined; skip: string | false }> = [
-  { name: 'node:dgram', opener: undefined, skip: false },
-  { name: 'batched', opener: batchedWhy === null ? leafUdp('batched').opener : undefined, skip: batchedWhy ?? false },
-];
 
 for (const { name, opener, skip } of PATHS) {
   test(`${name}: replacePort: the extra port moves (the new one receives, the old one is free), the primary stays; a busy new port changes nothing`, { skip }, async () => {

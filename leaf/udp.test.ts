@@ -4,19 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { UdpSockets, type UdpOpener } from './udp.js';
-import { leafUdp } from '../tools/leaf-udp.js';
-import { loadUdpAddon } from '../relay/udp-socket.js';
+import { UdpSockets } from './udp.js';
+import { UDP_PATHS as PATHS } from '../test/leaf-udp-paths.js';
 
-// Both socket implementations: node:dgram (leaf/udp.ts's own) and the batched sockets `ztroot leaf` injects.
-const batchedWhy = (() => {
-  const l = loadUdpAddon();
-  return 'why' in l ? l.why : null;
-})();
-const PATHS: Array<{ name: string; opener: UdpOpener | undefined; skip: string | false }> = [
-  { name: 'node:dgram', opener: undefined, skip: false },
-  { name: 'batched', opener: batchedWhy === null ? leafUdp('batched').opener : undefined, skip: batchedWhy ?? false },
-];
 
 /** A burst that a socket with Linux's default receive buffer (212992 bytes: ~90 full-size datagrams) cannot hold. */
 const BURST = 1000;

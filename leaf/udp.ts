@@ -95,11 +95,6 @@ export class UdpSockets {
   private closedFailures = 0;
   constructor(private readonly deps: UdpDeps) {}
 
-  /** Which implementation the sockets use: 'injected' (the process's, e.g. batched) or 'dgram'. */
-  get kind(): 'injected' | 'dgram' {
-    return this.deps.opener === undefined ? 'dgram' : 'injected';
-  }
-
   /**
    * Binds `address` (sockets of its family only) or, without it, '0.0.0.0' and '::' (the latter skipped if
    * the host has no IPv6), on `port` and each of `extraPorts`.
